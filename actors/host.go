@@ -1,0 +1,308 @@
+// Package actors holds the instance actors of a node: one mailbox per orchestration
+// instance, fed from the instance's inbox subject, and a scheduler that hands each
+// mailbox to at most one turn at a time.
+//
+// A [Host] is the in-memory half of an instance lock. The durable half is the fenced
+// history append in package jetstream: a mailbox lock keeps two turns of one node
+// from running for the same instance, the fence keeps two nodes from committing
+// them.
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+)
+
+// Host routes messages to per-key mailboxes and lends out ready mailboxes one at a
+// time per key. M is the message type, S the owner's cached per-key state.
+type Host[M any, S any] struct {
+	mu      sync.Mutex
+	boxes   map[string]*box[M, S]
+	locked  map[string]*box[M, S] // by lock token
+	ready   []*box[M, S]          // FIFO of unlocked boxes with pending messages
+	notify  chan struct{}         // "the ready queue may be non-empty"
+	done    chan struct{}         // closed by Close
+	closed  bool
+	maxIdle int
+}
+
+type box[M any, S any] struct {
+	key     string
+	pending []entry[M]
+	ids     map[uint64]struct{} // ids of pending and lent messages (redelivery dedup)
+	lent    int                 // how many of pending are lent to the lock holder
+	token   string
+	until   time.Time
+	inReady bool
+	state   S
+	hasSt   bool
+}
+
+type entry[M any] struct {
+	id  uint64
+	msg M
+}
+
+// Lease is a locked mailbox: its messages and the owner's cached state.
+type Lease[M any, S any] struct {
+	Key      string
+	Token    string
+	Messages []M
+	// IDs are the message ids, in the order of Messages.
+	IDs []uint64
+	// State is the cached state stored with SetState, if HasState.
+	State    S
+	HasState bool
+}
+
+// NewHost returns a host that keeps at most maxIdle idle mailboxes (no messages, not
+// locked) with cached state; beyond that it forgets arbitrary idle ones.
+func NewHost[M any, S any](maxIdle int) *Host[M, S] {
+	return &Host[M, S]{
+		boxes:   make(map[string]*box[M, S]),
+		locked:  make(map[string]*box[M, S]),
+		notify:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		maxIdle: maxIdle,
+	}
+}
+
+// Put adds a message to key's mailbox. A message whose id is already pending or lent
+// (a redelivery) is ignored and Put returns false.
+func (h *Host[M, S]) Put(key string, id uint64, msg M) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	b := h.boxes[key]
+	if b == nil {
+		b = &box[M, S]{key: key, ids: make(map[uint64]struct{})}
+		h.boxes[key] = b
+	}
+	if _, dup := b.ids[id]; dup {
+		return false
+	}
+	b.ids[id] = struct{}{}
+	b.pending = append(b.pending, entry[M]{id, msg})
+	h.makeReady(b)
+	return true
+}
+
+func (h *Host[M, S]) makeReady(b *box[M, S]) {
+	if b.inReady || b.token != "" || len(b.pending) == 0 {
+		return
+	}
+	b.inReady = true
+	h.ready = append(h.ready, b)
+	select {
+	case h.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Acquire waits up to wait for a ready mailbox, locks it until now+lockFor and lends
+// out all its pending messages. It returns (nil, nil) when nothing became ready.
+func (h *Host[M, S]) Acquire(ctx context.Context, lockFor, wait time.Duration) (*Lease[M, S], error) {
+	var timer *time.Timer
+	for {
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return nil, errClosed
+		}
+		h.expireLocked()
+		if len(h.ready) > 0 {
+			b := h.ready[0]
+			h.ready[0] = nil
+			h.ready = h.ready[1:]
+			if len(h.ready) > 0 {
+				select {
+				case h.notify <- struct{}{}:
+				default:
+				}
+			}
+			b.inReady = false
+			lease := h.lend(b, lockFor)
+			h.mu.Unlock()
+			return lease, nil
+		}
+		h.mu.Unlock()
+		if wait <= 0 {
+			return nil, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-h.notify:
+		case <-h.done:
+		case <-timer.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (h *Host[M, S]) lend(b *box[M, S], lockFor time.Duration) *Lease[M, S] {
+	b.token = newToken()
+	b.until = time.Now().Add(lockFor)
+	b.lent = len(b.pending)
+	h.locked[b.token] = b
+	l := &Lease[M, S]{Key: b.key, Token: b.token, State: b.state, HasState: b.hasSt}
+	l.Messages = make([]M, b.lent)
+	l.IDs = make([]uint64, b.lent)
+	for i, e := range b.pending {
+		l.Messages[i], l.IDs[i] = e.msg, e.id
+	}
+	return l
+}
+
+// expireLocked releases locks whose time ran out; their lent messages become ready
+// again. Callers hold h.mu.
+func (h *Host[M, S]) expireLocked() {
+	if len(h.locked) == 0 {
+		return
+	}
+	now := time.Now()
+	for tok, b := range h.locked {
+		if now.After(b.until) {
+			delete(h.locked, tok)
+			b.token, b.lent = "", 0
+			// The late holder may still be mutating the state it was lent: the next
+			// holder reloads instead of sharing it.
+			var zero S
+			b.state, b.hasSt = zero, false
+			h.makeReady(b)
+		}
+	}
+}
+
+// Holds reports whether token is a live lock and returns its key.
+func (h *Host[M, S]) Holds(token string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expireLocked()
+	b := h.locked[token]
+	if b == nil {
+		return "", false
+	}
+	return b.key, true
+}
+
+// Renew extends a live lock to now+d.
+func (h *Host[M, S]) Renew(token string, d time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expireLocked()
+	b := h.locked[token]
+	if b == nil {
+		return false
+	}
+	b.until = time.Now().Add(d)
+	return true
+}
+
+// Release ends a lock. The lent messages are removed from the mailbox (the caller has
+// acked them, or handed them back to the broker for redelivery); messages that arrived
+// meanwhile stay and make the mailbox ready again. The cached state is replaced when
+// opts.SetState and forgotten when opts.Forget. Release reports whether the token was
+// live.
+func (h *Host[M, S]) Release(token string, opts ReleaseOpts[S]) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.locked[token]
+	if b == nil {
+		return false
+	}
+	delete(h.locked, token)
+	for _, e := range b.pending[:b.lent] {
+		delete(b.ids, e.id)
+	}
+	b.pending = append(b.pending[:0:0], b.pending[b.lent:]...)
+	b.token, b.lent = "", 0
+	switch {
+	case opts.Forget:
+		var zero S
+		b.state, b.hasSt = zero, false
+	case opts.SetState:
+		b.state, b.hasSt = opts.State, true
+	}
+	h.makeReady(b)
+	h.gc(b)
+	return true
+}
+
+// ReleaseOpts says what Release does with the cached state.
+type ReleaseOpts[S any] struct {
+	SetState bool
+	State    S
+	Forget   bool
+}
+
+// gc drops idle mailboxes once there are more than maxIdle. Callers hold h.mu.
+func (h *Host[M, S]) gc(just *box[M, S]) {
+	if len(h.boxes) <= h.maxIdle {
+		return
+	}
+	for k, b := range h.boxes {
+		if len(h.boxes) <= h.maxIdle*9/10 {
+			return
+		}
+		if b != just && b.token == "" && len(b.pending) == 0 {
+			delete(h.boxes, k)
+		}
+	}
+}
+
+// Forget drops the cached state of key (for example after a fence loss observed
+// elsewhere). Messages stay.
+func (h *Host[M, S]) Forget(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b := h.boxes[key]; b != nil {
+		var zero S
+		b.state, b.hasSt = zero, false
+	}
+}
+
+// Pending counts the messages waiting in all mailboxes, lent ones included.
+func (h *Host[M, S]) Pending() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, b := range h.boxes {
+		n += len(b.pending)
+	}
+	return n
+}
+
+// Close wakes every waiter with an error; later calls fail.
+func (h *Host[M, S]) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
+}
+
+var errClosed = errorString("actors: host closed")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// ErrClosed is returned by Acquire after Close.
+var ErrClosed error = errClosed
+
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

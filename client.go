@@ -1,0 +1,204 @@
+package duroxide
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/jetstream"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// ErrInstanceExists is returned by StartOrchestration when the instance id is taken.
+var ErrInstanceExists = errors.New("instance already exists")
+
+// ClientOptions configures a [Client]. Zero values mean the defaults.
+type ClientOptions struct {
+	// Namespace must match the runtime's. Default "duroxide".
+	Namespace string
+	// MaxPayloadBytes bounds inputs and event data. Default [DefaultMaxPayloadBytes].
+	MaxPayloadBytes int
+}
+
+// Client starts and observes orchestrations. It needs only a NATS connection to a
+// server (or cluster) where a runtime runs; it does not run one itself. It is safe for
+// concurrent use.
+type Client struct {
+	st         *jetstream.Store
+	nc         *nats.Conn
+	maxPayload int
+}
+
+// NewClient returns a client on nc. It creates the namespace's streams if no runtime
+// has yet.
+func NewClient(ctx context.Context, nc *nats.Conn, opts ClientOptions) (*Client, error) {
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{Namespace: opts.Namespace})
+	if err != nil {
+		return nil, err
+	}
+	return newClient(st, opts.MaxPayloadBytes), nil
+}
+
+func newClient(st *jetstream.Store, maxPayload int) *Client {
+	if maxPayload <= 0 {
+		maxPayload = DefaultMaxPayloadBytes
+	}
+	return &Client{st: st, nc: st.Conn(), maxPayload: maxPayload}
+}
+
+// StartOption configures StartOrchestration.
+type StartOption func(*store.WorkItem)
+
+// StartVersion starts a specific registered version instead of the version policy's.
+func StartVersion(version string) StartOption {
+	return func(w *store.WorkItem) { w.Version = version }
+}
+
+// StartOrchestration starts a new instance of the named orchestration with input
+// (encoded as JSON). The instance id may be any non-empty UTF-8 string of at most 256
+// bytes.
+//
+// Starting an id that already exists does not overwrite it: StartOrchestration
+// returns [ErrInstanceExists] when the instance has history, and if two starts of a
+// new id race, the first one the runtime processes wins and the other is ignored.
+// Invalid arguments return an error wrapping [ErrInvalidInput] or
+// [ErrPayloadTooLarge] that names the field.
+func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string, input any, opts ...StartOption) error {
+	if err := validateInstanceID(instanceID); err != nil {
+		return err
+	}
+	if err := validateName("orchestration", name); err != nil {
+		return err
+	}
+	in, err := encodePayload(input, "input", c.maxPayload)
+	if err != nil {
+		return err
+	}
+	item := store.WorkItem{Type: store.StartOrchestration, Instance: instanceID, Name: name, Input: in}
+	for _, o := range opts {
+		o(&item)
+	}
+	if item.Version != "" {
+		if _, err := parseSemver(item.Version); err != nil {
+			return fmt.Errorf("%w: version: %v", ErrInvalidInput, err)
+		}
+	}
+	if _, err := c.st.InstanceSummary(ctx, instanceID); err == nil {
+		return fmt.Errorf("%w: %q", ErrInstanceExists, instanceID)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return c.st.PublishInbox(ctx, item, "start:"+jetstream.EncodeToken(instanceID))
+}
+
+// RaiseEvent sends the external event name with data to an instance, for its
+// WaitForEvent. Events for an instance that does not exist yet wait in its inbox until
+// it starts; events for a finished instance are dropped.
+func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, data any) error {
+	if err := validateInstanceID(instanceID); err != nil {
+		return err
+	}
+	if err := validateName("event", name); err != nil {
+		return err
+	}
+	d, err := encodePayload(data, "event data", c.maxPayload)
+	if err != nil {
+		return err
+	}
+	return c.st.PublishInbox(ctx, store.WorkItem{Type: store.ExternalRaised, Instance: instanceID, Name: name, Data: d}, newULID())
+}
+
+// CancelInstance asks a running instance to stop: it fails with the reason
+// ("canceled: <reason>"). Cancelling a finished or unknown instance does nothing.
+func (c *Client) CancelInstance(ctx context.Context, instanceID, reason string) error {
+	if err := validateInstanceID(instanceID); err != nil {
+		return err
+	}
+	return c.st.PublishInbox(ctx, store.WorkItem{Type: store.CancelInstance, Instance: instanceID, Reason: reason}, newULID())
+}
+
+// GetStatus returns the instance's status as of its last committed turn; a missing
+// instance has State [StateNotFound] (not an error).
+func (c *Client) GetStatus(ctx context.Context, instanceID string) (*Status, error) {
+	if err := validateInstanceID(instanceID); err != nil {
+		return nil, err
+	}
+	sum, err := c.st.InstanceSummary(ctx, instanceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &Status{InstanceID: instanceID, State: StateNotFound}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return statusFromSummary(sum), nil
+}
+
+// WaitForOrchestration waits until the instance completes or fails and returns its
+// final status. It waits through NotFound (a start may still be on its way) and
+// returns ctx's error when ctx ends first: give it a deadline.
+//
+// It listens for the runtime's status notices on core NATS and re-reads the status
+// from the history stream on each notice, and at least every second.
+func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*Status, error) {
+	if err := validateInstanceID(instanceID); err != nil {
+		return nil, err
+	}
+	notices := make(chan *nats.Msg, 1)
+	sub, err := c.nc.ChanSubscribe(c.st.StatusSubject(instanceID), notices)
+	if err != nil {
+		return nil, fmt.Errorf("duroxide: subscribe to status notices: %w", err)
+	}
+	defer sub.Unsubscribe()
+	poll := 20 * time.Millisecond
+	for {
+		st, err := c.GetStatus(ctx, instanceID)
+		if err != nil {
+			return nil, err
+		}
+		if st.State.IsTerminal() {
+			return st, nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-notices:
+		case <-t.C:
+			poll = min(2*poll, time.Second)
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("duroxide: wait for %q: %w", instanceID, ctx.Err())
+		}
+		t.Stop()
+	}
+}
+
+// ReadHistory returns the history of the instance's latest execution, or of
+// executionID when it is not 0.
+func (c *Client) ReadHistory(ctx context.Context, instanceID string, executionID uint64) ([]history.Event, error) {
+	if err := validateInstanceID(instanceID); err != nil {
+		return nil, err
+	}
+	return c.st.ReadHistory(ctx, instanceID, executionID)
+}
+
+// ListExecutions returns the instance's execution ids in ascending order.
+func (c *Client) ListExecutions(ctx context.Context, instanceID string) ([]uint64, error) {
+	if err := validateInstanceID(instanceID); err != nil {
+		return nil, err
+	}
+	return c.st.ListExecutions(ctx, instanceID)
+}
+
+func newULID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
+
+// marshalJSON is json.Marshal for values known to encode.
+func marshalJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,269 @@
+package duroxide
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// OrchestrationContext is what an orchestration function uses to do anything with a
+// side effect. Every method records a decision in history (or replays the recorded
+// one), so the function must be deterministic: no wall clock, randomness, I/O, map
+// iteration order or goroutines of its own. Use [OrchestrationContext.Now],
+// [OrchestrationContext.NewGUID], [OrchestrationContext.Rand], activities, Join and
+// Select instead.
+//
+// Methods must be called from the orchestration function's own goroutine.
+type OrchestrationContext struct {
+	e      *engine
+	logger *slog.Logger
+	rnd    *rand.Rand
+}
+
+// InstanceID returns the orchestration instance id.
+func (c *OrchestrationContext) InstanceID() string { return c.e.instance }
+
+// ExecutionID returns the current execution number (1, then +1 per continue-as-new).
+func (c *OrchestrationContext) ExecutionID() uint64 { return c.e.exec }
+
+// Name returns the orchestration's registered name.
+func (c *OrchestrationContext) Name() string { return c.e.name }
+
+// Version returns the orchestration version this execution runs.
+func (c *OrchestrationContext) Version() string { return c.e.version }
+
+// ParentInstanceID returns the parent's instance id for a sub-orchestration, or "".
+func (c *OrchestrationContext) ParentInstanceID() string { return c.e.parentInst }
+
+// IsReplaying reports whether the code is re-executing decisions already in history.
+func (c *OrchestrationContext) IsReplaying() bool { return c.e.replaying }
+
+// Logger returns a logger that is silent while the orchestration replays, so each
+// line is written once however often the code runs. Records carry the instance id,
+// orchestration name and execution.
+func (c *OrchestrationContext) Logger() *slog.Logger { return c.logger }
+
+// Now returns the deterministic current time: the time of the history event being
+// processed (the turn's start time for new events). It advances only as history does.
+func (c *OrchestrationContext) Now() time.Time { return time.UnixMilli(c.e.nowMs) }
+
+// NewGUID returns a deterministic, unique 36-character UUID-formatted string derived
+// from the instance, its creation time, the execution and a per-execution counter.
+func (c *OrchestrationContext) NewGUID() string {
+	c.e.guidSeq++
+	h := sha256.New()
+	var b [24]byte
+	binary.BigEndian.PutUint64(b[0:], c.e.exec)
+	binary.BigEndian.PutUint64(b[8:], uint64(c.e.startedMs))
+	binary.BigEndian.PutUint64(b[16:], c.e.guidSeq)
+	h.Write([]byte(c.e.instance))
+	h.Write(b[:])
+	sum := h.Sum(nil)
+	sum[6] = sum[6]&0x0f | 0x50 // version 5 (name-based)
+	sum[8] = sum[8]&0x3f | 0x80 // RFC 4122 variant
+	x := hex.EncodeToString(sum[:16])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+// Rand returns a random source seeded from the instance and execution: the same on
+// every replay. Draw from it only on the orchestration goroutine.
+func (c *OrchestrationContext) Rand() *rand.Rand {
+	if c.rnd == nil {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%d", c.e.instance, c.e.exec, c.e.startedMs)))
+		c.rnd = rand.New(rand.NewPCG(binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:16])))
+	}
+	return c.rnd
+}
+
+// ActivityOption configures one scheduled activity.
+type ActivityOption func(*history.Event)
+
+// WithTag routes the activity to workers that serve tag.
+func WithTag(tag string) ActivityOption { return func(ev *history.Event) { ev.Tag = tag } }
+
+// ScheduleActivity schedules the named activity with input (encoded as JSON) and
+// returns its future. A failed activity resolves the future with a [*TaskError].
+func (c *OrchestrationContext) ScheduleActivity(name string, input any, opts ...ActivityOption) *Future {
+	e := c.e
+	in, err := encodePayload(input, "activity input", e.limits.maxPayload)
+	if err != nil {
+		return e.failedFuture(fmt.Errorf("duroxide: schedule activity %q: %w", name, err))
+	}
+	ev := history.Event{Type: history.ActivityScheduled, Name: name, Input: in}
+	for _, o := range opts {
+		o(&ev)
+	}
+	stored, fresh := e.emit(ev)
+	if fresh {
+		e.workItems = append(e.workItems, store.WorkItem{Type: store.ActivityExecute, Instance: e.instance,
+			ExecutionID: e.exec, ID: stored.EventID, Name: name, Input: in, Tag: ev.Tag, SessionID: ev.SessionID,
+			Orchestration: e.name, OrchestrationVersion: e.version})
+	}
+	return e.newFuture(kindActivity, stored.EventID, name)
+}
+
+// ScheduleTimer schedules a durable timer that fires d after [OrchestrationContext.Now].
+// Its future resolves (with no value) when the timer fires; it survives restarts and
+// fires once.
+func (c *OrchestrationContext) ScheduleTimer(d time.Duration) *Future {
+	e := c.e
+	if d < 0 {
+		d = 0
+	}
+	stored, fresh := e.emit(history.Event{Type: history.TimerCreated, FireAtMs: e.nowMs + d.Milliseconds()})
+	if fresh {
+		e.orchItems = append(e.orchItems, store.WorkItem{Type: store.TimerFired, Instance: e.instance,
+			ExecutionID: e.exec, ID: stored.EventID, FireAtMs: stored.FireAtMs})
+	}
+	return e.newFuture(kindTimer, stored.EventID, "timer")
+}
+
+// WaitForEvent subscribes to the next external event called name, raised with
+// Client.RaiseEvent. Subscriptions are positional: the Nth active wait for a name
+// receives the Nth event of that name raised after it subscribed. An event raised
+// when no wait is active is recorded in history but delivered to nobody.
+func (c *OrchestrationContext) WaitForEvent(name string) *Future {
+	e := c.e
+	stored, _ := e.emit(history.Event{Type: history.ExternalSubscribed, Name: name})
+	f := e.newFuture(kindEvent, stored.EventID, name)
+	e.subs[name] = append(e.subs[name], f.st)
+	return f
+}
+
+// SubOrchestrationOption configures a sub-orchestration or detached start.
+type SubOrchestrationOption func(*subOptions)
+
+type subOptions struct {
+	instance string
+	version  string
+}
+
+// WithInstanceID gives the child an explicit instance id instead of the generated
+// "<parent>::sub::<event id>".
+func WithInstanceID(id string) SubOrchestrationOption {
+	return func(o *subOptions) { o.instance = id }
+}
+
+// WithVersion runs a specific registered version of the orchestration instead of the
+// version policy's choice.
+func WithVersion(v string) SubOrchestrationOption {
+	return func(o *subOptions) { o.version = v }
+}
+
+// ScheduleSubOrchestration starts a child orchestration and returns a future for its
+// result. A failed child resolves the future with a [*TaskError].
+func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, opts ...SubOrchestrationOption) *Future {
+	e := c.e
+	var o subOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
+	in, err := encodePayload(input, "sub-orchestration input", e.limits.maxPayload)
+	if err != nil {
+		return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w", name, err))
+	}
+	child := o.instance
+	if child == "" {
+		child = fmt.Sprintf("%s::sub::%d", e.instance, e.peekID())
+	} else if err := validateInstanceID(child); err != nil {
+		return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w", name, err))
+	}
+	stored, fresh := e.emit(history.Event{Type: history.SubOrchestrationScheduled, Name: name, Instance: child,
+		Input: in, Version: o.version})
+	if fresh {
+		e.orchItems = append(e.orchItems, store.WorkItem{Type: store.StartOrchestration, Instance: child, Name: name,
+			Version: o.version, Input: in, ParentInstance: e.instance, ParentExecutionID: e.exec, ParentID: stored.EventID})
+	}
+	return e.newFuture(kindSubOrchestration, stored.EventID, name)
+}
+
+// StartOrchestration starts an independent (detached) orchestration with the given
+// instance id: fire-and-forget, with no link to this one. If the id already exists
+// the start is ignored.
+func (c *OrchestrationContext) StartOrchestration(name, instanceID string, input any, opts ...SubOrchestrationOption) error {
+	e := c.e
+	var o subOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if err := validateInstanceID(instanceID); err != nil {
+		return fmt.Errorf("duroxide: start orchestration %q: %w", name, err)
+	}
+	in, err := encodePayload(input, "orchestration input", e.limits.maxPayload)
+	if err != nil {
+		return fmt.Errorf("duroxide: start orchestration %q: %w", name, err)
+	}
+	_, fresh := e.emit(history.Event{Type: history.OrchestrationChained, Name: name, Instance: instanceID, Input: in, Version: o.version})
+	if fresh {
+		e.orchItems = append(e.orchItems, store.WorkItem{Type: store.StartOrchestration, Instance: instanceID,
+			Name: name, Version: o.version, Input: in})
+	}
+	return nil
+}
+
+// ContinueAsNew ends this execution and starts the next one with input, keeping the
+// instance id (use it to keep eternal orchestrations' histories short). Return its
+// result from the orchestration function:
+//
+//	return nil, ctx.ContinueAsNew(next)
+//
+// Pass WithVersion to move the next execution to another registered version.
+func (c *OrchestrationContext) ContinueAsNew(input any, opts ...SubOrchestrationOption) error {
+	var o subOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
+	in, err := encodePayload(input, "continue-as-new input", c.e.limits.maxPayload)
+	if err != nil {
+		return fmt.Errorf("duroxide: continue as new: %w", err)
+	}
+	return &continueAsNewError{input: in, version: o.version}
+}
+
+type continueAsNewError struct {
+	input   string
+	version string
+}
+
+func (e *continueAsNewError) Error() string {
+	return "duroxide: continue-as-new must be returned from the orchestration function"
+}
+
+// Select waits until at least one of the futures resolves and returns the index of
+// the one that resolved first in history order. The others keep running; their
+// results can still be read later.
+func (c *OrchestrationContext) Select(futures ...*Future) int {
+	if len(futures) == 0 {
+		return -1
+	}
+	first := func() int {
+		best := -1
+		for i, f := range futures {
+			if f.st.done && (best < 0 || f.st.order < futures[best].st.order) {
+				best = i
+			}
+		}
+		return best
+	}
+	c.e.block(func() bool { return first() >= 0 })
+	return first()
+}
+
+// Join waits until all futures resolve. Read each result with Get.
+func (c *OrchestrationContext) Join(futures ...*Future) {
+	c.e.block(func() bool {
+		for _, f := range futures {
+			if !f.st.done {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -1,0 +1,48 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/duroxide-go/duroxide"
+)
+
+// startRuntime starts a runtime on a fresh embedded server with file storage in a
+// temporary directory, and shuts it down when the test ends.
+func startRuntime(t testing.TB, reg *duroxide.Registry, opts duroxide.Options) *duroxide.Runtime {
+	t.Helper()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	rt, err := duroxide.Start(context.Background(), reg, opts)
+	if err != nil {
+		t.Fatalf("start runtime: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rt.Shutdown(ctx)
+	})
+	return rt
+}
+
+// waitDone waits for an instance to finish and fails the test if it does not within
+// the timeout.
+func waitDone(t testing.TB, c *duroxide.Client, id string, timeout time.Duration) *duroxide.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	st, err := c.WaitForOrchestration(ctx, id)
+	if err != nil {
+		t.Fatalf("wait for %q: %v", id, err)
+	}
+	return st
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

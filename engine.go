@@ -1,0 +1,280 @@
+package duroxide
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// orchestrationFunc is a registered orchestration with its input and output as JSON.
+type orchestrationFunc func(ctx *OrchestrationContext, input string) (string, error)
+
+// engine replays and advances one execution of one instance.
+//
+// The orchestration function runs as a coroutine on its own goroutine, but never at
+// the same time as the engine: the engine resumes it and waits until it blocks on an
+// unresolved future or returns. Completions are delivered one at a time in history
+// order, and the coroutine runs to quiescence after each, so Select and Join resolve
+// the same way on every replay. Between turns a live engine stays cached with its
+// coroutine parked, and the next turn continues it without replaying.
+type engine struct {
+	instance      string
+	exec          uint64
+	name, version string
+	input         string
+	startedMs     int64
+	parentInst    string
+	parentExec    uint64
+	parentID      uint64
+	fn            orchestrationFunc
+	limits        limits
+	ctx           *OrchestrationContext
+	log           *slog.Logger
+
+	// coroutine hand-off
+	resume, yield chan struct{}
+	started       bool
+	finished      bool
+	inCoroutine   atomic.Bool
+	waitCond      func() bool
+	aborting      bool
+	output        string
+	userErr       error
+	canInput      *string
+	canVersion    string
+
+	// replay state
+	committed   []history.Event
+	schedIdx    []int // indices of schedule events in committed
+	nextSched   int   // schedule events matched so far
+	replaying   bool
+	nowMs       int64
+	nextEventID uint64
+
+	// outputs of the current turn
+	newEvents []history.Event
+	workItems []store.WorkItem
+	orchItems []store.WorkItem
+
+	futures  map[uint64]*futureState
+	subs     map[string][]*futureState // unresolved event subscriptions, oldest first
+	resolved uint64
+	guidSeq  uint64
+
+	// failure ends the execution as Failed with these details (nondeterminism,
+	// cancellation, configuration errors, panics).
+	failure *history.ErrorDetails
+}
+
+// limits are the size limits the engine enforces on payloads.
+type limits struct {
+	maxPayload int
+}
+
+func newEngine(instance string, fn orchestrationFunc, lim limits, log *slog.Logger) *engine {
+	e := &engine{
+		instance: instance,
+		fn:       fn,
+		limits:   lim,
+		resume:   make(chan struct{}),
+		yield:    make(chan struct{}),
+		futures:  make(map[uint64]*futureState),
+		subs:     make(map[string][]*futureState),
+	}
+	e.ctx = &OrchestrationContext{e: e}
+	e.log = log
+	return e
+}
+
+// begin initialises the engine from an execution's OrchestrationStarted event.
+func (e *engine) begin(started *history.Event) {
+	e.exec = started.ExecutionID
+	e.name, e.version = started.Name, started.Version
+	e.input = started.Input
+	e.startedMs = started.TimestampMs
+	e.parentInst, e.parentID, e.parentExec = started.ParentInstance, started.ParentID, started.ParentExecution
+	e.nowMs = started.TimestampMs
+	e.nextEventID = started.EventID + 1
+	e.ctx.logger = slog.New(&replaySafeHandler{inner: e.log.Handler(), e: e}).With(
+		"instance", e.instance, "orchestration", e.name, "execution", e.exec)
+}
+
+// startNew begins a brand-new execution: started is the turn's first new event.
+func (e *engine) startNew(started history.Event) {
+	e.newEvents = append(e.newEvents, started)
+	e.begin(&started)
+	e.run()
+}
+
+// replay rebuilds the engine's state from committed history (cache miss, restart, or
+// after a lost fence). It records a failure if the code does not reproduce history.
+func (e *engine) replay(committed []history.Event) {
+	e.committed = committed
+	if len(committed) == 0 || committed[0].Type != history.OrchestrationStarted {
+		e.fail(corruption("history does not begin with OrchestrationStarted"))
+		return
+	}
+	for i := range committed {
+		if committed[i].Type.IsSchedule() {
+			e.schedIdx = append(e.schedIdx, i)
+		}
+	}
+	e.begin(&committed[0])
+	e.replaying = len(committed) > 1
+	e.nextEventID = committed[len(committed)-1].EventID + 1
+	e.run()
+	for i := 1; i < len(committed) && e.failure == nil; i++ {
+		ev := &committed[i]
+		e.replaying = i < len(committed)-1
+		e.nowMs = ev.TimestampMs
+		if ev.Type.IsSchedule() {
+			if !e.matched(i) {
+				e.fail(nondeterminism(fmt.Sprintf("history holds %s at event %d, but the code did not schedule it", describeEvent(ev), ev.EventID)))
+			}
+			continue
+		}
+		if ev.Type.IsTerminal() {
+			e.fail(corruption(fmt.Sprintf("terminal event %s at %d is not the end of history", ev.Type, ev.EventID)))
+			return
+		}
+		if err := e.validateCompletion(ev); err != nil {
+			e.fail(nondeterminism(err.Error()))
+			return
+		}
+		e.deliver(ev)
+	}
+	e.replaying = false
+	if e.failure == nil && e.finished && e.nextSched < len(e.schedIdx) {
+		ev := &committed[e.schedIdx[e.nextSched]]
+		e.fail(nondeterminism(fmt.Sprintf("the orchestration returned, but history continues with %s at event %d", describeEvent(ev), ev.EventID)))
+	}
+	e.committed, e.schedIdx, e.nextSched = nil, nil, 0 // only needed while replaying
+}
+
+func (e *engine) matched(idx int) bool {
+	for p, i := range e.schedIdx {
+		if i == idx {
+			return p < e.nextSched
+		}
+	}
+	return false
+}
+
+// run resumes the coroutine (starting it the first time) and waits until it blocks
+// on an unresolved future or returns.
+func (e *engine) run() {
+	if e.finished || e.failure != nil {
+		return
+	}
+	if e.waitCond != nil && !e.waitCond() {
+		return
+	}
+	if !e.started {
+		e.started = true
+		go e.coroutine()
+	}
+	e.waitCond = nil
+	e.inCoroutine.Store(true)
+	e.resume <- struct{}{}
+	<-e.yield
+	e.inCoroutine.Store(false)
+}
+
+func (e *engine) coroutine() {
+	defer func() {
+		if r := recover(); r != nil && !e.aborting {
+			if e.failure == nil {
+				e.failure = &history.ErrorDetails{Category: history.Application, Kind: history.KindPanicked,
+					Message: fmt.Sprintf("orchestration %s panicked: %v", e.name, r)}
+			}
+		}
+		e.finished = true
+		e.yield <- struct{}{}
+	}()
+	<-e.resume
+	if e.aborting {
+		return
+	}
+	out, err := e.fn(e.ctx, e.input)
+	if ca, ok := err.(*continueAsNewError); ok {
+		e.canInput, e.canVersion = &ca.input, ca.version
+		return
+	}
+	e.output, e.userErr = out, err
+}
+
+// block parks the coroutine until cond holds. Called on the coroutine only.
+func (e *engine) block(cond func() bool) {
+	if e.aborting {
+		runtime.Goexit()
+	}
+	if cond() {
+		return
+	}
+	if !e.inCoroutine.Load() {
+		panic("duroxide: a Future was awaited outside the orchestration's own goroutine; " +
+			"orchestration code must not start goroutines (use Join and Select)")
+	}
+	e.waitCond = cond
+	e.yield <- struct{}{}
+	<-e.resume
+	if e.aborting {
+		runtime.Goexit()
+	}
+}
+
+// abort ends a parked coroutine (eviction, failure, shutdown). Deferred calls in the
+// orchestration function run; anything they schedule is ignored.
+func (e *engine) abort() {
+	if !e.started || e.finished {
+		return
+	}
+	e.aborting = true
+	e.inCoroutine.Store(true)
+	e.resume <- struct{}{}
+	<-e.yield
+	e.inCoroutine.Store(false)
+}
+
+// fail ends the execution with details. Called on the engine goroutine.
+func (e *engine) fail(d *history.ErrorDetails) {
+	if e.failure == nil {
+		e.failure = d
+	}
+	e.abort()
+}
+
+// failFromCoroutine records a failure detected while the coroutine runs and ends it.
+func (e *engine) failFromCoroutine(d *history.ErrorDetails) {
+	if e.failure == nil {
+		e.failure = d
+	}
+	e.aborting = true
+	runtime.Goexit()
+}
+
+func nondeterminism(msg string) *history.ErrorDetails {
+	return &history.ErrorDetails{Category: history.Configuration, Kind: history.KindNondeterminism, Message: "nondeterminism: " + msg}
+}
+
+func corruption(msg string) *history.ErrorDetails {
+	return &history.ErrorDetails{Category: history.Configuration, Kind: history.KindNondeterminism, Message: "corrupted history: " + msg}
+}
+
+func describeEvent(ev *history.Event) string {
+	switch ev.Type {
+	case history.ActivityScheduled:
+		return fmt.Sprintf("ActivityScheduled{name=%q input=%s}", ev.Name, ev.Input)
+	case history.SubOrchestrationScheduled, history.OrchestrationChained:
+		return fmt.Sprintf("%s{name=%q instance=%q input=%s}", ev.Type, ev.Name, ev.Instance, ev.Input)
+	case history.ExternalSubscribed:
+		return fmt.Sprintf("ExternalSubscribed{name=%q}", ev.Name)
+	case history.TimerCreated:
+		return "TimerCreated"
+	}
+	return string(ev.Type)
+}

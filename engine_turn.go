@@ -1,0 +1,266 @@
+package duroxide
+
+import (
+	"fmt"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// peekID is the event id the next emitted action will get: the id of the next
+// schedule event in history while replaying, the next new id otherwise.
+func (e *engine) peekID() uint64 {
+	if e.nextSched < len(e.schedIdx) {
+		return e.committed[e.schedIdx[e.nextSched]].EventID
+	}
+	return e.nextEventID
+}
+
+// emit records an action the code took. While history still holds unmatched schedule
+// events the action must equal the next one, or the execution fails with a
+// nondeterminism error naming both. Otherwise the action becomes a new event. It
+// returns the event as stored (history's version when replaying) and whether it is new.
+// Called on the coroutine.
+func (e *engine) emit(ev history.Event) (history.Event, bool) {
+	if e.aborting {
+		e.failFromCoroutine(nil)
+	}
+	if e.nextSched < len(e.schedIdx) {
+		h := e.committed[e.schedIdx[e.nextSched]]
+		if why := mismatch(&h, &ev); why != "" {
+			e.failFromCoroutine(nondeterminism(fmt.Sprintf("at event %d history holds %s, but the code asked for %s (%s)",
+				h.EventID, describeEvent(&h), describeEvent(&ev), why)))
+		}
+		e.nextSched++
+		return h, false
+	}
+	if e.replaying {
+		e.failFromCoroutine(nondeterminism(fmt.Sprintf("the code asked for %s, which history does not hold at this point (history has %d events)",
+			describeEvent(&ev), len(e.committed))))
+	}
+	ev.EventID = e.nextEventID
+	e.nextEventID++
+	ev.InstanceID, ev.ExecutionID, ev.TimestampMs = e.instance, e.exec, e.nowMs
+	e.newEvents = append(e.newEvents, ev)
+	return ev, true
+}
+
+func mismatch(h, c *history.Event) string {
+	if h.Type != c.Type {
+		return "different kind"
+	}
+	switch c.Type {
+	case history.ActivityScheduled:
+		switch {
+		case h.Name != c.Name:
+			return "different activity name"
+		case h.Input != c.Input:
+			return "different input"
+		case h.SessionID != c.SessionID:
+			return "different session"
+		case h.Tag != c.Tag:
+			return "different tag"
+		}
+	case history.SubOrchestrationScheduled:
+		switch {
+		case h.Name != c.Name:
+			return "different orchestration name"
+		case h.Input != c.Input:
+			return "different input"
+		case h.Instance != c.Instance:
+			return "different instance id"
+		}
+	case history.OrchestrationChained:
+		switch {
+		case h.Name != c.Name:
+			return "different orchestration name"
+		case h.Instance != c.Instance:
+			return "different instance id"
+		case h.Input != c.Input:
+			return "different input"
+		}
+	case history.ExternalSubscribed, history.QueueSubscribed:
+		if h.Name != c.Name {
+			return "different event name"
+		}
+	case history.KeyValueSet:
+		if h.Key != c.Key || h.Value != c.Value {
+			return "different key or value"
+		}
+	case history.KeyValueCleared:
+		if h.Key != c.Key {
+			return "different key"
+		}
+	}
+	return ""
+}
+
+func (e *engine) newFuture(kind futureKind, id uint64, name string) *Future {
+	st := &futureState{kind: kind, id: id, name: name}
+	e.futures[id] = st
+	return &Future{e: e, st: st}
+}
+
+func (e *engine) failedFuture(err error) *Future {
+	return &Future{e: e, st: &futureState{kind: kindFailed, done: true, err: err}}
+}
+
+func (e *engine) resolve(st *futureState, result string, err error) {
+	e.resolved++
+	st.done, st.order, st.result, st.err = true, e.resolved, result, err
+}
+
+// validateCompletion checks that ev answers an outstanding future of the right kind.
+func (e *engine) validateCompletion(ev *history.Event) error {
+	var want futureKind
+	switch ev.Type {
+	case history.ActivityCompleted, history.ActivityFailed:
+		want = kindActivity
+	case history.TimerFired:
+		want = kindTimer
+	case history.SubOrchestrationCompleted, history.SubOrchestrationFailed:
+		want = kindSubOrchestration
+	default:
+		return nil
+	}
+	st := e.futures[ev.SourceEventID]
+	switch {
+	case st == nil:
+		return fmt.Errorf("%s at event %d answers event %d, which scheduled nothing", ev.Type, ev.EventID, ev.SourceEventID)
+	case st.kind != want:
+		return fmt.Errorf("%s at event %d answers event %d, which scheduled a %s", ev.Type, ev.EventID, ev.SourceEventID, st.kind)
+	case st.done:
+		return fmt.Errorf("%s at event %d answers event %d a second time", ev.Type, ev.EventID, ev.SourceEventID)
+	}
+	return nil
+}
+
+// deliver applies one completion or message event, then lets the coroutine run.
+func (e *engine) deliver(ev *history.Event) {
+	switch ev.Type {
+	case history.ActivityCompleted, history.SubOrchestrationCompleted:
+		e.resolve(e.futures[ev.SourceEventID], ev.Output, nil)
+	case history.ActivityFailed, history.SubOrchestrationFailed:
+		d := history.ErrorDetails{Category: history.Application, Kind: history.KindActivityFailed}
+		if ev.Details != nil {
+			d = *ev.Details
+		}
+		if ev.Type == history.ActivityFailed && d.Category != history.Application {
+			// Configuration, infrastructure and poison failures of an activity are not
+			// the orchestration's to handle: they fail it.
+			e.fail(&d)
+			return
+		}
+		e.resolve(e.futures[ev.SourceEventID], "", &TaskError{Details: d})
+	case history.TimerFired:
+		e.resolve(e.futures[ev.SourceEventID], "", nil)
+	case history.ExternalEvent:
+		if subs := e.subs[ev.Name]; len(subs) > 0 {
+			e.subs[ev.Name] = subs[1:]
+			e.resolve(subs[0], ev.Data, nil)
+		}
+	case history.OrchestrationCancelRequested:
+		e.fail(&history.ErrorDetails{Category: history.Application, Kind: history.KindCancelled, Message: ev.Reason})
+		return
+	}
+	e.run()
+}
+
+// apply turns a batch of new messages into history events, delivering each in order.
+// Messages that do not apply (stale executions, duplicates, events for a finished
+// execution) are dropped.
+func (e *engine) apply(msgs []store.Message, nowMs int64) {
+	e.nowMs = nowMs
+	for _, m := range msgs {
+		if e.finished || e.failure != nil {
+			return
+		}
+		it := &m.Item
+		ev := history.Event{SourceEventID: it.ID}
+		switch it.Type {
+		case store.ActivityCompleted:
+			ev.Type, ev.Output = history.ActivityCompleted, it.Result
+		case store.ActivityFailed:
+			ev.Type, ev.Details = history.ActivityFailed, it.Details
+		case store.TimerFired:
+			ev.Type, ev.FireAtMs = history.TimerFired, it.FireAtMs
+		case store.SubOrchCompleted:
+			ev.Type, ev.Output = history.SubOrchestrationCompleted, it.Result
+		case store.SubOrchFailed:
+			ev.Type, ev.Details = history.SubOrchestrationFailed, it.Details
+		case store.ExternalRaised:
+			ev = history.Event{Type: history.ExternalEvent, Name: it.Name, Data: it.Data}
+		case store.CancelInstance:
+			ev = history.Event{Type: history.OrchestrationCancelRequested, Reason: it.Reason}
+		default:
+			e.log.Debug("ignoring message", "instance", e.instance, "type", it.Type)
+			continue
+		}
+		if it.Type.IsCompletion() {
+			if it.ExecutionID != e.exec {
+				continue // for an earlier execution
+			}
+			if err := e.validateCompletion(&ev); err != nil {
+				e.log.Debug("ignoring completion", "instance", e.instance, "reason", err)
+				continue
+			}
+		}
+		ev.EventID = e.nextEventID
+		e.nextEventID++
+		ev.InstanceID, ev.ExecutionID, ev.TimestampMs = e.instance, e.exec, e.nowMs
+		e.newEvents = append(e.newEvents, ev)
+		e.deliver(&e.newEvents[len(e.newEvents)-1])
+	}
+}
+
+// terminal appends the execution's final event if it ended in this turn and returns
+// the status for the commit metadata ("" while still running).
+func (e *engine) terminal() (status, output string) {
+	var ev history.Event
+	switch {
+	case e.failure != nil:
+		ev = history.Event{Type: history.OrchestrationFailed, Details: e.failure}
+		status, output = store.StatusFailed, e.failure.DisplayMessage()
+	case !e.finished:
+		return "", ""
+	case e.canInput != nil:
+		ev = history.Event{Type: history.OrchestrationContinuedAsNew, Input: *e.canInput}
+		status, output = store.StatusContinuedAsNew, *e.canInput
+		version := e.canVersion
+		e.orchItems = append(e.orchItems, store.WorkItem{Type: store.ContinueAsNew, Instance: e.instance,
+			ExecutionID: e.exec + 1, Name: e.name, Version: version, Input: *e.canInput,
+			ParentInstance: e.parentInst, ParentExecutionID: e.parentExec, ParentID: e.parentID})
+	case e.userErr != nil:
+		d := &history.ErrorDetails{Category: history.Application, Kind: history.KindOrchestrationFailed, Message: e.userErr.Error()}
+		e.failure = d
+		ev = history.Event{Type: history.OrchestrationFailed, Details: d}
+		status, output = store.StatusFailed, d.Message
+	default:
+		ev = history.Event{Type: history.OrchestrationCompleted, Output: e.output}
+		status, output = store.StatusCompleted, e.output
+	}
+	ev.EventID = e.nextEventID
+	e.nextEventID++
+	ev.InstanceID, ev.ExecutionID, ev.TimestampMs = e.instance, e.exec, e.nowMs
+	e.newEvents = append(e.newEvents, ev)
+	if e.parentInst != "" && status != store.StatusContinuedAsNew {
+		done := store.WorkItem{Type: store.SubOrchCompleted, Instance: e.parentInst, ExecutionID: e.parentExec,
+			ID: e.parentID, Result: e.output}
+		if status == store.StatusFailed {
+			done = store.WorkItem{Type: store.SubOrchFailed, Instance: e.parentInst, ExecutionID: e.parentExec,
+				ID: e.parentID, Details: e.failure}
+		}
+		e.orchItems = append(e.orchItems, done)
+	}
+	return status, output
+}
+
+// takeTurn hands out the turn's outputs and resets them for the next turn.
+func (e *engine) takeTurn() (events []history.Event, work, orch []store.WorkItem) {
+	events, work, orch = e.newEvents, e.workItems, e.orchItems
+	e.newEvents, e.workItems, e.orchItems = nil, nil, nil
+	return
+}
+
+// done reports whether the execution has ended (or will end with this turn).
+func (e *engine) done() bool { return e.finished || e.failure != nil }

@@ -1,0 +1,90 @@
+package duroxide
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/duroxide-go/duroxide/history"
+)
+
+// Future is the pending result of something an orchestration scheduled: an activity,
+// a timer, an external event or a sub-orchestration. It resolves when the matching
+// completion is delivered from history, never by wall-clock or goroutine timing, so
+// the same code always observes the same order on replay.
+type Future struct {
+	e  *engine
+	st *futureState
+}
+
+type futureKind int
+
+const (
+	kindActivity futureKind = iota + 1
+	kindTimer
+	kindEvent
+	kindSubOrchestration
+	kindFailed // failed before anything was scheduled (bad input)
+)
+
+func (k futureKind) String() string {
+	switch k {
+	case kindActivity:
+		return "activity"
+	case kindTimer:
+		return "timer"
+	case kindEvent:
+		return "external event"
+	case kindSubOrchestration:
+		return "sub-orchestration"
+	}
+	return "failed call"
+}
+
+type futureState struct {
+	kind    futureKind
+	id      uint64 // scheduling event id
+	name    string
+	done    bool
+	order   uint64 // resolution order, for Select
+	result  string // JSON
+	err     error
+	eventID uint64 // for event futures: the subscription's event id
+}
+
+// Get waits for the future and decodes its JSON result into out (which may be nil to
+// discard it). It returns the activity's or sub-orchestration's error as a
+// [*TaskError], or a decoding error.
+func (f *Future) Get(out any) error {
+	if f == nil || f.st == nil {
+		return fmt.Errorf("duroxide: Get on a nil Future")
+	}
+	f.e.block(func() bool { return f.st.done })
+	if f.st.err != nil {
+		return f.st.err
+	}
+	if out == nil || f.st.result == "" {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(f.st.result), out); err != nil {
+		return fmt.Errorf("duroxide: decode %s %q result into %T: %w", f.st.kind, f.st.name, out, err)
+	}
+	return nil
+}
+
+// Done reports whether the future has resolved. It never blocks.
+func (f *Future) Done() bool { return f != nil && f.st != nil && f.st.done }
+
+// Await waits for f and returns its result decoded as T.
+func Await[T any](f *Future) (T, error) {
+	var out T
+	err := f.Get(&out)
+	return out, err
+}
+
+// TaskError is the error a Future returns when the activity or sub-orchestration it
+// stands for failed. Orchestration code can inspect it with errors.As and recover.
+type TaskError struct {
+	Details history.ErrorDetails
+}
+
+func (e *TaskError) Error() string { return e.Details.DisplayMessage() }

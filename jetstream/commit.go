@@ -1,0 +1,308 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroxide-go/duroxide/actors"
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// ErrRecordTooLarge means a turn's history record is larger than the server accepts.
+var ErrRecordTooLarge = errors.New("jetstream: turn record exceeds the server's max payload")
+
+// AckOrchestrationItem implements [store.Provider]. The turn becomes durable with ONE
+// fenced publish of its record on the instance's history subject, expecting the last
+// sequence the store saw for the instance. Only then is the outbox dispatched (work
+// items, timers, messages, all with deduplication ids) and are the inbox messages
+// acked; a crash in between is repaired when the unacked messages are redelivered
+// (see [Store.prepare]).
+func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c store.Commit) error {
+	l, live := s.takeLease(lockToken)
+	if l == nil || !live {
+		return fmt.Errorf("%w: ack with token %q", store.ErrLockLost, lockToken)
+	}
+	st := l.st
+	instance := l.lease.Key
+	if len(c.HistoryDelta) == 0 && len(c.WorkerItems) == 0 && len(c.OrchestratorItems) == 0 {
+		// Nothing to record (messages for a finished instance, duplicates): ack the
+		// messages without touching history.
+		for _, m := range l.msgs {
+			_ = m.msg.Ack()
+		}
+		s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: st})
+		return nil
+	}
+	enc := EncodeToken(instance)
+	now := time.Now().UnixMilli()
+
+	rec := &turnRecord{V: recordVersion, Exec: c.ExecutionID, Events: c.HistoryDelta, Work: c.WorkerItems, Orch: c.OrchestratorItems}
+	for _, m := range l.msgs {
+		rec.Consumed = append(rec.Consumed, m.seq)
+	}
+	newExec := c.ExecutionID != st.exec
+	if newExec && st.exists {
+		for in, hs := range st.consumed {
+			if hs == st.lastSeq {
+				rec.PriorConsumed = append(rec.PriorConsumed, in)
+			}
+		}
+	}
+	prev := st.summary
+	rec.Summary = nextSummary(st, instance, c, now)
+
+	data, err := json.Marshal(rec)
+	if err != nil {
+		s.release(l, false)
+		return fmt.Errorf("jetstream: encode turn of %q: %w", instance, err)
+	}
+	if max := s.nc.MaxPayload(); max > 0 && int64(len(data)) > max-4096 {
+		s.release(l, false)
+		return fmt.Errorf("%w: %d bytes for %q, limit %d", ErrRecordTooLarge, len(data), instance, max)
+	}
+	msgID := "c:" + lockToken
+	m := nats.NewMsg(s.subj.history(enc, c.ExecutionID))
+	m.Data = data
+	m.Header.Set(nats.MsgIdHdr, msgID)
+	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequenceForSubject(st.lastSeq, s.subj.historyAny(enc)))
+	var seq uint64
+	switch {
+	case err == nil:
+		seq = ack.Sequence
+	case isWrongLastSeq(err):
+		// Either our own earlier attempt landed (a retried publish), or another
+		// writer extended the instance: only the stored Msg-Id tells which.
+		_, last, lerr := s.lastRecord(ctx, s.subj.historyAny(enc))
+		if lerr == nil && last != nil && last.msgID == msgID {
+			seq = last.seq
+			break
+		}
+		s.release(l, true)
+		return fmt.Errorf("%w: instance %q", store.ErrFenced, instance)
+	default:
+		s.release(l, false)
+		return fmt.Errorf("jetstream: commit turn of %q: %w", instance, err)
+	}
+
+	// The turn is durable. Update the cached state in place: the lock makes this
+	// goroutine its only user.
+	if newExec {
+		st.exec = c.ExecutionID
+		st.events = nil
+		consumed := make(map[uint64]uint64, len(rec.PriorConsumed)+len(rec.Consumed))
+		for _, in := range rec.PriorConsumed {
+			consumed[in] = 0
+		}
+		st.consumed = consumed
+	}
+	st.exists = true
+	st.events = append(st.events, c.HistoryDelta...)
+	for _, in := range rec.Consumed {
+		st.consumed[in] = seq
+	}
+	st.lastSeq = seq
+	st.summary = rec.Summary
+	st.histErr = ""
+
+	if h := s.cfg.Hooks.AfterCommit; h != nil {
+		if err := h(instance); err != nil {
+			// Simulated crash: nothing after the commit happens, the lock is simply
+			// lost, and the messages stay unacked until the broker redelivers them.
+			s.host.Release(lockToken, actors.ReleaseOpts[*instState]{Forget: true})
+			return nil
+		}
+	}
+	if err := s.dispatch(ctx, rec, seq); err != nil {
+		// The commit stands; the unacked messages will be redelivered and their
+		// redelivery dispatches the outbox again.
+		s.log.Warn("outbox dispatch failed; it will be retried on redelivery", "instance", instance, "err", err)
+		for _, m := range l.msgs {
+			_ = m.msg.NakWithDelay(time.Second)
+		}
+		s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: st})
+		return nil
+	}
+	for _, m := range l.msgs {
+		_ = m.msg.Ack()
+	}
+	s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: st})
+	if rec.Summary.Status != prev.Status || rec.Summary.CustomStatusVersion != prev.CustomStatusVersion || newExec {
+		s.notify(enc, &rec.Summary)
+	}
+	return nil
+}
+
+// release ends a lease without a commit. Its messages stay unacked: they are handed
+// back to the broker for redelivery, and the cached state is dropped when fenced.
+func (s *Store) release(l *orchLease, fenced bool) {
+	for _, m := range l.msgs {
+		_ = m.msg.NakWithDelay(10 * time.Millisecond)
+	}
+	s.host.Release(l.lease.Token, actors.ReleaseOpts[*instState]{Forget: fenced, SetState: !fenced, State: l.st})
+}
+
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return false
+}
+
+// nextSummary applies a commit to the instance summary.
+func nextSummary(st *instState, instance string, c store.Commit, now int64) store.InstanceSummary {
+	sum := st.summary
+	if !st.exists {
+		sum = store.InstanceSummary{Instance: instance, CreatedAtMs: now}
+	}
+	if c.ExecutionID != st.exec {
+		sum.ExecutionID = c.ExecutionID
+		sum.Status = store.StatusRunning
+		sum.Output, sum.Failure = "", nil
+	}
+	for i := range c.HistoryDelta {
+		e := &c.HistoryDelta[i]
+		switch e.Type {
+		case history.OrchestrationStarted:
+			sum.Name, sum.Version, sum.ParentInstance = e.Name, e.Version, e.ParentInstance
+			if e.CustomStatus != nil && sum.CustomStatus == nil {
+				sum.CustomStatus = e.CustomStatus
+			}
+		case history.CustomStatusUpdated:
+			sum.CustomStatus = e.CustomStatus
+			sum.CustomStatusVersion++
+		case history.OrchestrationCompleted:
+			sum.Status, sum.Output, sum.Failure = store.StatusCompleted, e.Output, nil
+		case history.OrchestrationFailed:
+			sum.Status, sum.Output, sum.Failure = store.StatusFailed, "", e.Details
+			if e.Details != nil {
+				sum.Output = e.Details.DisplayMessage()
+			}
+		case history.OrchestrationContinuedAsNew:
+			sum.Status, sum.Output = store.StatusContinuedAsNew, e.Input
+		}
+	}
+	md := c.Metadata
+	if md.Status != "" {
+		sum.Status = md.Status
+	}
+	if md.Output != "" {
+		sum.Output = md.Output
+	}
+	if md.OrchestrationName != "" {
+		sum.Name = md.OrchestrationName
+	}
+	if md.OrchestrationVersion != "" {
+		sum.Version = md.OrchestrationVersion
+	}
+	if md.ParentInstanceID != "" {
+		sum.ParentInstance = md.ParentInstanceID
+	}
+	if sum.Status == "" {
+		sum.Status = store.StatusRunning
+	}
+	if sum.ExecutionID == 0 {
+		sum.ExecutionID = c.ExecutionID
+	}
+	sum.UpdatedAtMs = now
+	return sum
+}
+
+// dispatch publishes a committed record's outbox. Every message carries a
+// deduplication id derived from the record's stream sequence, so dispatching the same
+// record again within the streams' duplicate window publishes nothing new; later, the
+// receivers' own checks (completed ids, started instances) make a repeat harmless.
+func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) error {
+	futs := make([]jetstream.PubAckFuture, 0, len(rec.Work)+len(rec.Orch))
+	publish := func(m *nats.Msg) error {
+		f, err := s.js.PublishMsgAsync(m)
+		if err != nil {
+			return err
+		}
+		futs = append(futs, f)
+		return nil
+	}
+	nowMs := time.Now().UnixMilli()
+	for i := range rec.Work {
+		w := &rec.Work[i]
+		data, err := json.Marshal(w)
+		if err != nil {
+			return err
+		}
+		m := nats.NewMsg(s.subj.work(w.Tag, EncodeToken(w.Instance), w.ExecutionID, w.ID))
+		m.Data = data
+		m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("h%d.w%d", histSeq, i))
+		if err := publish(m); err != nil {
+			return err
+		}
+	}
+	for i := range rec.Orch {
+		o := &rec.Orch[i]
+		data, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		enc := EncodeToken(o.Instance)
+		m := nats.NewMsg(s.subj.inbox(enc))
+		m.Data = data
+		if o.Type == store.TimerFired && o.FireAtMs > nowMs {
+			// A durable timer: a one-shot schedule that the server fires into the
+			// inbox. Re-publishing replaces it (one schedule per subject); a second
+			// TimerFired is ignored by the runtime. No Msg-Id: the fired message
+			// would inherit it.
+			m.Subject = s.subj.timer(enc, o.ExecutionID, o.ID)
+			setSchedule(m, time.UnixMilli(o.FireAtMs), s.subj.inbox(enc))
+		} else {
+			m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("h%d.o%d", histSeq, i))
+		}
+		if err := publish(m); err != nil {
+			return err
+		}
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// redrive dispatches the outbox of the record at histSeq again.
+func (s *Store) redrive(ctx context.Context, histSeq uint64) error {
+	m, err := s.hist.GetMsg(ctx, histSeq)
+	if err != nil {
+		return fmt.Errorf("jetstream: re-read record %d: %w", histSeq, err)
+	}
+	var rec turnRecord
+	if err := json.Unmarshal(m.Data, &rec); err != nil {
+		return fmt.Errorf("jetstream: decode record %d: %w", histSeq, err)
+	}
+	return s.dispatch(ctx, &rec, histSeq)
+}
+
+// notify publishes a best-effort status-change notice on core NATS. Waiters re-read
+// the authoritative summary, so a lost notice only delays them to their next poll.
+func (s *Store) notify(enc string, sum *store.InstanceSummary) {
+	data, err := json.Marshal(sum)
+	if err == nil {
+		_ = s.nc.Publish(s.subj.events(enc), data)
+	}
+}
+
+// StatusSubject is the core NATS subject that carries status-change notices for an
+// instance (payload: the instance summary as JSON).
+func (s *Store) StatusSubject(instance string) string {
+	return s.subj.events(EncodeToken(instance))
+}

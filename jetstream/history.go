@@ -1,0 +1,204 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+type storedMsg struct {
+	seq     uint64
+	subject string
+	data    []byte
+	msgID   string
+}
+
+// readSubject returns every message of stream on subject (wildcards allowed), in
+// stream order, using batched direct gets: one request per 1000 messages.
+func (s *Store) readSubject(ctx context.Context, stream, subject string) ([]storedMsg, error) {
+	var out []storedMsg
+	next := uint64(1)
+	for {
+		batch, more, err := s.directBatch(ctx, stream, subject, next, 1000)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
+		if !more || len(batch) == 0 {
+			return out, nil
+		}
+		next = batch[len(batch)-1].seq + 1
+	}
+}
+
+func (s *Store) directBatch(ctx context.Context, stream, subject string, from uint64, n int) ([]storedMsg, bool, error) {
+	inbox := s.nc.NewRespInbox()
+	sub, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, false, err
+	}
+	defer sub.Unsubscribe()
+	req, _ := json.Marshal(map[string]any{"seq": from, "next_by_subj": subject, "batch": n})
+	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
+		return nil, false, err
+	}
+	var out []storedMsg
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(10 * time.Second)
+	}
+	for {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			return nil, false, fmt.Errorf("jetstream: read %s: %w", subject, err)
+		}
+		if status := m.Header.Get("Status"); status != "" {
+			switch status {
+			case "204": // end of batch
+				pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+				return out, pending > 0, nil
+			case "404":
+				return out, false, nil
+			default:
+				return nil, false, fmt.Errorf("jetstream: read %s: status %s %s", subject, status, m.Header.Get("Description"))
+			}
+		}
+		seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		out = append(out, storedMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr)})
+		if len(out) == n {
+			// A full batch: the server may still send its end-of-batch marker.
+			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+			return out, pending > 0, nil
+		}
+	}
+}
+
+// lastRecord returns the last history record on subject, or (nil, 0, nil) if none.
+func (s *Store) lastRecord(ctx context.Context, subject string) (*turnRecord, *storedMsg, error) {
+	m, err := s.hist.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("jetstream: read last record of %s: %w", subject, err)
+	}
+	var rec turnRecord
+	sm := &storedMsg{seq: m.Sequence, subject: m.Subject, data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr)}
+	if err := json.Unmarshal(m.Data, &rec); err != nil {
+		return nil, sm, fmt.Errorf("jetstream: decode history record %d: %w", m.Sequence, err)
+	}
+	return &rec, sm, nil
+}
+
+// loadInstance reads an instance's current execution from the history stream.
+func (s *Store) loadInstance(ctx context.Context, instance string) (*instState, error) {
+	enc := EncodeToken(instance)
+	st := &instState{consumed: make(map[uint64]uint64)}
+	last, lastMsg, err := s.lastRecord(ctx, s.subj.historyAny(enc))
+	if lastMsg == nil && err != nil {
+		return nil, err
+	}
+	if lastMsg == nil {
+		return st, nil
+	}
+	st.exists = true
+	st.lastSeq = lastMsg.seq
+	if err != nil {
+		st.histErr = err.Error()
+		return st, nil
+	}
+	st.exec = last.Exec
+	st.summary = last.Summary
+	msgs, err := s.readSubject(ctx, s.subj.historyStream(), s.subj.history(enc, st.exec))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		var rec turnRecord
+		if err := json.Unmarshal(m.data, &rec); err != nil {
+			st.histErr = fmt.Sprintf("history record %d of %q: %v", m.seq, instance, err)
+			st.events = nil
+			return st, nil
+		}
+		st.events = append(st.events, rec.Events...)
+		for _, c := range rec.Consumed {
+			st.consumed[c] = m.seq
+		}
+		for _, c := range rec.PriorConsumed {
+			st.consumed[c] = 0
+		}
+	}
+	return st, nil
+}
+
+// ReadHistory implements [store.Provider].
+func (s *Store) ReadHistory(ctx context.Context, instance string, executionID uint64) ([]history.Event, error) {
+	enc := EncodeToken(instance)
+	if executionID == 0 {
+		last, _, err := s.lastRecord(ctx, s.subj.historyAny(enc))
+		if err != nil {
+			return nil, err
+		}
+		if last == nil {
+			return []history.Event{}, nil
+		}
+		executionID = last.Exec
+	}
+	msgs, err := s.readSubject(ctx, s.subj.historyStream(), s.subj.history(enc, executionID))
+	if err != nil {
+		return nil, err
+	}
+	events := []history.Event{}
+	for _, m := range msgs {
+		var rec turnRecord
+		if err := json.Unmarshal(m.data, &rec); err != nil {
+			return nil, fmt.Errorf("jetstream: decode history record %d of %q: %w", m.seq, instance, err)
+		}
+		events = append(events, rec.Events...)
+	}
+	return events, nil
+}
+
+// InstanceSummary implements [store.Provider]: one direct get of the instance's last
+// history record, so it always reflects every committed turn.
+func (s *Store) InstanceSummary(ctx context.Context, instance string) (*store.InstanceSummary, error) {
+	last, _, err := s.lastRecord(ctx, s.subj.historyAny(EncodeToken(instance)))
+	if err != nil {
+		return nil, err
+	}
+	if last == nil {
+		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, instance)
+	}
+	sum := last.Summary
+	return &sum, nil
+}
+
+// ListExecutions returns the execution ids an instance has in the history stream, in
+// ascending order.
+func (s *Store) ListExecutions(ctx context.Context, instance string) ([]uint64, error) {
+	enc := EncodeToken(instance)
+	last, _, err := s.lastRecord(ctx, s.subj.historyAny(enc))
+	if err != nil || last == nil {
+		return nil, err
+	}
+	info, err := s.hist.Info(ctx, jetstream.WithSubjectFilter(s.subj.historyAny(enc)))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: list executions of %q: %w", instance, err)
+	}
+	var out []uint64
+	for e := uint64(1); e <= last.Exec; e++ {
+		if info.State.Subjects[s.subj.history(enc, e)] > 0 {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

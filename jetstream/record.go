@@ -1,0 +1,55 @@
+package jetstream
+
+import (
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// turnRecord is one message of the history stream: everything a committed turn
+// produced. It is the unit of the fence (one record per commit) and the outbox: the
+// work items and messages it lists are (re)published from it, so a crash between the
+// commit and their dispatch loses nothing.
+type turnRecord struct {
+	V      int             `json:"v"`
+	Exec   uint64          `json:"exec"`
+	Events []history.Event `json:"events"`
+	// Consumed are the inbox stream sequences of the messages this turn processed. A
+	// redelivered message whose sequence is listed here was already applied: it is
+	// acked and the record's outbox is dispatched again (idempotently).
+	Consumed []uint64 `json:"consumed,omitempty"`
+	// PriorConsumed, on the first record of an execution, repeats the Consumed of the
+	// previous execution's last record, so redeliveries across continue-as-new are
+	// recognised too.
+	PriorConsumed []uint64         `json:"prior_consumed,omitempty"`
+	Work          []store.WorkItem `json:"work,omitempty"`
+	Orch          []store.WorkItem `json:"orch,omitempty"`
+	// Summary is the instance's state after this turn: status reads are one direct get
+	// of the instance's last record.
+	Summary store.InstanceSummary `json:"summary"`
+}
+
+const recordVersion = 1
+
+// instState is the store's cached view of one instance: enough to serve a fetch and
+// fence the next commit without reading the stream.
+type instState struct {
+	exists  bool
+	exec    uint64
+	events  []history.Event
+	lastSeq uint64 // history stream sequence of the instance's last record
+	// consumed maps inbox sequences processed by this execution (and the previous
+	// execution's last turn) to the history sequence of the record that did it.
+	consumed map[uint64]uint64
+	summary  store.InstanceSummary
+	// histErr is set when the stored history could not be decoded.
+	histErr string
+}
+
+func (st *instState) clone() *instState {
+	c := *st
+	c.consumed = make(map[uint64]uint64, len(st.consumed)+4)
+	for k, v := range st.consumed {
+		c.consumed[k] = v
+	}
+	return &c
+}

@@ -1,0 +1,77 @@
+package jetstream
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ServerOptions configures an embedded nats-server with JetStream.
+type ServerOptions struct {
+	// DataDir is where JetStream stores its files. Required.
+	DataDir string
+	// Listen is the client address HOST:PORT. Empty means 127.0.0.1 on a random port;
+	// "none" opens no port at all (in-process connections only).
+	Listen string
+	// ServerName names the server (defaults to the server's generated id).
+	ServerName string
+	// MaxPayload is the largest message the server accepts. Default 8 MiB, so that a
+	// turn carrying several maximum-size payloads still fits.
+	MaxPayload int32
+	// Logs, when true, lets the server write its own log to stderr.
+	Logs bool
+}
+
+// DefaultServerMaxPayload is the embedded server's message size limit.
+const DefaultServerMaxPayload = 8 << 20
+
+// StartServer starts an embedded nats-server with JetStream enabled and waits until it
+// accepts connections.
+func StartServer(o ServerOptions) (*server.Server, error) {
+	if o.DataDir == "" {
+		return nil, fmt.Errorf("embedded nats-server: DataDir is required")
+	}
+	opts := &server.Options{
+		JetStream:  true,
+		StoreDir:   o.DataDir,
+		NoSigs:     true,
+		NoLog:      !o.Logs,
+		ServerName: o.ServerName,
+		MaxPayload: o.MaxPayload,
+	}
+	if opts.MaxPayload == 0 {
+		opts.MaxPayload = DefaultServerMaxPayload
+	}
+	switch o.Listen {
+	case "none":
+		opts.DontListen = true
+	case "":
+		opts.Host, opts.Port = "127.0.0.1", -1
+	default:
+		host, port, err := net.SplitHostPort(o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats-server: listen address %q: %w", o.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats-server: listen port %q: %w", port, err)
+		}
+		opts.Host, opts.Port = host, p
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats-server: %w", err)
+	}
+	if o.Logs {
+		s.ConfigureLogger()
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded nats-server: not ready after 10s (is %s in use?)", o.Listen)
+	}
+	return s, nil
+}

@@ -1,0 +1,186 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// workLease is a delivered, locked work item.
+type workLease struct {
+	msg     jetstream.Msg
+	item    store.WorkItem
+	attempt int
+	token   string
+}
+
+// startWorkConsumers binds one durable consumer per configured tag and starts pulling.
+// Each consumer's buffer is bounded by WorkPrefetch so that items do not sit in this
+// process (their lock running) while other nodes are idle.
+func (s *Store) startWorkConsumers(ctx context.Context) error {
+	s.startWork.Do(func() {
+		s.workCh = make(chan *workLease)
+		for _, tag := range s.cfg.WorkTags {
+			name := "work-default"
+			if tag != "" {
+				name = "work-t" + EncodeToken(tag)
+			}
+			cons, err := s.work.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+				Durable:       name,
+				Description:   "duroxide activity workers, tag " + tag,
+				FilterSubject: s.subj.workFilter(tag),
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       s.cfg.WorkAckWait,
+				MaxAckPending: 10000,
+			})
+			if err != nil {
+				s.startErr = fmt.Errorf("jetstream: work consumer %s: %w", name, err)
+				return
+			}
+			it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.WorkPrefetch))
+			if err != nil {
+				s.startErr = fmt.Errorf("jetstream: consume work %s: %w", name, err)
+				return
+			}
+			s.mu.Lock()
+			s.iters = append(s.iters, it)
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go s.pumpWork(it)
+		}
+	})
+	return s.startErr
+}
+
+func (s *Store) pumpWork(it jetstream.MessagesContext) {
+	defer s.wg.Done()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || s.isClosed() {
+				return
+			}
+			continue
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			_ = m.Term()
+			continue
+		}
+		var item store.WorkItem
+		if err := json.Unmarshal(m.Data(), &item); err != nil || item.Type != store.ActivityExecute {
+			s.log.Warn("dropping malformed work item", "subject", m.Subject(), "seq", md.Sequence.Stream)
+			_ = m.TermWithReason("malformed work item")
+			continue
+		}
+		wl := &workLease{msg: m, item: item, attempt: int(md.NumDelivered), token: newID()}
+		select {
+		case s.workCh <- wl:
+		case <-s.closed:
+			_ = m.Nak()
+			return
+		}
+	}
+}
+
+// FetchWorkItem implements [store.Provider]. The lock is the work consumer's AckWait
+// (Config.WorkAckWait); lockTimeout is accepted for the contract and not used.
+func (s *Store) FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*store.WorkLease, error) {
+	if err := s.startWorkConsumers(ctx); err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(pollTimeout)
+	defer t.Stop()
+	select {
+	case wl := <-s.workCh:
+		s.mu.Lock()
+		s.works[wl.token] = wl
+		s.mu.Unlock()
+		return &store.WorkLease{Item: wl.item, LockToken: wl.token, AttemptCount: wl.attempt}, nil
+	case <-t.C:
+		return nil, nil
+	case <-s.closed:
+		return nil, store.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Store) takeWork(token string) *workLease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wl := s.works[token]
+	delete(s.works, token)
+	return wl
+}
+
+// AckWorkItem implements [store.Provider]: the completion is published to the
+// instance's inbox first (with a deduplication id naming the activity), then the work
+// item is acked. A crash in between runs the activity again; its second completion is
+// dropped by the deduplication window or, later, by the runtime (the activity id is
+// already completed in history).
+func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *store.WorkItem) error {
+	wl := s.takeWork(lockToken)
+	if wl == nil {
+		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
+	}
+	if completion != nil {
+		id := fmt.Sprintf("a:%s:%d:%d", EncodeToken(completion.Instance), completion.ExecutionID, completion.ID)
+		if err := s.publishInbox(ctx, *completion, id, 0); err != nil {
+			s.mu.Lock()
+			s.works[lockToken] = wl
+			s.mu.Unlock()
+			return err
+		}
+	}
+	if err := wl.msg.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("%w: ack work item: %v", store.ErrLockLost, err)
+	}
+	return nil
+}
+
+// RenewWorkItemLock implements [store.Provider] with an in-progress ack, which
+// restarts the consumer's AckWait.
+func (s *Store) RenewWorkItemLock(ctx context.Context, lockToken string, extend time.Duration) error {
+	s.mu.Lock()
+	wl := s.works[lockToken]
+	s.mu.Unlock()
+	if wl == nil {
+		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
+	}
+	if err := wl.msg.InProgress(); err != nil {
+		return fmt.Errorf("%w: renew work item: %v", store.ErrLockLost, err)
+	}
+	return nil
+}
+
+// AbandonWorkItem implements [store.Provider] with a nak (with delay).
+func (s *Store) AbandonWorkItem(ctx context.Context, lockToken string, delay time.Duration, ignoreAttempt bool) error {
+	wl := s.takeWork(lockToken)
+	if wl == nil {
+		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
+	}
+	if delay > 0 {
+		return wl.msg.NakWithDelay(delay)
+	}
+	return wl.msg.Nak()
+}
+
+// EnqueueForWorker publishes an activity work item directly (tests, tools).
+func (s *Store) EnqueueForWorker(ctx context.Context, item store.WorkItem) error {
+	data, err := json.Marshal(item)
+	if err != nil {
+		return err
+	}
+	m := nats.NewMsg(s.subj.work(item.Tag, EncodeToken(item.Instance), item.ExecutionID, item.ID))
+	m.Data = data
+	_, err = s.js.PublishMsg(ctx, m)
+	return err
+}

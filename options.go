@@ -1,0 +1,117 @@
+package duroxide
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/duroxide-go/duroxide/jetstream"
+)
+
+// Options configures a [Runtime]. The zero value of every field means its documented
+// default, so Options{} runs an embedded server with data in ./duroxide-data.
+type Options struct {
+	// Conn runs the runtime on an existing NATS connection. It takes precedence over
+	// NATSURL and the embedded server, and is not closed by Shutdown.
+	Conn *nats.Conn
+	// NATSURL connects to an existing NATS server or cluster (comma-separated URLs)
+	// instead of starting an embedded server.
+	NATSURL string
+	// NATSOptions are passed to nats.Connect with NATSURL (credentials, TLS, ...).
+	NATSOptions []nats.Option
+	// DataDir is the embedded server's JetStream directory. Default "./duroxide-data".
+	DataDir string
+	// Listen is the embedded server's client address (HOST:PORT). Default: no port;
+	// only this process can connect.
+	Listen string
+
+	// Namespace prefixes every subject, stream and bucket. Default "duroxide".
+	Namespace string
+	// Partitions is the number of inbox partitions, fixed when the namespace's streams
+	// are first created. Default 16.
+	Partitions int
+	// MemoryStorage keeps the streams in memory (tests and benchmarks).
+	MemoryStorage bool
+
+	// OrchestrationConcurrency is how many orchestration turns run at once.
+	// Default 64; -1 runs no orchestrations (an activity-only node).
+	OrchestrationConcurrency int
+	// ActivityConcurrency is how many activities run at once. Default 128; -1 runs no
+	// activities (an orchestration-only node).
+	ActivityConcurrency int
+	// OrchestrationLockTimeout is how long a turn holds its instance before another
+	// fetch may take it; the runtime renews it for long turns. Default 5s.
+	OrchestrationLockTimeout time.Duration
+	// ActivityLockTimeout is how long an activity holds its work item without a
+	// renewal; the runtime renews it while the activity runs, so only a dead node lets
+	// it expire. Default 30s.
+	ActivityLockTimeout time.Duration
+	// MaxAttempts is how often a message may be delivered before it is poison and
+	// fails its instance or activity. Default 10.
+	MaxAttempts int
+	// UnregisteredBaseDelay and UnregisteredMaxDelay shape the backoff for messages
+	// naming an orchestration or activity this node does not have (a rolling deploy
+	// may bring it): base·2^(attempt-1), capped. Defaults 1s and 60s.
+	UnregisteredBaseDelay time.Duration
+	UnregisteredMaxDelay  time.Duration
+	// MaxPayloadBytes bounds each input, output and event payload. Default 1 MiB.
+	MaxPayloadBytes int
+	// MaxCachedInstances bounds the live orchestrations kept in memory between turns
+	// (beyond it the least recently used are replayed from history when they next
+	// run). Default 10000.
+	MaxCachedInstances int
+	// Logger receives the runtime's logs. Default slog.Default().
+	Logger *slog.Logger
+
+	// StoreHooks are fault-injection points for tests (see jetstream.Hooks).
+	StoreHooks jetstream.Hooks
+	// SharedPartitions makes every node pull every partition (no pinning); only the
+	// history fence then serialises instances. For tests of the fence.
+	SharedPartitions bool
+	// InboxAckWait is how long the broker waits for an inbox message's ack before
+	// redelivering it. Default 30s.
+	InboxAckWait time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.DataDir == "" {
+		o.DataDir = "./duroxide-data"
+	}
+	if o.OrchestrationConcurrency == 0 {
+		o.OrchestrationConcurrency = 64
+	}
+	if o.ActivityConcurrency == 0 {
+		o.ActivityConcurrency = 128
+	}
+	if o.OrchestrationLockTimeout <= 0 {
+		o.OrchestrationLockTimeout = 5 * time.Second
+	}
+	if o.ActivityLockTimeout <= 0 {
+		o.ActivityLockTimeout = 30 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 10
+	}
+	if o.UnregisteredBaseDelay <= 0 {
+		o.UnregisteredBaseDelay = time.Second
+	}
+	if o.UnregisteredMaxDelay <= 0 {
+		o.UnregisteredMaxDelay = time.Minute
+	}
+	if o.MaxPayloadBytes <= 0 {
+		o.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if o.MaxCachedInstances <= 0 {
+		o.MaxCachedInstances = 10000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// unregisteredDelay is the backoff before retrying a message whose handler is missing.
+func (o *Options) unregisteredDelay(attempt int) time.Duration {
+	exp := min(max(attempt-1, 0), 6)
+	return min(o.UnregisteredBaseDelay<<exp, o.UnregisteredMaxDelay)
+}

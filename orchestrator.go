@@ -1,0 +1,323 @@
+package duroxide
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+const fetchPoll = time.Second
+
+// orchestrationLoop fetches one locked instance batch at a time and runs its turn.
+func (r *Runtime) orchestrationLoop() {
+	defer r.wg.Done()
+	backoff := 10 * time.Millisecond
+	for r.loopCtx.Err() == nil {
+		item, err := r.st.FetchOrchestrationItem(r.loopCtx, r.opts.OrchestrationLockTimeout, fetchPoll)
+		if err != nil {
+			if r.isStopping(err) {
+				return
+			}
+			r.log.Warn("fetch orchestration item", "err", err)
+			sleepCtx(r.loopCtx, backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		if item != nil {
+			r.turn(item)
+		}
+	}
+}
+
+// turn processes one batch: it resumes the instance's cached engine (or replays
+// history into a new one), applies the messages, and commits the outputs.
+func (r *Runtime) turn(item *store.OrchestrationItem) {
+	ctx := context.Background() // a started turn finishes even during shutdown
+	stopRenew := r.renewWhileRunning(item.LockToken)
+	defer stopRenew()
+
+	if item.HistoryError != "" {
+		r.failOrAbandon(ctx, item, &history.ErrorDetails{Category: history.Configuration, Kind: history.KindNondeterminism,
+			Message: "corrupted history: " + item.HistoryError}, time.Second)
+		return
+	}
+	if item.AttemptCount > r.opts.MaxAttempts {
+		r.poison(ctx, item)
+		return
+	}
+	cached := r.cache.take(item.Instance)
+	status := execStatus(item.History)
+	var e *engine
+	newExec := false
+	switch status {
+	case store.StatusCompleted, store.StatusFailed:
+		// A finished instance: late messages are acked and dropped.
+		if cached != nil {
+			cached.e.abort()
+		}
+		r.ack(ctx, item, nil, store.Commit{ExecutionID: item.ExecutionID})
+		return
+	case "", store.StatusContinuedAsNew:
+		if cached != nil {
+			cached.e.abort()
+		}
+		e = r.startExecution(ctx, item, status)
+		if e == nil {
+			return
+		}
+		newExec = true
+	default:
+		if cached != nil && cached.e.exec == item.ExecutionID && cached.histLen == len(item.History) {
+			e = cached.e
+		} else {
+			if cached != nil {
+				cached.e.abort()
+			}
+			if e = r.replayExecution(ctx, item); e == nil {
+				return
+			}
+		}
+		e.apply(item.Messages, time.Now().UnixMilli())
+	}
+	st, out := e.terminal()
+	events, work, orch := e.takeTurn()
+	commit := store.Commit{ExecutionID: e.exec, HistoryDelta: events, WorkerItems: work, OrchestratorItems: orch,
+		Metadata: store.ExecutionMetadata{Status: st, Output: out, OrchestrationName: e.name, OrchestrationVersion: e.version,
+			ParentInstanceID: e.parentInst}}
+	if !r.ack(ctx, item, e, commit) {
+		return
+	}
+	if e.done() {
+		e.abort()
+		return
+	}
+	histLen := len(item.History) + len(events)
+	if newExec {
+		histLen = len(events)
+	}
+	r.cache.put(item.Instance, &cachedEngine{e: e, histLen: histLen})
+}
+
+// ack commits a turn; on failure the engine (whose state is now ahead of history) is
+// discarded and the messages will be fetched again.
+func (r *Runtime) ack(ctx context.Context, item *store.OrchestrationItem, e *engine, c store.Commit) bool {
+	err := r.st.AckOrchestrationItem(ctx, item.LockToken, c)
+	if err == nil {
+		return true
+	}
+	if e != nil {
+		e.abort()
+	}
+	switch {
+	case errors.Is(err, store.ErrFenced), errors.Is(err, store.ErrLockLost):
+		r.log.Debug("turn not committed", "instance", item.Instance, "err", err)
+	default:
+		r.log.Warn("commit turn", "instance", item.Instance, "err", err)
+	}
+	return false
+}
+
+// startExecution begins execution 1 (from a StartOrchestration message) or the next
+// execution after continue-as-new (from the ContinueAsNew message). It returns nil if
+// the batch cannot start anything yet; the item has then been abandoned or acked.
+func (r *Runtime) startExecution(ctx context.Context, item *store.OrchestrationItem, status string) *engine {
+	var start *store.WorkItem
+	for i := range item.Messages {
+		m := &item.Messages[i].Item
+		if status == "" && m.Type == store.StartOrchestration ||
+			status == store.StatusContinuedAsNew && m.Type == store.ContinueAsNew && m.ExecutionID == item.ExecutionID+1 {
+			start = m
+			break
+		}
+	}
+	if start == nil {
+		r.noStart(ctx, item, status)
+		return nil
+	}
+	// Everything else is applied after the start, in arrival order (an event may have
+	// arrived before the start message). Further starts are duplicates.
+	var rest []store.Message
+	for _, m := range item.Messages {
+		if m.Item.Type != store.StartOrchestration && m.Item.Type != store.ContinueAsNew {
+			rest = append(rest, m)
+		}
+	}
+	fn, version, ok := r.reg.resolveOrchestration(start.Name, start.Version)
+	exec := item.ExecutionID + 1
+	now := time.Now().UnixMilli()
+	if !ok {
+		if item.AttemptCount <= r.opts.MaxAttempts {
+			r.abandon(ctx, item, r.opts.unregisteredDelay(item.AttemptCount))
+			return nil
+		}
+		fn = func(*OrchestrationContext, string) (string, error) { return "", nil }
+		version = start.Version
+	}
+	e := newEngine(item.Instance, fn, limits{maxPayload: r.opts.MaxPayloadBytes}, r.opts.Logger)
+	started := history.Event{EventID: 1, InstanceID: item.Instance, ExecutionID: exec, TimestampMs: now,
+		Type: history.OrchestrationStarted, Name: start.Name, Version: version, Input: start.Input,
+		ParentInstance: start.ParentInstance, ParentExecution: start.ParentExecutionID, ParentID: start.ParentID,
+		CarryForward: start.CarryForward, CustomStatus: start.InitialCustomStatus}
+	if !ok {
+		e.begin(&started)
+		e.newEvents = append(e.newEvents, started)
+		e.failure = &history.ErrorDetails{Category: history.Configuration, Kind: history.KindUnregistered, Resource: start.Name,
+			Message: unregisteredMessage("orchestration", start.Name, start.Version)}
+		return e
+	}
+	e.startNew(started)
+	e.apply(rest, now)
+	return e
+}
+
+func unregisteredMessage(kind, name, version string) string {
+	if version != "" {
+		return fmt.Sprintf("%s %q version %s is not registered on any node that fetched it", kind, name, version)
+	}
+	return fmt.Sprintf("%s %q is not registered on any node that fetched it", kind, name)
+}
+
+// noStart handles a batch for an instance that has no running execution and no start
+// message: queue messages for a missing instance are dropped (as duroxide does),
+// messages waiting for a continue-as-new are retried shortly, and other early messages
+// (an event raised before the start arrived) are retried with backoff until they are
+// poison.
+func (r *Runtime) noStart(ctx context.Context, item *store.OrchestrationItem, status string) {
+	if status == store.StatusContinuedAsNew {
+		_ = r.st.AbandonOrchestrationItem(ctx, item.LockToken, 20*time.Millisecond, true)
+		return
+	}
+	onlyQueue := true
+	for _, m := range item.Messages {
+		if m.Item.Type != store.QueueMessage {
+			onlyQueue = false
+		}
+	}
+	if onlyQueue || item.AttemptCount > r.opts.MaxAttempts {
+		if !onlyQueue {
+			r.log.Warn("dropping messages for an instance that never started", "instance", item.Instance, "messages", len(item.Messages))
+		}
+		r.ack(ctx, item, nil, store.Commit{ExecutionID: item.ExecutionID})
+		return
+	}
+	r.abandon(ctx, item, r.opts.unregisteredDelay(item.AttemptCount))
+}
+
+// replayExecution builds an engine for a running execution from its history.
+func (r *Runtime) replayExecution(ctx context.Context, item *store.OrchestrationItem) *engine {
+	started := item.History[0]
+	fn, _, ok := r.reg.resolveOrchestration(started.Name, started.Version)
+	if !ok {
+		// The version recorded in history is required: replaying with another would
+		// be nondeterministic. Wait for a node that has it (rolling deploy).
+		r.failOrAbandon(ctx, item, &history.ErrorDetails{Category: history.Configuration, Kind: history.KindUnregistered,
+			Resource: started.Name, Message: unregisteredMessage("orchestration", started.Name, started.Version)},
+			r.opts.unregisteredDelay(item.AttemptCount))
+		return nil
+	}
+	e := newEngine(item.Instance, fn, limits{maxPayload: r.opts.MaxPayloadBytes}, r.opts.Logger)
+	e.replay(item.History)
+	return e
+}
+
+// failOrAbandon retries the item after delay while it has attempts left, then fails
+// the execution with details.
+func (r *Runtime) failOrAbandon(ctx context.Context, item *store.OrchestrationItem, d *history.ErrorDetails, delay time.Duration) {
+	if item.AttemptCount <= r.opts.MaxAttempts {
+		r.abandon(ctx, item, delay)
+		return
+	}
+	r.commitFailure(ctx, item, d)
+}
+
+// poison fails the instance because its messages were delivered too often.
+func (r *Runtime) poison(ctx context.Context, item *store.OrchestrationItem) {
+	types := make([]string, 0, len(item.Messages))
+	for _, m := range item.Messages {
+		types = append(types, string(m.Item.Type))
+	}
+	r.commitFailure(ctx, item, &history.ErrorDetails{Category: history.Poison, Kind: history.KindPoison,
+		Message: fmt.Sprintf("orchestration messages %v delivered %d times (max %d)", types, item.AttemptCount, r.opts.MaxAttempts)})
+}
+
+// commitFailure appends OrchestrationFailed to the current execution (or drops the
+// messages when there is no execution to fail).
+func (r *Runtime) commitFailure(ctx context.Context, item *store.OrchestrationItem, d *history.ErrorDetails) {
+	if len(item.History) == 0 || execStatus(item.History) != store.StatusRunning {
+		r.log.Warn("dropping messages", "instance", item.Instance, "reason", d.DisplayMessage())
+		r.ack(ctx, item, nil, store.Commit{ExecutionID: item.ExecutionID})
+		return
+	}
+	last := item.History[len(item.History)-1]
+	first := item.History[0]
+	ev := history.Event{EventID: last.EventID + 1, InstanceID: item.Instance, ExecutionID: item.ExecutionID,
+		TimestampMs: time.Now().UnixMilli(), Type: history.OrchestrationFailed, Details: d}
+	c := store.Commit{ExecutionID: item.ExecutionID, HistoryDelta: []history.Event{ev},
+		Metadata: store.ExecutionMetadata{Status: store.StatusFailed, Output: d.DisplayMessage()}}
+	if first.ParentInstance != "" {
+		c.OrchestratorItems = append(c.OrchestratorItems, store.WorkItem{Type: store.SubOrchFailed,
+			Instance: first.ParentInstance, ExecutionID: first.ParentExecution, ID: first.ParentID, Details: d})
+	}
+	r.ack(ctx, item, nil, c)
+}
+
+func (r *Runtime) abandon(ctx context.Context, item *store.OrchestrationItem, delay time.Duration) {
+	if err := r.st.AbandonOrchestrationItem(ctx, item.LockToken, delay, false); err != nil {
+		r.log.Debug("abandon", "instance", item.Instance, "err", err)
+	}
+}
+
+// renewWhileRunning renews the turn's lock at half its timeout until stopped.
+func (r *Runtime) renewWhileRunning(token string) func() {
+	every := r.opts.OrchestrationLockTimeout / 2
+	var mu sync.Mutex
+	var t *time.Timer
+	stopped := false
+	mu.Lock()
+	t = time.AfterFunc(every, func() {
+		err := r.st.RenewOrchestrationItemLock(context.Background(), token, r.opts.OrchestrationLockTimeout)
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil && !stopped {
+			t.Reset(every)
+		}
+	})
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
+// execStatus derives the current execution's status from its history.
+func execStatus(h []history.Event) string {
+	if len(h) == 0 {
+		return ""
+	}
+	switch h[len(h)-1].Type {
+	case history.OrchestrationCompleted:
+		return store.StatusCompleted
+	case history.OrchestrationFailed:
+		return store.StatusFailed
+	case history.OrchestrationContinuedAsNew:
+		return store.StatusContinuedAsNew
+	}
+	return store.StatusRunning
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,169 @@
+package duroxide
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/duroxide-go/duroxide/jetstream"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// Runtime runs the orchestrations and activities of a [Registry]: it pulls instance
+// messages from the inbox partitions this node owns, runs orchestration turns, and
+// runs activities from the work queue. Several runtimes on one NATS deployment share
+// the work.
+type Runtime struct {
+	opts   Options
+	reg    *Registry
+	log    *slog.Logger
+	srv    *server.Server // embedded server, if this runtime started one
+	nc     *nats.Conn
+	ownNC  bool
+	st     *jetstream.Store
+	client *Client
+	cache  *engineCache
+
+	stop      context.CancelFunc // stops fetching new work
+	loopCtx   context.Context
+	actCtx    context.Context // cancelled to abort running activities
+	actCancel context.CancelFunc
+	wg        sync.WaitGroup
+	shutdown  sync.Once
+}
+
+// Start starts a runtime for reg. Without Conn or NATSURL it starts an embedded
+// nats-server with JetStream in opts.DataDir.
+func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("%w: registry is nil", ErrInvalidInput)
+	}
+	opts.defaults()
+	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide")}
+	if err := r.connect(); err != nil {
+		return nil, err
+	}
+	st, err := jetstream.Open(ctx, r.nc, jetstream.Config{
+		Namespace:          opts.Namespace,
+		Partitions:         opts.Partitions,
+		MemoryStorage:      opts.MemoryStorage,
+		MaxCachedInstances: opts.MaxCachedInstances,
+		InboxAckWait:       opts.InboxAckWait,
+		WorkAckWait:        opts.ActivityLockTimeout,
+		WorkPrefetch:       max(opts.ActivityConcurrency, 1),
+		SharedPartitions:   opts.SharedPartitions,
+		Logger:             opts.Logger,
+		Hooks:              opts.StoreHooks,
+	})
+	if err != nil {
+		r.disconnect()
+		return nil, err
+	}
+	r.st = st
+	r.client = newClient(st, opts.MaxPayloadBytes)
+	r.cache = newEngineCache(opts.MaxCachedInstances)
+	r.loopCtx, r.stop = context.WithCancel(context.Background())
+	r.actCtx, r.actCancel = context.WithCancel(context.Background())
+	for i := 0; i < opts.OrchestrationConcurrency; i++ {
+		r.wg.Add(1)
+		go r.orchestrationLoop()
+	}
+	for i := 0; i < opts.ActivityConcurrency; i++ {
+		r.wg.Add(1)
+		go r.activityLoop()
+	}
+	return r, nil
+}
+
+func (r *Runtime) connect() error {
+	o := r.opts
+	switch {
+	case o.Conn != nil:
+		r.nc = o.Conn
+		return nil
+	case o.NATSURL != "":
+		nc, err := nats.Connect(o.NATSURL, append([]nats.Option{nats.Name("duroxide-runtime")}, o.NATSOptions...)...)
+		if err != nil {
+			return fmt.Errorf("duroxide: connect to %s: %w", o.NATSURL, err)
+		}
+		r.nc, r.ownNC = nc, true
+		return nil
+	}
+	listen := o.Listen
+	if listen == "" {
+		listen = "none"
+	}
+	srv, err := jetstream.StartServer(jetstream.ServerOptions{DataDir: o.DataDir, Listen: listen})
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("duroxide-runtime"))
+	if err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("duroxide: connect to embedded server: %w", err)
+	}
+	r.srv, r.nc, r.ownNC = srv, nc, true
+	return nil
+}
+
+func (r *Runtime) disconnect() {
+	if r.ownNC {
+		_ = r.nc.Drain()
+		r.nc.Close()
+	}
+	if r.srv != nil {
+		r.srv.Shutdown()
+		r.srv.WaitForShutdown()
+	}
+}
+
+// Client returns a client on the runtime's connection.
+func (r *Runtime) Client() *Client { return r.client }
+
+// Conn returns the runtime's NATS connection.
+func (r *Runtime) Conn() *nats.Conn { return r.nc }
+
+// ClientURL returns the embedded server's client URL, or "" when the runtime did not
+// start one or it listens on no port.
+func (r *Runtime) ClientURL() string {
+	if r.srv == nil || r.opts.Listen == "" {
+		return ""
+	}
+	return r.srv.ClientURL()
+}
+
+// Shutdown stops taking new work and waits for running turns and activities to
+// finish. If ctx ends first, running activities are cancelled (through their
+// ActivityContext) and handed back to the queue, so another node (or the next start)
+// runs them again. The embedded server and owned connection are closed last. It is
+// safe to call more than once.
+func (r *Runtime) Shutdown(ctx context.Context) error {
+	var err error
+	r.shutdown.Do(func() {
+		r.stop()
+		done := make(chan struct{})
+		go func() { r.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+			r.actCancel()
+			<-done
+		}
+		r.actCancel()
+		r.cache.clear()
+		_ = r.st.Close()
+		r.disconnect()
+	})
+	return err
+}
+
+// isStopping reports whether err means the runtime is shutting down.
+func (r *Runtime) isStopping(err error) bool {
+	return r.loopCtx.Err() != nil || errors.Is(err, store.ErrClosed)
+}

@@ -1,0 +1,83 @@
+package duroxide
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// State is an instance's lifecycle state as a client sees it.
+type State string
+
+// Instance states.
+const (
+	StateNotFound  State = "NotFound"
+	StateRunning   State = "Running"
+	StateCompleted State = "Completed"
+	StateFailed    State = "Failed"
+)
+
+// IsTerminal reports whether the state is Completed or Failed.
+func (s State) IsTerminal() bool { return s == StateCompleted || s == StateFailed }
+
+// FailureDetails describes why an instance failed. Category is one of application,
+// configuration, infrastructure or poison.
+type FailureDetails = history.ErrorDetails
+
+// Status is an instance's state as of its last committed turn.
+type Status struct {
+	InstanceID string
+	State      State
+	Name       string
+	Version    string
+	// ExecutionID is the current execution (it grows with continue-as-new).
+	ExecutionID uint64
+	// Output is the JSON result of a Completed instance.
+	Output json.RawMessage
+	// Failure is set for a Failed instance.
+	Failure             *FailureDetails
+	CustomStatus        *string
+	CustomStatusVersion uint64
+	ParentInstanceID    string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// Decode decodes a Completed instance's output into out.
+func (s *Status) Decode(out any) error {
+	if s.State != StateCompleted {
+		return fmt.Errorf("duroxide: instance %q is %s, not Completed", s.InstanceID, s.State)
+	}
+	return decodePayload(string(s.Output), out, "orchestration output")
+}
+
+func statusFromSummary(sum *store.InstanceSummary) *Status {
+	st := &Status{
+		InstanceID:          sum.Instance,
+		Name:                sum.Name,
+		Version:             sum.Version,
+		ExecutionID:         sum.ExecutionID,
+		CustomStatus:        sum.CustomStatus,
+		CustomStatusVersion: sum.CustomStatusVersion,
+		ParentInstanceID:    sum.ParentInstance,
+		CreatedAt:           time.UnixMilli(sum.CreatedAtMs),
+		UpdatedAt:           time.UnixMilli(sum.UpdatedAtMs),
+	}
+	switch sum.Status {
+	case store.StatusCompleted:
+		st.State = StateCompleted
+		st.Output = json.RawMessage(sum.Output)
+	case store.StatusFailed:
+		st.State = StateFailed
+		st.Failure = sum.Failure
+		if st.Failure == nil {
+			st.Failure = &FailureDetails{Category: history.Application, Kind: history.KindOrchestrationFailed, Message: sum.Output}
+		}
+	default: // Running, or ContinuedAsNew until the next execution starts
+		st.State = StateRunning
+	}
+	return st
+}

@@ -1,0 +1,177 @@
+// Package store is the contract between the duroxide-go runtime and its durable
+// store: two peek-lock queues (orchestrator and worker), per-instance histories, and
+// the reads clients need. It mirrors duroxide 0.1.27's Provider. The JetStream
+// implementation lives in package jetstream; docs/STORE.md maps each guarantee to the
+// JetStream mechanism that provides it.
+//
+// The whole engine's correctness rests on one call: [Provider.AckOrchestrationItem]
+// commits every output of a turn (history, activities, timers, messages to other
+// instances) or nothing, and at most one holder of an instance can commit.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/duroxide-go/duroxide/history"
+)
+
+// Sentinel errors. Implementations wrap them with %w; callers branch with errors.Is.
+var (
+	// ErrLockLost means the lock token is unknown, expired, or was already used: the
+	// caller no longer owns the item and must not act on it.
+	ErrLockLost = errors.New("store: lock lost")
+	// ErrFenced means another holder committed to the instance first. The caller's view
+	// of the instance is stale; it must drop any cached state and fetch again.
+	ErrFenced = errors.New("store: fenced out by a concurrent commit")
+	// ErrNotFound means the instance does not exist.
+	ErrNotFound = errors.New("store: instance not found")
+	// ErrClosed means the store was closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Message is one orchestrator-queue message handed to the runtime in a batch.
+type Message struct {
+	Item WorkItem
+	// Attempt is how many times this message has been delivered, starting at 1.
+	Attempt int
+}
+
+// OrchestrationItem is a locked batch of messages for one instance, plus the history
+// of the instance's current execution.
+type OrchestrationItem struct {
+	Instance string
+	// ExecutionID is the current execution (0 if the instance has no history yet).
+	ExecutionID uint64
+	// History is the current execution's history in event-id order. The slice is
+	// shared with the store's cache: callers must not modify it.
+	History  []history.Event
+	Messages []Message
+	// HistoryError is set (and History empty) when the stored history could not be
+	// decoded. The lock is held all the same.
+	HistoryError string
+	LockToken    string
+	// AttemptCount is the highest delivery count among Messages.
+	AttemptCount int
+}
+
+// ExecutionMetadata carries what the runtime computed about the execution in a turn.
+// Zero fields mean "unchanged".
+type ExecutionMetadata struct {
+	// Status is "Completed", "Failed" or "ContinuedAsNew" when the turn ended the
+	// execution.
+	Status string
+	// Output is the result, the failure message, or the continue-as-new input.
+	Output               string
+	OrchestrationName    string
+	OrchestrationVersion string
+	ParentInstanceID     string
+}
+
+// Commit is everything one orchestration turn produced.
+type Commit struct {
+	// ExecutionID is the execution the delta belongs to. It is the item's execution or,
+	// when the turn started a new execution (a start or continue-as-new message), the
+	// next one.
+	ExecutionID uint64
+	// HistoryDelta is appended as given, after the execution's existing events.
+	HistoryDelta []history.Event
+	// WorkerItems are ActivityExecute items for the worker queue.
+	WorkerItems []WorkItem
+	// OrchestratorItems are messages for instance inboxes (this one or others).
+	// TimerFired items become visible at their FireAtMs.
+	OrchestratorItems []WorkItem
+	Metadata          ExecutionMetadata
+}
+
+// WorkLease is a locked worker-queue item.
+type WorkLease struct {
+	Item      WorkItem
+	LockToken string
+	// AttemptCount is how many times the item has been delivered, starting at 1.
+	AttemptCount int
+}
+
+// Status values of an instance.
+const (
+	StatusRunning        = "Running"
+	StatusCompleted      = "Completed"
+	StatusFailed         = "Failed"
+	StatusContinuedAsNew = "ContinuedAsNew"
+)
+
+// InstanceSummary is the state of an instance as of its last committed turn.
+type InstanceSummary struct {
+	Instance            string                `json:"instance"`
+	Name                string                `json:"name"`
+	Version             string                `json:"version"`
+	ExecutionID         uint64                `json:"execution_id"`
+	Status              string                `json:"status"`
+	Output              string                `json:"output,omitempty"`
+	Failure             *history.ErrorDetails `json:"failure,omitempty"`
+	CustomStatus        *string               `json:"custom_status,omitempty"`
+	CustomStatusVersion uint64                `json:"custom_status_version,omitempty"`
+	ParentInstance      string                `json:"parent_instance,omitempty"`
+	CreatedAtMs         int64                 `json:"created_at_ms"`
+	UpdatedAtMs         int64                 `json:"updated_at_ms"`
+}
+
+// Provider is the durable store the runtime runs on. All methods are safe for
+// concurrent use. Methods that take a context return its error when it ends first.
+type Provider interface {
+	// FetchOrchestrationItem locks one instance that has visible messages and returns
+	// them all, with the instance's current history. It waits up to pollTimeout for
+	// work and returns (nil, nil) if none arrived. The lock lasts lockTimeout unless
+	// renewed; while it is held no other caller receives the instance, and messages
+	// that arrive meanwhile wait for the next fetch.
+	FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*OrchestrationItem, error)
+
+	// AckOrchestrationItem commits a turn atomically: the history delta, the worker and
+	// orchestrator items, and the removal of the locked messages all happen, or none
+	// do. It returns [ErrLockLost] if the token is not held, and [ErrFenced] if
+	// another holder extended the instance's history since the fetch; in both cases
+	// nothing was committed and the lock is released.
+	AckOrchestrationItem(ctx context.Context, lockToken string, c Commit) error
+
+	// AbandonOrchestrationItem releases the lock without committing. The messages
+	// become visible again after delay. With ignoreAttempt the delivery does not count
+	// towards the messages' attempt counts. Returns [ErrLockLost] for a bad token.
+	AbandonOrchestrationItem(ctx context.Context, lockToken string, delay time.Duration, ignoreAttempt bool) error
+
+	// RenewOrchestrationItemLock extends a held lock to now+extend. Returns
+	// [ErrLockLost] if the lock is no longer held.
+	RenewOrchestrationItemLock(ctx context.Context, lockToken string, extend time.Duration) error
+
+	// FetchWorkItem locks the oldest visible worker-queue item, waiting up to
+	// pollTimeout; (nil, nil) when none arrived.
+	FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*WorkLease, error)
+
+	// AckWorkItem removes a locked work item and, if completion is not nil, enqueues it
+	// for its orchestration, atomically from the orchestration's point of view: a
+	// completion is never lost, and one delivered twice is recognised by its
+	// (execution, id) and applied once. Returns [ErrLockLost] if the lock expired.
+	AckWorkItem(ctx context.Context, lockToken string, completion *WorkItem) error
+
+	// RenewWorkItemLock extends a work item's lock. Returns [ErrLockLost] if it is no
+	// longer held (acked, expired, or removed).
+	RenewWorkItemLock(ctx context.Context, lockToken string, extend time.Duration) error
+
+	// AbandonWorkItem releases a work item; it is redelivered after delay.
+	AbandonWorkItem(ctx context.Context, lockToken string, delay time.Duration, ignoreAttempt bool) error
+
+	// EnqueueForOrchestrator adds a message to an instance's inbox. It never creates
+	// the instance: only a StartOrchestration message processed by the runtime does.
+	EnqueueForOrchestrator(ctx context.Context, item WorkItem, delay time.Duration) error
+
+	// ReadHistory returns the history of the instance's latest execution, or of
+	// executionID when it is not 0. A missing instance yields an empty slice.
+	ReadHistory(ctx context.Context, instance string, executionID uint64) ([]history.Event, error)
+
+	// InstanceSummary returns the instance's state as of its last committed turn, or
+	// [ErrNotFound].
+	InstanceSummary(ctx context.Context, instance string) (*InstanceSummary, error)
+
+	// Close stops background work. In-flight locks are released without commit.
+	Close() error
+}

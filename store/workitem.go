@@ -1,0 +1,77 @@
+package store
+
+import "github.com/duroxide-go/duroxide/history"
+
+// WorkItemType names a queued message. The values are the JSON "type" tags of the
+// wire format (see docs/PROTOCOL.md) and must not change.
+type WorkItemType string
+
+// Every message kind. ActivityExecute travels on the worker queue; every other kind
+// travels on the orchestrator queue (the target instance's inbox).
+const (
+	StartOrchestration WorkItemType = "StartOrchestration"
+	ActivityExecute    WorkItemType = "ActivityExecute"
+	ActivityCompleted  WorkItemType = "ActivityCompleted"
+	ActivityFailed     WorkItemType = "ActivityFailed"
+	TimerFired         WorkItemType = "TimerFired"
+	ExternalRaised     WorkItemType = "ExternalRaised"
+	SubOrchCompleted   WorkItemType = "SubOrchCompleted"
+	SubOrchFailed      WorkItemType = "SubOrchFailed"
+	CancelInstance     WorkItemType = "CancelInstance"
+	ContinueAsNew      WorkItemType = "ContinueAsNew"
+	QueueMessage       WorkItemType = "QueueMessage"
+)
+
+// WorkItem is one queued message. Instance is always the instance the message is
+// for: the orchestration that must process it, or for ActivityExecute the instance
+// that scheduled the activity. Only the fields of the item's Type are set.
+type WorkItem struct {
+	Type     WorkItemType `json:"type"`
+	Instance string       `json:"instance"`
+	// ExecutionID is the execution the message belongs to: the one that scheduled the
+	// activity or timer, the parent execution for sub-orchestration results, the new
+	// execution for ContinueAsNew. Messages for another execution are ignored.
+	ExecutionID uint64 `json:"execution_id,omitempty"`
+	// ID is the scheduling event id: ActivityScheduled for activity items,
+	// TimerCreated for TimerFired, the parent's SubOrchestrationScheduled for
+	// sub-orchestration results.
+	ID uint64 `json:"id,omitempty"`
+
+	// Name is the orchestration (start, continue-as-new), activity, event or queue name.
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	Input   string `json:"input,omitempty"`
+	Result  string `json:"result,omitempty"`
+	Data    string `json:"data,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+
+	Details  *history.ErrorDetails `json:"details,omitempty"`
+	FireAtMs int64                 `json:"fire_at_ms,omitempty"`
+
+	SessionID string `json:"session_id,omitempty"`
+	Tag       string `json:"tag,omitempty"`
+
+	// Orchestration and OrchestrationVersion name the orchestration that scheduled an
+	// ActivityExecute (for the activity context).
+	Orchestration        string `json:"orchestration,omitempty"`
+	OrchestrationVersion string `json:"orchestration_version,omitempty"`
+
+	// ParentInstance and ParentID link a started sub-orchestration to its parent.
+	ParentInstance    string `json:"parent_instance,omitempty"`
+	ParentExecutionID uint64 `json:"parent_execution_id,omitempty"`
+	ParentID          uint64 `json:"parent_id,omitempty"`
+
+	// CarryForward and InitialCustomStatus travel with ContinueAsNew.
+	CarryForward        []history.QueuedMessage `json:"carry_forward_events,omitempty"`
+	InitialCustomStatus *string                 `json:"initial_custom_status,omitempty"`
+}
+
+// IsCompletion reports whether the item answers something an execution scheduled,
+// and so must match that execution.
+func (t WorkItemType) IsCompletion() bool {
+	switch t {
+	case ActivityCompleted, ActivityFailed, TimerFired, SubOrchCompleted, SubOrchFailed:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,134 @@
+package duroxide
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// activityLoop fetches one work item at a time and runs its activity.
+func (r *Runtime) activityLoop() {
+	defer r.wg.Done()
+	backoff := 10 * time.Millisecond
+	for r.loopCtx.Err() == nil {
+		lease, err := r.st.FetchWorkItem(r.loopCtx, r.opts.ActivityLockTimeout, fetchPoll)
+		if err != nil {
+			if r.isStopping(err) {
+				return
+			}
+			r.log.Warn("fetch work item", "err", err)
+			sleepCtx(r.loopCtx, backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		if lease != nil {
+			r.runActivity(lease)
+		}
+	}
+}
+
+func (r *Runtime) runActivity(lease *store.WorkLease) {
+	ctx := context.Background()
+	it := &lease.Item
+	fail := func(d history.ErrorDetails) *store.WorkItem {
+		return &store.WorkItem{Type: store.ActivityFailed, Instance: it.Instance, ExecutionID: it.ExecutionID, ID: it.ID, Details: &d}
+	}
+	if lease.AttemptCount > r.opts.MaxAttempts {
+		r.completeActivity(ctx, lease, fail(history.ErrorDetails{Category: history.Poison, Kind: history.KindPoison, Resource: it.Name,
+			Message: fmt.Sprintf("activity %q delivered %d times (max %d)", it.Name, lease.AttemptCount, r.opts.MaxAttempts)}))
+		return
+	}
+	fn, ok := r.reg.activity(it.Name)
+	if !ok {
+		if lease.AttemptCount < r.opts.MaxAttempts {
+			_ = r.st.AbandonWorkItem(ctx, lease.LockToken, r.opts.unregisteredDelay(lease.AttemptCount), false)
+			return
+		}
+		r.completeActivity(ctx, lease, fail(history.ErrorDetails{Category: history.Configuration, Kind: history.KindUnregistered,
+			Resource: it.Name, Message: unregisteredMessage("activity", it.Name, "")}))
+		return
+	}
+	actx := &ActivityContext{
+		Context: r.actCtx, instance: it.Instance, execution: it.ExecutionID, orchestration: it.Orchestration,
+		orchVersion: it.OrchestrationVersion, activity: it.Name, tag: it.Tag, attempt: lease.AttemptCount, client: r.client,
+		logger: r.opts.Logger.With("instance", it.Instance, "activity", it.Name, "attempt", lease.AttemptCount),
+	}
+	stop := r.renewWork(lease.LockToken)
+	out, err := callActivity(fn, actx, it.Input)
+	stop()
+	if r.actCtx.Err() != nil {
+		// Shutting down without waiting: hand the item back for another run.
+		_ = r.st.AbandonWorkItem(ctx, lease.LockToken, 0, true)
+		return
+	}
+	var completion *store.WorkItem
+	switch {
+	case err != nil:
+		var d *history.ErrorDetails
+		if !errors.As(err, &d) {
+			d = &history.ErrorDetails{Category: history.Application, Kind: history.KindActivityFailed, Message: err.Error()}
+		}
+		completion = fail(*d)
+	case len(out) > r.opts.MaxPayloadBytes:
+		completion = fail(history.ErrorDetails{Category: history.Application, Kind: history.KindActivityFailed, Resource: it.Name,
+			Message: fmt.Sprintf("%v: activity %q result is %d bytes, the limit is %d", ErrPayloadTooLarge, it.Name, len(out), r.opts.MaxPayloadBytes)})
+	default:
+		completion = &store.WorkItem{Type: store.ActivityCompleted, Instance: it.Instance, ExecutionID: it.ExecutionID, ID: it.ID, Result: out}
+	}
+	r.completeActivity(ctx, lease, completion)
+}
+
+// callActivity runs fn, turning a panic into an application failure.
+func callActivity(fn activityFunc, actx *ActivityContext, input string) (out string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &history.ErrorDetails{Category: history.Application, Kind: history.KindPanicked,
+				Message: fmt.Sprintf("activity %s panicked: %v", actx.activity, p)}
+		}
+	}()
+	return fn(actx, input)
+}
+
+func (r *Runtime) completeActivity(ctx context.Context, lease *store.WorkLease, c *store.WorkItem) {
+	backoff := 10 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := r.st.AckWorkItem(ctx, lease.LockToken, c)
+		if err == nil || errors.Is(err, store.ErrLockLost) {
+			if err != nil {
+				r.log.Warn("activity result dropped: its lock was lost", "instance", lease.Item.Instance, "activity", lease.Item.Name)
+			}
+			return
+		}
+		if attempt == 5 {
+			r.log.Error("activity result not delivered; the work item will be redelivered", "instance", lease.Item.Instance, "err", err)
+			return
+		}
+		time.Sleep(backoff)
+		backoff *= 2
+	}
+}
+
+// renewWork keeps a running activity's lock alive (every half lock timeout).
+func (r *Runtime) renewWork(token string) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(r.opts.ActivityLockTimeout / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if err := r.st.RenewWorkItemLock(context.Background(), token, r.opts.ActivityLockTimeout); err != nil {
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
