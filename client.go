@@ -3,7 +3,6 @@ package duroxide
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -150,8 +149,13 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	notices := make(chan *nats.Msg, 1)
-	sub, err := c.nc.ChanSubscribe(c.st.StatusSubject(instanceID), notices)
+	notices := make(chan struct{}, 1)
+	sub, err := c.nc.Subscribe(c.st.StatusSubject(instanceID), func(*nats.Msg) {
+		select { // coalesce: one pending wake-up is enough
+		case notices <- struct{}{}:
+		default:
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("duroxide: subscribe to status notices: %w", err)
 	}
@@ -196,9 +200,3 @@ func (c *Client) ListExecutions(ctx context.Context, instanceID string) ([]uint6
 }
 
 func newULID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
-
-// marshalJSON is json.Marshal for values known to encode.
-func marshalJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}

@@ -22,8 +22,8 @@ type Options struct {
 	NATSOptions []nats.Option
 	// DataDir is the embedded server's JetStream directory. Default "./duroxide-data".
 	DataDir string
-	// Listen is the embedded server's client address (HOST:PORT). Default: no port;
-	// only this process can connect.
+	// Listen is the embedded server's client address (HOST:PORT, port -1 for a free
+	// port). Default: no port; only this process can connect.
 	Listen string
 
 	// Namespace prefixes every subject, stream and bucket. Default "duroxide".

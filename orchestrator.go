@@ -47,12 +47,12 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 			Message: "corrupted history: " + item.HistoryError}, time.Second)
 		return
 	}
-	if item.AttemptCount > r.opts.MaxAttempts {
+	status := execStatus(item.History)
+	if item.AttemptCount > r.opts.MaxAttempts && status == store.StatusRunning {
 		r.poison(ctx, item)
 		return
 	}
 	cached := r.cache.take(item.Instance)
-	status := execStatus(item.History)
 	var e *engine
 	newExec := false
 	switch status {
@@ -164,11 +164,15 @@ func (r *Runtime) startExecution(ctx context.Context, item *store.OrchestrationI
 		Type: history.OrchestrationStarted, Name: start.Name, Version: version, Input: start.Input,
 		ParentInstance: start.ParentInstance, ParentExecution: start.ParentExecutionID, ParentID: start.ParentID,
 		CarryForward: start.CarryForward, CustomStatus: start.InitialCustomStatus}
-	if !ok {
+	if !ok || item.AttemptCount > r.opts.MaxAttempts {
+		// Record the start, then the failure: the instance exists, visibly failed.
 		e.begin(&started)
 		e.newEvents = append(e.newEvents, started)
 		e.failure = &history.ErrorDetails{Category: history.Configuration, Kind: history.KindUnregistered, Resource: start.Name,
 			Message: unregisteredMessage("orchestration", start.Name, start.Version)}
+		if ok {
+			e.failure = poisonDetails(item, r.opts.MaxAttempts)
+		}
 		return e
 	}
 	e.startNew(started)
@@ -238,12 +242,16 @@ func (r *Runtime) failOrAbandon(ctx context.Context, item *store.OrchestrationIt
 
 // poison fails the instance because its messages were delivered too often.
 func (r *Runtime) poison(ctx context.Context, item *store.OrchestrationItem) {
+	r.commitFailure(ctx, item, poisonDetails(item, r.opts.MaxAttempts))
+}
+
+func poisonDetails(item *store.OrchestrationItem, maxAttempts int) *history.ErrorDetails {
 	types := make([]string, 0, len(item.Messages))
 	for _, m := range item.Messages {
 		types = append(types, string(m.Item.Type))
 	}
-	r.commitFailure(ctx, item, &history.ErrorDetails{Category: history.Poison, Kind: history.KindPoison,
-		Message: fmt.Sprintf("orchestration messages %v delivered %d times (max %d)", types, item.AttemptCount, r.opts.MaxAttempts)})
+	return &history.ErrorDetails{Category: history.Poison, Kind: history.KindPoison,
+		Message: fmt.Sprintf("orchestration messages %v delivered %d times (max %d)", types, item.AttemptCount, maxAttempts)}
 }
 
 // commitFailure appends OrchestrationFailed to the current execution (or drops the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -113,7 +114,9 @@ func (r *Runtime) connect() error {
 
 func (r *Runtime) disconnect() {
 	if r.ownNC {
-		_ = r.nc.Drain()
+		// Acks and naks are fire-and-forget publishes: make sure they reached the
+		// server before the connection goes.
+		_ = r.nc.FlushTimeout(2 * time.Second)
 		r.nc.Close()
 	}
 	if r.srv != nil {

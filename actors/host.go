@@ -71,12 +71,12 @@ func NewHost[M any, S any](maxIdle int) *Host[M, S] {
 }
 
 // Put adds a message to key's mailbox. A message whose id is already pending or lent
-// (a redelivery) is ignored and Put returns false.
-func (h *Host[M, S]) Put(key string, id uint64, msg M) bool {
+// (a redelivery) is ignored and Put returns false. After Close it returns ErrClosed.
+func (h *Host[M, S]) Put(key string, id uint64, msg M) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return false
+		return false, errClosed
 	}
 	b := h.boxes[key]
 	if b == nil {
@@ -84,12 +84,12 @@ func (h *Host[M, S]) Put(key string, id uint64, msg M) bool {
 		h.boxes[key] = b
 	}
 	if _, dup := b.ids[id]; dup {
-		return false
+		return false, nil
 	}
 	b.ids[id] = struct{}{}
 	b.pending = append(b.pending, entry[M]{id, msg})
 	h.makeReady(b)
-	return true
+	return true, nil
 }
 
 func (h *Host[M, S]) makeReady(b *box[M, S]) {
@@ -282,14 +282,23 @@ func (h *Host[M, S]) Pending() int {
 	return n
 }
 
-// Close wakes every waiter with an error; later calls fail.
-func (h *Host[M, S]) Close() {
+// Close wakes every waiter with an error; later calls fail. It returns the messages
+// that were waiting and not lent, so the caller can hand them back to the broker.
+func (h *Host[M, S]) Close() []M {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.closed {
-		h.closed = true
-		close(h.done)
+	if h.closed {
+		return nil
 	}
+	h.closed = true
+	close(h.done)
+	var out []M
+	for _, b := range h.boxes {
+		for _, e := range b.pending[b.lent:] {
+			out = append(out, e.msg)
+		}
+	}
+	return out
 }
 
 var errClosed = errorString("actors: host closed")

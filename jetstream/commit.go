@@ -33,7 +33,15 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	instance := l.lease.Key
 	if len(c.HistoryDelta) == 0 && len(c.WorkerItems) == 0 && len(c.OrchestratorItems) == 0 {
 		// Nothing to record (messages for a finished instance, duplicates): ack the
-		// messages without touching history.
+		// messages without writing history. Dropping messages is a decision too, so it
+		// must rest on the instance's latest history, like a fenced commit.
+		if fresh, err := s.isCurrent(ctx, instance, st); err != nil || !fresh {
+			s.release(l, true)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: instance %q", store.ErrFenced, instance)
+		}
 		for _, m := range l.msgs {
 			_ = m.msg.Ack()
 		}
@@ -305,4 +313,13 @@ func (s *Store) notify(enc string, sum *store.InstanceSummary) {
 // instance (payload: the instance summary as JSON).
 func (s *Store) StatusSubject(instance string) string {
 	return s.subj.events(EncodeToken(instance))
+}
+
+// isCurrent reports whether st still reflects the instance's last history record.
+func (s *Store) isCurrent(ctx context.Context, instance string, st *instState) (bool, error) {
+	_, last, err := s.lastRecord(ctx, s.subj.historyAny(EncodeToken(instance)))
+	if last == nil {
+		return st.lastSeq == 0, err
+	}
+	return last.seq == st.lastSeq, nil
 }

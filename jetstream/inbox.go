@@ -106,7 +106,9 @@ func (s *Store) onInbox(m jetstream.Msg) {
 		_ = m.TermWithReason("instance field does not match the subject")
 		return
 	}
-	s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered)})
+	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered)}); err != nil {
+		s.handBack(m) // closing
+	}
 }
 
 // FetchOrchestrationItem implements [store.Provider].

@@ -13,8 +13,9 @@ import (
 type ServerOptions struct {
 	// DataDir is where JetStream stores its files. Required.
 	DataDir string
-	// Listen is the client address HOST:PORT. Empty means 127.0.0.1 on a random port;
-	// "none" opens no port at all (in-process connections only).
+	// Listen is the client address HOST:PORT; port -1 picks a free port. Empty means
+	// 127.0.0.1 on a free port; "none" opens no port at all (in-process connections
+	// only).
 	Listen string
 	// ServerName names the server (defaults to the server's generated id).
 	ServerName string

@@ -131,6 +131,7 @@ type Store struct {
 	workCh                chan *workLease
 	consumers             []jetstream.ConsumeContext
 	iters                 []jetstream.MessagesContext
+	returned              []jetstream.Msg // delivered while closing, nak'ed at the end
 	closed                chan struct{}
 	closeOnce             sync.Once
 	wg                    sync.WaitGroup
@@ -253,16 +254,44 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		cons, iters := s.consumers, s.iters
 		s.mu.Unlock()
+		// Drain: stop pulling, but let what is already buffered reach onInbox and
+		// pumpWork, which hand it back to the broker (nak) so another node, or the
+		// next start, gets it without waiting for an ack timeout.
 		for _, c := range cons {
-			c.Stop()
+			c.Drain()
 		}
 		for _, it := range iters {
-			it.Stop()
+			it.Drain()
 		}
-		s.host.Close()
+		for _, m := range s.host.Close() {
+			s.handBack(m.msg)
+		}
+		for _, c := range cons {
+			select {
+			case <-c.Closed():
+			case <-time.After(5 * time.Second):
+			}
+		}
 		s.wg.Wait()
+		// Only now, with no pull request of ours left on the server, can a nak not
+		// bounce straight back to this closing store.
+		s.mu.Lock()
+		returned := s.returned
+		s.returned = nil
+		s.mu.Unlock()
+		for _, m := range returned {
+			_ = m.Nak()
+		}
 	})
 	return nil
+}
+
+// handBack keeps a message delivered during Close, to be nak'ed once every consumer
+// has stopped.
+func (s *Store) handBack(m jetstream.Msg) {
+	s.mu.Lock()
+	s.returned = append(s.returned, m)
+	s.mu.Unlock()
 }
 
 func (s *Store) isClosed() bool {

@@ -64,7 +64,7 @@ func (s *Store) pumpWork(it jetstream.MessagesContext) {
 	for {
 		m, err := it.Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || s.isClosed() {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return
 			}
 			continue
@@ -84,8 +84,9 @@ func (s *Store) pumpWork(it jetstream.MessagesContext) {
 		select {
 		case s.workCh <- wl:
 		case <-s.closed:
-			_ = m.Nak()
-			return
+			// Closing: Drain keeps delivering what was buffered until the
+			// iterator closes; all of it goes back to the broker.
+			s.handBack(m)
 		}
 	}
 }
