@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/duroxide-go/duroxide/jetstream"
 )
@@ -42,7 +43,7 @@ func decodePayload(s string, out any, field string) error {
 		return nil
 	}
 	if err := json.Unmarshal([]byte(s), out); err != nil {
-		return fmt.Errorf("%w: %s is not a valid %T: %v", ErrInvalidInput, field, out, err)
+		return fmt.Errorf("%w: %s is not a valid %s: %v", ErrInvalidInput, field, reflect.TypeOf(out).Elem(), err)
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ type Options struct {
 	NATSOptions []nats.Option
 	// DataDir is the embedded server's JetStream directory. Default "./duroxide-data".
 	DataDir string
-	// Listen is the embedded server's client address (HOST:PORT, port -1 for a free
+	// Listen is the embedded server's client address (HOST:PORT, port 0 for a free
 	// port). Default: no port; only this process can connect.
 	Listen string
 

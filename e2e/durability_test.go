@@ -65,9 +65,7 @@ func TestRestartResumesWaitingInstances(t *testing.T) {
 	dir := t.TempDir()
 	var runs atomic.Int32
 	block := make(chan struct{}) // never closed: the first runtime's activity hangs
-	// A server restart forgets naks, so the handed-back activity is redelivered when
-	// its lock (the work consumer's ack wait) runs out: keep it short.
-	opts := duroxide.Options{DataDir: dir, ActivityLockTimeout: 2 * time.Second}
+	opts := duroxide.Options{DataDir: dir}
 	rt1, err := duroxide.Start(context.Background(), durableRegistry(t, block, &runs), opts)
 	must(t, err)
 	c1 := rt1.Client()

@@ -79,7 +79,7 @@ func checkHistory(t *testing.T, id string, evs []history.Event) {
 // to commit turns. The history fence must let exactly one commit win each turn: every
 // instance completes with the right result and its history stays one valid sequence.
 func TestTwoRuntimesRaceOnSharedPartitions(t *testing.T) {
-	opts := duroxide.Options{Listen: "127.0.0.1:-1", SharedPartitions: true, Partitions: 2, InboxAckWait: 2 * time.Second}
+	opts := duroxide.Options{Listen: "127.0.0.1:0", SharedPartitions: true, Partitions: 2, InboxAckWait: 2 * time.Second}
 	rt1 := startRuntime(t, fanRegistry(t), opts)
 	opts2 := duroxide.Options{NATSURL: rt1.ClientURL(), SharedPartitions: true, Partitions: 2, InboxAckWait: 2 * time.Second}
 	rt2 := startRuntime(t, fanRegistry(t), opts2)

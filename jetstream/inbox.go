@@ -32,9 +32,17 @@ type orchLease struct {
 const priorityGroup = "duroxide"
 
 // startInboxConsumers creates (or binds to) one durable consumer per partition and
-// starts consuming them into the actor host.
+// starts consuming them into the actor host. A failure (the server not ready yet)
+// leaves nothing running and is retried by the next fetch.
 func (s *Store) startInboxConsumers(ctx context.Context) error {
-	s.startInbox.Do(func() {
+	return s.inboxStarter.run(func() error {
+		var started []jetstream.ConsumeContext
+		fail := func(err error) error {
+			for _, cc := range started {
+				cc.Stop()
+			}
+			return err
+		}
 		for p := 0; p < s.cfg.Partitions; p++ {
 			cfg := jetstream.ConsumerConfig{
 				Durable:       fmt.Sprintf("inbox-p%d", p),
@@ -44,6 +52,10 @@ func (s *Store) startInboxConsumers(ctx context.Context) error {
 				AckWait:       s.cfg.InboxAckWait,
 				MaxAckPending: 1000,
 				DeliverPolicy: jetstream.DeliverAllPolicy,
+				// On a work-queue stream an ack deletes the message, so the stream
+				// itself records what is left to deliver: the consumer's own state
+				// need not be written to disk on every ack.
+				MemoryStorage: true,
 			}
 			var opts []jetstream.PullConsumeOpt
 			if !s.cfg.SharedPartitions {
@@ -54,23 +66,25 @@ func (s *Store) startInboxConsumers(ctx context.Context) error {
 			}
 			cons, err := s.inbox.CreateOrUpdateConsumer(ctx, cfg)
 			if err != nil {
-				s.startErr = fmt.Errorf("jetstream: inbox consumer %d: %w", p, err)
-				return
+				return fail(fmt.Errorf("jetstream: inbox consumer %d: %w", p, err))
 			}
 			opts = append(opts, jetstream.PullMaxMessages(256), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				s.log.Debug("inbox consumer", "partition", p, "err", err)
 			}))
 			cc, err := cons.Consume(s.onInbox, opts...)
 			if err != nil {
-				s.startErr = fmt.Errorf("jetstream: consume inbox partition %d: %w", p, err)
-				return
+				return fail(fmt.Errorf("jetstream: consume inbox partition %d: %w", p, err))
 			}
-			s.mu.Lock()
-			s.consumers = append(s.consumers, cc)
-			s.mu.Unlock()
+			started = append(started, cc)
 		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.isClosed() {
+			return fail(store.ErrClosed)
+		}
+		s.consumers = append(s.consumers, started...)
+		return nil
 	})
-	return s.startErr
 }
 
 // onInbox routes one delivered inbox message to its instance's mailbox.

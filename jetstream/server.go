@@ -13,7 +13,7 @@ import (
 type ServerOptions struct {
 	// DataDir is where JetStream stores its files. Required.
 	DataDir string
-	// Listen is the client address HOST:PORT; port -1 picks a free port. Empty means
+	// Listen is the client address HOST:PORT; port 0 (or -1) picks a free port. Empty means
 	// 127.0.0.1 on a free port; "none" opens no port at all (in-process connections
 	// only).
 	Listen string
@@ -59,6 +59,17 @@ func StartServer(o ServerOptions) (*server.Server, error) {
 		p, err := strconv.Atoi(port)
 		if err != nil {
 			return nil, fmt.Errorf("embedded nats-server: listen port %q: %w", port, err)
+		}
+		if p == 0 {
+			p = -1 // nats-server reads 0 as its default port 4222
+		}
+		if p > 0 {
+			// nats-server reports a busy port only in its log: find out now.
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+			if err != nil {
+				return nil, fmt.Errorf("embedded nats-server: cannot listen on %s: %w", o.Listen, err)
+			}
+			_ = ln.Close()
 		}
 		opts.Host, opts.Port = host, p
 	}

@@ -126,15 +126,14 @@ type Store struct {
 	leases map[string]*orchLease // by lock token
 	works  map[string]*workLease // by lock token
 
-	startInbox, startWork sync.Once
-	startErr              error
-	workCh                chan *workLease
-	consumers             []jetstream.ConsumeContext
-	iters                 []jetstream.MessagesContext
-	returned              []jetstream.Msg // delivered while closing, nak'ed at the end
-	closed                chan struct{}
-	closeOnce             sync.Once
-	wg                    sync.WaitGroup
+	inboxStarter, workStarter starter
+	workCh                    chan *workLease
+	consumers                 []jetstream.ConsumeContext
+	iters                     []jetstream.MessagesContext
+	returned                  []jetstream.Msg // delivered while closing, nak'ed at the end
+	closed                    chan struct{}
+	closeOnce                 sync.Once
+	wg                        sync.WaitGroup
 }
 
 var _ store.Provider = (*Store)(nil)
@@ -159,6 +158,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		host:   actors.NewHost[inboxMsg, *instState](cfg.MaxCachedInstances),
 		leases: make(map[string]*orchLease),
 		works:  make(map[string]*workLease),
+		workCh: make(chan *workLease),
 		closed: make(chan struct{}),
 	}
 	if err := s.ensureStreams(ctx); err != nil {
@@ -283,6 +283,25 @@ func (s *Store) Close() error {
 			_ = m.Nak()
 		}
 	})
+	return nil
+}
+
+// starter runs a start-up function until it succeeds once.
+type starter struct {
+	mu   sync.Mutex
+	done bool
+}
+
+func (st *starter) run(f func() error) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.done {
+		return nil
+	}
+	if err := f(); err != nil {
+		return err
+	}
+	st.done = true
 	return nil
 }
 

@@ -25,8 +25,14 @@ type workLease struct {
 // Each consumer's buffer is bounded by WorkPrefetch so that items do not sit in this
 // process (their lock running) while other nodes are idle.
 func (s *Store) startWorkConsumers(ctx context.Context) error {
-	s.startWork.Do(func() {
-		s.workCh = make(chan *workLease)
+	return s.workStarter.run(func() error {
+		var started []jetstream.MessagesContext
+		fail := func(err error) error {
+			for _, it := range started {
+				it.Stop()
+			}
+			return err
+		}
 		for _, tag := range s.cfg.WorkTags {
 			name := "work-default"
 			if tag != "" {
@@ -39,24 +45,29 @@ func (s *Store) startWorkConsumers(ctx context.Context) error {
 				AckPolicy:     jetstream.AckExplicitPolicy,
 				AckWait:       s.cfg.WorkAckWait,
 				MaxAckPending: 10000,
+				MemoryStorage: true, // see startInboxConsumers
 			})
 			if err != nil {
-				s.startErr = fmt.Errorf("jetstream: work consumer %s: %w", name, err)
-				return
+				return fail(fmt.Errorf("jetstream: work consumer %s: %w", name, err))
 			}
 			it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.WorkPrefetch))
 			if err != nil {
-				s.startErr = fmt.Errorf("jetstream: consume work %s: %w", name, err)
-				return
+				return fail(fmt.Errorf("jetstream: consume work %s: %w", name, err))
 			}
-			s.mu.Lock()
-			s.iters = append(s.iters, it)
-			s.mu.Unlock()
+			started = append(started, it)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.isClosed() {
+			return fail(store.ErrClosed)
+		}
+		s.iters = append(s.iters, started...)
+		for _, it := range started {
 			s.wg.Add(1)
 			go s.pumpWork(it)
 		}
+		return nil
 	})
-	return s.startErr
 }
 
 func (s *Store) pumpWork(it jetstream.MessagesContext) {

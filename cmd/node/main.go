@@ -1,0 +1,196 @@
+// Command node runs a duroxide node and talks to one.
+//
+//	node demo                                  run the demo orchestrations in a throwaway node
+//	node serve [--data-dir DIR] [--listen HOST:PORT] [--nats-url URL]
+//	node start NAME --id ID [--input JSON]     start an orchestration
+//	node raise ID EVENT [JSON]                 raise an external event
+//	node status ID [--json]                    print an instance's status
+//	node wait ID [--timeout 60s] [--json]      wait for an instance and print its output
+//
+// The client commands find the node with --nats-url (default nats://127.0.0.1:4222).
+// Exit status: 0 on success, 1 when the operation failed (including a failed
+// instance), 2 for a usage error; errors are one line on stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/duroxide-go/duroxide"
+)
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const usage = `node runs a duroxide node (durable orchestrations on NATS JetStream) and talks to one.
+
+Usage:
+  node demo                                  run the demo orchestrations in a throwaway node
+  node serve [flags]                         run a node until SIGINT/SIGTERM
+  node start NAME --id ID [--input JSON]     start an orchestration instance
+  node raise ID EVENT [JSON]                 raise an external event for an instance
+  node status ID [--json]                    print an instance's status
+  node wait ID [--timeout 60s] [--json]      wait for an instance to finish; print its output
+  node help                                  print this help
+
+serve flags:
+  --data-dir DIR      embedded server's data directory (default ./duroxide-data)
+  --listen HOST:PORT  embedded server's client address (default 127.0.0.1:4222; port 0 picks a free one)
+  --nats-url URL      use this NATS server or cluster instead of an embedded server
+
+start, raise, status and wait find the node with --nats-url URL (default nats://127.0.0.1:4222).
+A node serves the orchestrations HelloWorld (input a name), FanOut (input n) and
+Approval (waits for the event "approval"), among others; see internal/demo.
+
+Exit status: 0 on success, 1 when the operation or the instance failed, 2 for a usage error.
+Run "node COMMAND -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs the command line args and returns the exit status. SIGINT and SIGTERM
+// cancel the command's context (serve then shuts down).
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return execute(ctx, args, stdout, stderr)
+}
+
+// execute runs args until done or until ctx ends.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "demo":
+		err = runDemo(ctx, rest, stdout, stderr)
+	case "serve":
+		err = runServe(ctx, rest, stdout, stderr)
+	case "start":
+		err = runStart(ctx, rest, stdout)
+	case "raise":
+		err = runRaise(ctx, rest, stdout)
+	case "status":
+		err = runStatus(ctx, rest, stdout)
+	case "wait":
+		err = runWait(ctx, rest, stdout)
+	default:
+		err = usageErrorf("unknown command %q (run \"node help\")", cmd)
+		cmd = ""
+	}
+	return report(stderr, cmd, err)
+}
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// errHelp means the command printed its help: exit status 0.
+var errHelp = errors.New("help requested")
+
+// report prints err as one line on stderr and returns the exit status for it.
+func report(stderr io.Writer, cmd string, err error) int {
+	if err == nil || errors.Is(err, errHelp) {
+		return exitOK
+	}
+	prefix := "node: "
+	if cmd != "" {
+		prefix = "node " + cmd + ": "
+	}
+	fmt.Fprintln(stderr, prefix+oneLine(err.Error()))
+	var ue *usageError
+	if errors.As(err, &ue) || errors.Is(err, duroxide.ErrInvalidInput) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// oneLine folds a multi-line message into one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// flagSet is a subcommand's flags.
+type flagSet struct {
+	*flag.FlagSet
+	usageLine string
+	stdout    io.Writer
+}
+
+// newFlagSet returns the flags of a subcommand; usageLine is the first line of its
+// -h output. Parse errors are returned, not printed.
+func newFlagSet(name, usageLine string, stdout io.Writer) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // called on every parse error; parse prints help only for -h
+	return &flagSet{FlagSet: fs, usageLine: usageLine, stdout: stdout}
+}
+
+// parse parses flags that may come before, between or after the positional
+// arguments (flag.Parse alone stops at the first positional one), and returns the
+// positional arguments. Everything after "--" is positional. For -h it prints the
+// command's help and returns errHelp.
+func (fs *flagSet) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(fs.stdout, "Usage: node %s\n", fs.usageLine)
+				fs.SetOutput(fs.stdout)
+				fs.PrintDefaults()
+				fs.SetOutput(io.Discard)
+				return nil, errHelp
+			}
+			if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+				if _, nerr := strconv.ParseFloat(name, 64); nerr == nil {
+					return nil, usageErrorf("%v (put -- before a negative number argument)", err)
+				}
+			}
+			return nil, usageErrorf("%v", err)
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// isSet reports whether the named flag was given on the command line.
+func (fs *flagSet) isSet(name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}

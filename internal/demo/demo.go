@@ -1,0 +1,168 @@
+// Package demo holds the example orchestrations that the node command registers and
+// its demo runs. HelloWorld, FanOut and Approval are stable: users and scripts start
+// them by name against a serving node, so keep their names, inputs and outputs.
+package demo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/duroxide-go/duroxide"
+)
+
+// Orchestration names.
+const (
+	// HelloWorld takes a name and returns "Hello, <name>!", made by an activity.
+	HelloWorld = "HelloWorld"
+	// FanOut takes n, runs n activities in parallel (activity i returns i) and
+	// returns their sum, n(n+1)/2.
+	FanOut = "FanOut"
+	// Approval waits for the external event ApprovalEvent, with a durable timer of
+	// ApprovalTimeout as the alternative. It returns "approved:<event data>" (the data
+	// unquoted when it is a JSON string) or "timeout".
+	Approval = "Approval"
+	// TimerRace races the SlowWork activity against a durable timer and returns
+	// "activity:<result>" or "timer".
+	TimerRace = "TimerRace"
+	// GreetAll runs HelloWorld as a sub-orchestration for each name, in parallel, and
+	// returns the greetings in order.
+	GreetAll = "GreetAll"
+	// Countdown continues as new once per step until its input reaches zero, then
+	// returns how many executions it took.
+	Countdown = "Countdown"
+)
+
+// Activity names.
+const (
+	// SayHello returns "Hello, <name>!".
+	SayHello = "SayHello"
+	// Echo returns its integer input.
+	Echo = "Echo"
+	// SlowWork sleeps for its input in milliseconds (or until the runtime stops) and
+	// returns "done".
+	SlowWork = "SlowWork"
+)
+
+// ApprovalEvent is the external event Approval waits for.
+const ApprovalEvent = "approval"
+
+// ApprovalTimeout is how long Approval waits for ApprovalEvent.
+const ApprovalTimeout = 60 * time.Second
+
+// TimerRaceInput is TimerRace's input.
+type TimerRaceInput struct {
+	// WorkMs is how long the SlowWork activity takes.
+	WorkMs int `json:"work_ms"`
+	// TimeoutMs is when the durable timer fires.
+	TimeoutMs int `json:"timeout_ms"`
+}
+
+// Register registers the demo orchestrations and activities in reg.
+func Register(reg *duroxide.Registry) error {
+	return errors.Join(
+		duroxide.RegisterActivity(reg, SayHello, sayHello),
+		duroxide.RegisterActivity(reg, Echo, echo),
+		duroxide.RegisterActivity(reg, SlowWork, slowWork),
+		duroxide.RegisterOrchestration(reg, HelloWorld, helloWorld),
+		duroxide.RegisterOrchestration(reg, FanOut, fanOut),
+		duroxide.RegisterOrchestration(reg, Approval, approval),
+		duroxide.RegisterOrchestration(reg, TimerRace, timerRace),
+		duroxide.RegisterOrchestration(reg, GreetAll, greetAll),
+		duroxide.RegisterOrchestration(reg, Countdown, countdown),
+	)
+}
+
+func sayHello(_ *duroxide.ActivityContext, name string) (string, error) {
+	return fmt.Sprintf("Hello, %s!", name), nil
+}
+
+func echo(_ *duroxide.ActivityContext, i int) (int, error) { return i, nil }
+
+func slowWork(ctx *duroxide.ActivityContext, ms int) (string, error) {
+	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return "done", nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func helloWorld(ctx *duroxide.OrchestrationContext, name string) (string, error) {
+	return duroxide.Await[string](ctx.ScheduleActivity(SayHello, name))
+}
+
+func fanOut(ctx *duroxide.OrchestrationContext, n int) (int, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("n must not be negative, got %d", n)
+	}
+	futures := make([]*duroxide.Future, n)
+	for i := range futures {
+		futures[i] = ctx.ScheduleActivity(Echo, i+1)
+	}
+	ctx.Join(futures...)
+	sum := 0
+	for _, f := range futures {
+		v, err := duroxide.Await[int](f)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+func approval(ctx *duroxide.OrchestrationContext, _ json.RawMessage) (string, error) {
+	event := ctx.WaitForEvent(ApprovalEvent)
+	timeout := ctx.ScheduleTimer(ApprovalTimeout)
+	if ctx.Select(event, timeout) == 1 {
+		return "timeout", nil
+	}
+	var data json.RawMessage
+	if err := event.Get(&data); err != nil {
+		return "", err
+	}
+	var s string
+	if json.Unmarshal(data, &s) == nil {
+		return "approved:" + s, nil
+	}
+	return "approved:" + string(data), nil
+}
+
+func timerRace(ctx *duroxide.OrchestrationContext, in TimerRaceInput) (string, error) {
+	work := ctx.ScheduleActivity(SlowWork, in.WorkMs)
+	timer := ctx.ScheduleTimer(time.Duration(in.TimeoutMs) * time.Millisecond)
+	if ctx.Select(work, timer) == 1 {
+		return "timer", nil
+	}
+	res, err := duroxide.Await[string](work)
+	if err != nil {
+		return "", err
+	}
+	return "activity:" + res, nil
+}
+
+func greetAll(ctx *duroxide.OrchestrationContext, names []string) ([]string, error) {
+	futures := make([]*duroxide.Future, len(names))
+	for i, name := range names {
+		futures[i] = ctx.ScheduleSubOrchestration(HelloWorld, name)
+	}
+	ctx.Join(futures...)
+	out := make([]string, len(names))
+	for i, f := range futures {
+		if err := f.Get(&out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func countdown(ctx *duroxide.OrchestrationContext, n int) (string, error) {
+	if n > 0 {
+		return "", ctx.ContinueAsNew(n - 1)
+	}
+	return fmt.Sprintf("done after %d executions", ctx.ExecutionID()), nil
+}
