@@ -54,6 +54,15 @@ type OrchestrationItem struct {
 	LockToken    string
 	// AttemptCount is the highest delivery count among Messages.
 	AttemptCount int
+	// KV is the instance's key-value store as left by its previous executions (the
+	// current execution rebuilds its own changes by replaying its history).
+	KV map[string]KVEntry
+}
+
+// KVEntry is one value of an instance's key-value store.
+type KVEntry struct {
+	Value           string `json:"value"`
+	LastUpdatedAtMs int64  `json:"last_updated_at_ms"`
 }
 
 // ExecutionMetadata carries what the runtime computed about the execution in a turn.
