@@ -1,0 +1,107 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestHostLendsOneMailboxAtATime(t *testing.T) {
+	h := NewHost[string, int](100)
+	ctx := context.Background()
+	h.Put("a", 1, "m1")
+	h.Put("a", 2, "m2")
+	l, err := h.Acquire(ctx, time.Minute, 0)
+	if err != nil || l == nil || l.Key != "a" || len(l.Messages) != 2 {
+		t.Fatalf("acquire: %+v %v", l, err)
+	}
+	// A message arriving while locked waits; the mailbox is not lent twice.
+	h.Put("a", 3, "m3")
+	if l2, _ := h.Acquire(ctx, time.Minute, 10*time.Millisecond); l2 != nil {
+		t.Fatalf("mailbox lent twice: %+v", l2)
+	}
+	// Redelivery of a lent message is ignored.
+	if ok, _ := h.Put("a", 1, "m1 again"); ok {
+		t.Fatal("a redelivered message was accepted")
+	}
+	if !h.Release(l.Token, ReleaseOpts[int]{SetState: true, State: 7}) {
+		t.Fatal("release failed")
+	}
+	l, _ = h.Acquire(ctx, time.Minute, 0)
+	if l == nil || len(l.Messages) != 1 || l.Messages[0] != "m3" || !l.HasState || l.State != 7 {
+		t.Fatalf("after release: %+v", l)
+	}
+	if h.Release("nope", ReleaseOpts[int]{}) {
+		t.Fatal("released an unknown token")
+	}
+}
+
+func TestHostLockExpiryForgetsState(t *testing.T) {
+	h := NewHost[string, int](100)
+	ctx := context.Background()
+	h.Put("a", 1, "m1")
+	l, _ := h.Acquire(ctx, 20*time.Millisecond, 0)
+	h.Release(l.Token, ReleaseOpts[int]{SetState: true, State: 1})
+	h.Put("a", 2, "m2")
+	l, _ = h.Acquire(ctx, 20*time.Millisecond, 0)
+	time.Sleep(40 * time.Millisecond) // let the lock expire: the point of the test
+	l2, _ := h.Acquire(ctx, time.Minute, time.Second)
+	if l2 == nil || l2.HasState {
+		t.Fatalf("after expiry: %+v (the next holder must reload state)", l2)
+	}
+	if _, ok := h.Holds(l.Token); ok {
+		t.Fatal("expired token still held")
+	}
+	if h.Renew(l.Token, time.Minute) {
+		t.Fatal("renewed an expired token")
+	}
+}
+
+// TestHostConcurrentWorkers: many acquirers, many keys; no key is ever held by two
+// at once and every message is processed once.
+func TestHostConcurrentWorkers(t *testing.T) {
+	h := NewHost[int, int](1000)
+	const keys, perKey = 20, 50
+	var held sync.Map
+	var processed atomic.Int64
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				l, err := h.Acquire(ctx, time.Minute, 50*time.Millisecond)
+				if err != nil {
+					return
+				}
+				if l == nil {
+					continue
+				}
+				if _, dup := held.LoadOrStore(l.Key, true); dup {
+					t.Errorf("key %s held twice", l.Key)
+				}
+				processed.Add(int64(len(l.Messages)))
+				held.Delete(l.Key)
+				h.Release(l.Token, ReleaseOpts[int]{})
+			}
+		}()
+	}
+	for i := 0; i < perKey; i++ {
+		for k := 0; k < keys; k++ {
+			h.Put(string(rune('a'+k)), uint64(i), i)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for processed.Load() < keys*perKey && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	h.Close()
+	wg.Wait()
+	if got := processed.Load(); got != keys*perKey {
+		t.Fatalf("processed %d messages, want %d", got, keys*perKey)
+	}
+}
