@@ -6,8 +6,13 @@ import (
 )
 
 // ActivityContext is passed to an activity. It is a [context.Context] that is
-// cancelled when the runtime shuts down without waiting for the activity, so pass it
-// to the I/O the activity does.
+// cancelled when the runtime shuts down without waiting for the activity, and when
+// the orchestration no longer wants the result (the activity lost a Select, or its
+// execution ended or was cancelled; context.Cause is then [ErrActivityCancelled]).
+// Pass it to the I/O the activity does. The cancellation is pushed to the worker over
+// NATS as soon as the orchestration's turn commits; after
+// Options.ActivityCancellationGracePeriod the worker stops waiting for the activity
+// and drops its result.
 type ActivityContext struct {
 	context.Context
 	instance      string
@@ -49,3 +54,7 @@ func (a *ActivityContext) Logger() *slog.Logger { return a.logger }
 // Client returns a client on the runtime's store, for example to manage the
 // activity's own instance.
 func (a *ActivityContext) Client() *Client { return a.client }
+
+// IsCancelled reports whether the activity has been cancelled (by its orchestration
+// or by a shutdown that stopped waiting).
+func (a *ActivityContext) IsCancelled() bool { return a.Err() != nil }

@@ -33,6 +33,7 @@ type Client struct {
 	st         *jetstream.Store
 	nc         *nats.Conn
 	maxPayload int
+	admin      adminState // management views (client_admin.go)
 }
 
 // NewClient returns a client on nc. It creates the namespace's streams if no runtime
@@ -141,7 +142,8 @@ func (c *Client) GetStatus(ctx context.Context, instanceID string) (*Status, err
 
 // WaitForOrchestration waits until the instance completes or fails and returns its
 // final status. It waits through NotFound (a start may still be on its way) and
-// returns ctx's error when ctx ends first: give it a deadline.
+// returns ctx's error when ctx ends first: give it a deadline. Transient read errors
+// are retried until then.
 //
 // It listens for the runtime's status notices on core NATS and re-reads the status
 // from the history stream on each notice, and at least every second.
@@ -161,13 +163,16 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 	}
 	defer sub.Unsubscribe()
 	poll := 20 * time.Millisecond
+	var lastErr error
 	for {
 		st, err := c.GetStatus(ctx, instanceID)
-		if err != nil {
-			return nil, err
-		}
-		if st.State.IsTerminal() {
+		switch {
+		case err == nil && st.State.IsTerminal():
 			return st, nil
+		case err != nil && ctx.Err() == nil:
+			// A store read can fail for a moment (a stream leader moving after a node
+			// died): keep waiting, and report the error only if time runs out.
+			lastErr = err
 		}
 		t := time.NewTimer(poll)
 		select {
@@ -176,6 +181,9 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 			poll = min(2*poll, time.Second)
 		case <-ctx.Done():
 			t.Stop()
+			if lastErr != nil {
+				return nil, fmt.Errorf("duroxide: wait for %q: %w (last read error: %v)", instanceID, ctx.Err(), lastErr)
+			}
 			return nil, fmt.Errorf("duroxide: wait for %q: %w", instanceID, ctx.Err())
 		}
 		t.Stop()

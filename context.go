@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/duroxide-go/duroxide/history"
@@ -85,7 +86,9 @@ func (c *OrchestrationContext) Rand() *rand.Rand {
 // ActivityOption configures one scheduled activity.
 type ActivityOption func(*history.Event)
 
-// WithTag routes the activity to workers that serve tag.
+// WithTag routes the activity to workers that serve tag (see [TagFilter]). A tag
+// longer than [MaxTagNameBytes] or holding a NUL byte fails the orchestration. Tags
+// are part of the determinism check.
 func WithTag(tag string) ActivityOption { return func(ev *history.Event) { ev.Tag = tag } }
 
 // ScheduleActivity schedules the named activity with input (encoded as JSON) and
@@ -100,13 +103,20 @@ func (c *OrchestrationContext) ScheduleActivity(name string, input any, opts ...
 	for _, o := range opts {
 		o(&ev)
 	}
+	if len(ev.Tag) > MaxTagNameBytes || strings.ContainsRune(ev.Tag, 0) {
+		e.failFromCoroutine(&history.ErrorDetails{Category: history.Application, Kind: history.KindOrchestrationFailed,
+			Message: fmt.Sprintf("activity %q tag is invalid: %d bytes (the limit is %d) and it must not hold a NUL byte",
+				name, len(ev.Tag), MaxTagNameBytes)})
+	}
 	stored, fresh := e.emit(ev)
 	if fresh {
 		e.workItems = append(e.workItems, store.WorkItem{Type: store.ActivityExecute, Instance: e.instance,
 			ExecutionID: e.exec, ID: stored.EventID, Name: name, Input: in, Tag: ev.Tag, SessionID: ev.SessionID,
-			Orchestration: e.name, OrchestrationVersion: e.version})
+			Orchestration: e.name, OrchestrationVersion: e.version, ScheduledAtMs: stored.TimestampMs})
 	}
-	return e.newFuture(kindActivity, stored.EventID, name)
+	f := e.newFuture(kindActivity, stored.EventID, name)
+	f.st.schedAtMs = stored.TimestampMs
+	return f
 }
 
 // ScheduleTimer schedules a durable timer that fires d after [OrchestrationContext.Now].
@@ -128,7 +138,10 @@ func (c *OrchestrationContext) ScheduleTimer(d time.Duration) *Future {
 // WaitForEvent subscribes to the next external event called name, raised with
 // Client.RaiseEvent. Subscriptions are positional: the Nth active wait for a name
 // receives the Nth event of that name raised after it subscribed. An event raised
-// when no wait is active is recorded in history but delivered to nobody.
+// when no wait is active is recorded in history but delivered to nobody. A wait that
+// loses a Select is withdrawn and no longer counts. For messages that must not be
+// lost, use the persistent queues ([OrchestrationContext.DequeueEvent] with
+// Client.EnqueueEvent), which compares the two models.
 func (c *OrchestrationContext) WaitForEvent(name string) *Future {
 	e := c.e
 	stored, _ := e.emit(history.Event{Type: history.ExternalSubscribed, Name: name})
@@ -181,7 +194,9 @@ func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, 
 		e.orchItems = append(e.orchItems, store.WorkItem{Type: store.StartOrchestration, Instance: child, Name: name,
 			Version: o.version, Input: in, ParentInstance: e.instance, ParentExecutionID: e.exec, ParentID: stored.EventID})
 	}
-	return e.newFuture(kindSubOrchestration, stored.EventID, name)
+	f := e.newFuture(kindSubOrchestration, stored.EventID, name)
+	f.st.child = stored.Instance
+	return f
 }
 
 // StartOrchestration starts an independent (detached) orchestration with the given
@@ -237,8 +252,15 @@ func (e *continueAsNewError) Error() string {
 }
 
 // Select waits until at least one of the futures resolves and returns the index of
-// the one that resolved first in history order. The others keep running; their
-// results can still be read later.
+// the one that resolved first in history order.
+//
+// As in duroxide (select2/select3 drop their losers), every other future that has
+// not resolved yet is cancelled: a running activity is cancelled (its
+// ActivityContext is cancelled, then its result is dropped), a sub-orchestration is
+// cancelled with "parent dropped sub-orchestration future", an event or queue
+// subscription is withdrawn (a queue message stays queued for the next
+// DequeueEvent), and a timer is simply forgotten. Get on a cancelled loser returns
+// [ErrFutureCancelled]. Losers that had already resolved keep their results.
 func (c *OrchestrationContext) Select(futures ...*Future) int {
 	if len(futures) == 0 {
 		return -1
@@ -253,7 +275,13 @@ func (c *OrchestrationContext) Select(futures ...*Future) int {
 		return best
 	}
 	c.e.block(func() bool { return first() >= 0 })
-	return first()
+	won := first()
+	for i, f := range futures {
+		if i != won && f != nil && f.st != nil && f.st != futures[won].st {
+			c.e.cancelFuture(f.st, ReasonDroppedFuture)
+		}
+	}
+	return won
 }
 
 // Join waits until all futures resolve. Read each result with Get.

@@ -62,12 +62,25 @@ type engine struct {
 
 	futures  map[uint64]*futureState
 	subs     map[string][]*futureState // unresolved event subscriptions, oldest first
+	qsubs    map[string][]*futureState // unresolved queue subscriptions, oldest first
+	queue    []history.QueuedMessage   // queue messages delivered but not dequeued, oldest first
 	resolved uint64
 	guidSeq  uint64
+
+	// customStatus is the execution's current custom status (nil: none).
+	customStatus *string
+	// cancelActs are the activities this turn cancelled (Select losers, or in
+	// flight when the execution ended); the runtime removes and signals them after
+	// the commit.
+	cancelActs []activityRef
 
 	// failure ends the execution as Failed with these details (nondeterminism,
 	// cancellation, configuration errors, panics).
 	failure *history.ErrorDetails
+
+	// kv is the instance's KV store as this execution sees it: the prior executions'
+	// store plus this execution's own changes (kv.go).
+	kv map[string]store.KVEntry
 }
 
 // limits are the size limits the engine enforces on payloads.
@@ -84,6 +97,7 @@ func newEngine(instance string, fn orchestrationFunc, lim limits, log *slog.Logg
 		yield:    make(chan struct{}),
 		futures:  make(map[uint64]*futureState),
 		subs:     make(map[string][]*futureState),
+		qsubs:    make(map[string][]*futureState),
 	}
 	e.ctx = &OrchestrationContext{e: e}
 	e.log = log
@@ -99,6 +113,8 @@ func (e *engine) begin(started *history.Event) {
 	e.parentInst, e.parentID, e.parentExec = started.ParentInstance, started.ParentID, started.ParentExecution
 	e.nowMs = started.TimestampMs
 	e.nextEventID = started.EventID + 1
+	e.queue = append([]history.QueuedMessage(nil), started.CarryForward...)
+	e.customStatus = started.CustomStatus
 	e.ctx.logger = slog.New(&replaySafeHandler{inner: e.log.Handler(), e: e}).With(
 		"instance", e.instance, "orchestration", e.name, "execution", e.exec)
 }

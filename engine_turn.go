@@ -91,6 +91,11 @@ func mismatch(h, c *history.Event) string {
 		if h.Key != c.Key {
 			return "different key"
 		}
+	case history.ActivityCancelRequested, history.SubOrchestrationCancelRequested,
+		history.ExternalSubscribedCancelled, history.QueueSubscriptionCancelled:
+		if h.SourceEventID != c.SourceEventID {
+			return "cancels a different future"
+		}
 	}
 	return ""
 }
@@ -159,6 +164,8 @@ func (e *engine) deliver(ev *history.Event) {
 			e.subs[ev.Name] = subs[1:]
 			e.resolve(subs[0], ev.Data, nil)
 		}
+	case history.QueueEventDelivered:
+		e.deliverQueued(history.QueuedMessage{Name: ev.Name, Data: ev.Data})
 	case history.OrchestrationCancelRequested:
 		e.fail(&history.ErrorDetails{Category: history.Application, Kind: history.KindCancelled, Message: ev.Reason})
 		return
@@ -192,6 +199,8 @@ func (e *engine) apply(msgs []store.Message, nowMs int64) {
 			ev = history.Event{Type: history.ExternalEvent, Name: it.Name, Data: it.Data}
 		case store.CancelInstance:
 			ev = history.Event{Type: history.OrchestrationCancelRequested, Reason: it.Reason}
+		case store.QueueMessage:
+			ev = history.Event{Type: history.QueueEventDelivered, Name: it.Name, Data: it.Data}
 		default:
 			e.log.Debug("ignoring message", "instance", e.instance, "type", it.Type)
 			continue
@@ -203,6 +212,9 @@ func (e *engine) apply(msgs []store.Message, nowMs int64) {
 			if err := e.validateCompletion(&ev); err != nil {
 				e.log.Debug("ignoring completion", "instance", e.instance, "reason", err)
 				continue
+			}
+			if st := e.futures[it.ID]; st != nil && st.cancelled {
+				continue // the future was dropped; its late result is discarded
 			}
 		}
 		ev.EventID = e.nextEventID
@@ -229,7 +241,8 @@ func (e *engine) terminal() (status, output string) {
 		version := e.canVersion
 		e.orchItems = append(e.orchItems, store.WorkItem{Type: store.ContinueAsNew, Instance: e.instance,
 			ExecutionID: e.exec + 1, Name: e.name, Version: version, Input: *e.canInput,
-			ParentInstance: e.parentInst, ParentExecutionID: e.parentExec, ParentID: e.parentID})
+			ParentInstance: e.parentInst, ParentExecutionID: e.parentExec, ParentID: e.parentID,
+			CarryForward: e.carryForward(), InitialCustomStatus: e.customStatus})
 	case e.userErr != nil:
 		d := &history.ErrorDetails{Category: history.Application, Kind: history.KindOrchestrationFailed, Message: e.userErr.Error()}
 		e.failure = d
@@ -239,6 +252,7 @@ func (e *engine) terminal() (status, output string) {
 		ev = history.Event{Type: history.OrchestrationCompleted, Output: e.output}
 		status, output = store.StatusCompleted, e.output
 	}
+	e.dropOutstanding(status)
 	ev.EventID = e.nextEventID
 	e.nextEventID++
 	ev.InstanceID, ev.ExecutionID, ev.TimestampMs = e.instance, e.exec, e.nowMs

@@ -2,6 +2,7 @@ package duroxide
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/duroxide-go/duroxide/history"
@@ -23,6 +24,7 @@ const (
 	kindTimer
 	kindEvent
 	kindSubOrchestration
+	kindQueue
 	kindFailed // failed before anything was scheduled (bad input)
 )
 
@@ -36,6 +38,8 @@ func (k futureKind) String() string {
 		return "external event"
 	case kindSubOrchestration:
 		return "sub-orchestration"
+	case kindQueue:
+		return "queue event"
 	}
 	return "failed call"
 }
@@ -49,7 +53,17 @@ type futureState struct {
 	result  string // JSON
 	err     error
 	eventID uint64 // for event futures: the subscription's event id
+	// cancelled is set when the future was dropped (a Select loser): its completion,
+	// if one still arrives, is ignored.
+	cancelled bool
+	child     string // sub-orchestration instance id
+	schedAtMs int64  // activity: time of its ActivityScheduled event
 }
+
+// ErrFutureCancelled is returned by Get on a future that lost a Select and was
+// cancelled: its activity was cancelled, its sub-orchestration was asked to cancel,
+// or its event or queue subscription was withdrawn.
+var ErrFutureCancelled = errors.New("duroxide: the future lost a Select and was cancelled")
 
 // Get waits for the future and decodes its JSON result into out (which may be nil to
 // discard it). It returns the activity's or sub-orchestration's error as a
@@ -57,6 +71,9 @@ type futureState struct {
 func (f *Future) Get(out any) error {
 	if f == nil || f.st == nil {
 		return fmt.Errorf("duroxide: Get on a nil Future")
+	}
+	if f.st.cancelled && !f.st.done {
+		return fmt.Errorf("%w (%s %q)", ErrFutureCancelled, f.st.kind, f.st.name)
 	}
 	f.e.block(func() bool { return f.st.done })
 	if f.st.err != nil {

@@ -26,6 +26,10 @@ type Options struct {
 	// port). Default: no port; only this process can connect.
 	Listen string
 
+	// Cluster joins the embedded server to a NATS cluster and sets the replication
+	// and partition-ownership settings of multi-node deployments.
+	Cluster ClusterOptions
+
 	// Namespace prefixes every subject, stream and bucket. Default "duroxide".
 	Namespace string
 	// Partitions is the number of inbox partitions, fixed when the namespace's streams
@@ -55,6 +59,14 @@ type Options struct {
 	// may bring it): base·2^(attempt-1), capped. Defaults 1s and 60s.
 	UnregisteredBaseDelay time.Duration
 	UnregisteredMaxDelay  time.Duration
+	// ActivityCancellationGracePeriod is how long a worker waits for a cancelled
+	// activity (a Select loser, or in flight when its orchestration ended) to return
+	// after its context was cancelled; then the result is dropped and the worker
+	// moves on. Default 10s.
+	ActivityCancellationGracePeriod time.Duration
+	// WorkerTags selects the activities this node runs by tag. Default
+	// [DefaultOnlyTags] (untagged only); [NoTags] runs none.
+	WorkerTags TagFilter
 	// MaxPayloadBytes bounds each input, output and event payload. Default 1 MiB.
 	MaxPayloadBytes int
 	// MaxCachedInstances bounds the live orchestrations kept in memory between turns
@@ -98,6 +110,12 @@ func (o *Options) defaults() {
 	}
 	if o.UnregisteredMaxDelay <= 0 {
 		o.UnregisteredMaxDelay = time.Minute
+	}
+	if o.ActivityCancellationGracePeriod <= 0 {
+		o.ActivityCancellationGracePeriod = 10 * time.Second
+	}
+	if o.WorkerTags.mode == tagNone {
+		o.ActivityConcurrency = -1
 	}
 	if o.MaxPayloadBytes <= 0 {
 		o.MaxPayloadBytes = DefaultMaxPayloadBytes

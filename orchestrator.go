@@ -87,12 +87,14 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 	}
 	st, out := e.terminal()
 	events, work, orch := e.takeTurn()
+	cancels := e.takeCancels()
 	commit := store.Commit{ExecutionID: e.exec, HistoryDelta: events, WorkerItems: work, OrchestratorItems: orch,
 		Metadata: store.ExecutionMetadata{Status: st, Output: out, OrchestrationName: e.name, OrchestrationVersion: e.version,
 			ParentInstanceID: e.parentInst}}
 	if !r.ack(ctx, item, e, commit) {
 		return
 	}
+	r.cancelActivities(item.Instance, cancels)
 	if e.done() {
 		e.abort()
 		return
@@ -160,6 +162,7 @@ func (r *Runtime) startExecution(ctx context.Context, item *store.OrchestrationI
 		version = start.Version
 	}
 	e := newEngine(item.Instance, fn, limits{maxPayload: r.opts.MaxPayloadBytes}, r.opts.Logger)
+	e.kv = cloneKV(item.KV)
 	started := history.Event{EventID: 1, InstanceID: item.Instance, ExecutionID: exec, TimestampMs: now,
 		Type: history.OrchestrationStarted, Name: start.Name, Version: version, Input: start.Input,
 		ParentInstance: start.ParentInstance, ParentExecution: start.ParentExecutionID, ParentID: start.ParentID,
@@ -226,6 +229,7 @@ func (r *Runtime) replayExecution(ctx context.Context, item *store.Orchestration
 		return nil
 	}
 	e := newEngine(item.Instance, fn, limits{maxPayload: r.opts.MaxPayloadBytes}, r.opts.Logger)
+	e.kv = cloneKV(item.KV)
 	e.replay(item.History)
 	return e
 }

@@ -29,6 +29,8 @@ type Runtime struct {
 	st     *jetstream.Store
 	client *Client
 	cache  *engineCache
+	mgmt   management       // projector and system activities (runtime_projector.go)
+	acts   *activityTracker // running activities, for cancellation signals
 
 	stop      context.CancelFunc // stops fetching new work
 	loopCtx   context.Context
@@ -45,7 +47,10 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("%w: registry is nil", ErrInvalidInput)
 	}
 	opts.defaults()
-	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide")}
+	if err := opts.WorkerTags.validate(); err != nil {
+		return nil, err
+	}
+	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker()}
 	if err := r.connect(); err != nil {
 		return nil, err
 	}
@@ -57,6 +62,11 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		InboxAckWait:       opts.InboxAckWait,
 		WorkAckWait:        opts.ActivityLockTimeout,
 		WorkPrefetch:       max(opts.ActivityConcurrency, 1),
+		WorkTags:           opts.WorkerTags.workTags(),
+		MaxPayloadBytes:    opts.MaxPayloadBytes,
+		Replicas:           opts.Cluster.Replicas,
+		PartitionLease:     opts.Cluster.PartitionLease,
+		NodeName:           opts.Cluster.ServerName,
 		SharedPartitions:   opts.SharedPartitions,
 		Logger:             opts.Logger,
 		Hooks:              opts.StoreHooks,
@@ -70,6 +80,7 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	r.cache = newEngineCache(opts.MaxCachedInstances)
 	r.loopCtx, r.stop = context.WithCancel(context.Background())
 	r.actCtx, r.actCancel = context.WithCancel(context.Background())
+	r.startManagement(ctx)
 	for i := 0; i < opts.OrchestrationConcurrency; i++ {
 		r.wg.Add(1)
 		go r.orchestrationLoop()
@@ -99,7 +110,8 @@ func (r *Runtime) connect() error {
 	if listen == "" {
 		listen = "none"
 	}
-	srv, err := jetstream.StartServer(jetstream.ServerOptions{DataDir: o.DataDir, Listen: listen})
+	srv, err := jetstream.StartServer(jetstream.ServerOptions{DataDir: o.DataDir, Listen: listen,
+		ServerName: o.Cluster.ServerName, ClusterName: o.Cluster.Name, ClusterListen: o.Cluster.Listen, Routes: o.Cluster.Routes})
 	if err != nil {
 		return err
 	}
@@ -160,6 +172,7 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 		}
 		r.actCancel()
 		r.cache.clear()
+		r.stopManagement()
 		_ = r.st.Close()
 		r.disconnect()
 	})

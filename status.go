@@ -29,21 +29,21 @@ type FailureDetails = history.ErrorDetails
 
 // Status is an instance's state as of its last committed turn.
 type Status struct {
-	InstanceID string
-	State      State
-	Name       string
-	Version    string
+	InstanceID string `json:"instance_id"`
+	State      State  `json:"state"`
+	Name       string `json:"name,omitempty"`
+	Version    string `json:"version,omitempty"`
 	// ExecutionID is the current execution (it grows with continue-as-new).
-	ExecutionID uint64
+	ExecutionID uint64 `json:"execution_id,omitempty"`
 	// Output is the JSON result of a Completed instance.
-	Output json.RawMessage
+	Output json.RawMessage `json:"output,omitempty"`
 	// Failure is set for a Failed instance.
-	Failure             *FailureDetails
-	CustomStatus        *string
-	CustomStatusVersion uint64
-	ParentInstanceID    string
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	Failure             *FailureDetails `json:"failure,omitempty"`
+	CustomStatus        *string         `json:"custom_status,omitempty"`
+	CustomStatusVersion uint64          `json:"custom_status_version,omitempty"`
+	ParentInstanceID    string          `json:"parent_instance_id,omitempty"`
+	CreatedAt           time.Time       `json:"created_at,omitzero"`
+	UpdatedAt           time.Time       `json:"updated_at,omitzero"`
 }
 
 // Decode decodes a Completed instance's output into out.

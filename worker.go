@@ -13,6 +13,8 @@ import (
 // activityLoop fetches one work item at a time and runs its activity.
 func (r *Runtime) activityLoop() {
 	defer r.wg.Done()
+	r.acts.acquire(r)
+	defer r.acts.release()
 	backoff := 10 * time.Millisecond
 	for r.loopCtx.Err() == nil {
 		lease, err := r.st.FetchWorkItem(r.loopCtx, r.opts.ActivityLockTimeout, fetchPoll)
@@ -53,17 +55,61 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 			Resource: it.Name, Message: unregisteredMessage("activity", it.Name, "")}))
 		return
 	}
+	key := actKey{it.Instance, it.ExecutionID, it.ID, it.ScheduledAtMs}
+	runCtx, cancelRun := context.WithCancelCause(r.actCtx)
+	defer cancelRun(nil)
+	if !r.acts.start(key, cancelRun) {
+		// Cancelled before it ran: drop it.
+		r.completeActivity(ctx, lease, nil)
+		return
+	}
+	defer r.acts.finish(key)
 	actx := &ActivityContext{
-		Context: r.actCtx, instance: it.Instance, execution: it.ExecutionID, orchestration: it.Orchestration,
+		Context: runCtx, instance: it.Instance, execution: it.ExecutionID, orchestration: it.Orchestration,
 		orchVersion: it.OrchestrationVersion, activity: it.Name, tag: it.Tag, attempt: lease.AttemptCount, client: r.client,
 		logger: r.opts.Logger.With("instance", it.Instance, "activity", it.Name, "attempt", lease.AttemptCount),
 	}
 	stop := r.renewWork(lease.LockToken)
-	out, err := callActivity(fn, actx, it.Input)
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := callActivity(fn, actx, it.Input)
+		done <- result{out, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-runCtx.Done():
+		if r.actCtx.Err() != nil {
+			res = <-done // shutdown: wait for the activity, as before
+			break
+		}
+		// Cancelled by its orchestration: give it the grace period to stop, then
+		// drop its result either way (it keeps running detached if it ignores ctx).
+		grace := time.NewTimer(r.opts.ActivityCancellationGracePeriod)
+		select {
+		case <-done:
+		case <-grace.C:
+			r.log.Warn("cancelled activity did not stop within the grace period; its result will be dropped",
+				"instance", it.Instance, "activity", it.Name, "grace", r.opts.ActivityCancellationGracePeriod)
+		}
+		grace.Stop()
+		stop()
+		r.completeActivity(ctx, lease, nil)
+		return
+	}
 	stop()
+	out, err := res.out, res.err
 	if r.actCtx.Err() != nil {
 		// Shutting down without waiting: hand the item back for another run.
 		_ = r.st.AbandonWorkItem(ctx, lease.LockToken, 0, true)
+		return
+	}
+	if context.Cause(runCtx) == ErrActivityCancelled {
+		r.completeActivity(ctx, lease, nil) // cancelled just as it returned
 		return
 	}
 	var completion *store.WorkItem

@@ -126,6 +126,10 @@ func (h *Host[M, S]) Acquire(ctx context.Context, lockFor, wait time.Duration) (
 				}
 			}
 			b.inReady = false
+			if len(b.pending) == 0 || b.token != "" {
+				h.mu.Unlock()
+				continue
+			}
 			lease := h.lend(b, lockFor)
 			h.mu.Unlock()
 			return lease, nil
@@ -280,6 +284,35 @@ func (h *Host[M, S]) Pending() int {
 		n += len(b.pending)
 	}
 	return n
+}
+
+// DrainWhere removes the waiting (not lent) messages that match pred and returns
+// them; the mailboxes they came from forget their cached state, which another node is
+// about to make stale.
+func (h *Host[M, S]) DrainWhere(pred func(M) bool) []M {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []M
+	for _, b := range h.boxes {
+		kept := b.pending[:b.lent:b.lent]
+		hit := false
+		for _, e := range b.pending[b.lent:] {
+			if pred(e.msg) {
+				out = append(out, e.msg)
+				delete(b.ids, e.id)
+				hit = true
+			} else {
+				kept = append(kept, e)
+			}
+		}
+		if hit {
+			b.pending = kept
+			var zero S
+			b.state, b.hasSt = zero, false
+		}
+	}
+	// Boxes queued as ready may have nothing left: Acquire skips empty ones.
+	return out
 }
 
 // Close wakes every waiter with an error; later calls fail. It returns the messages

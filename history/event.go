@@ -116,12 +116,17 @@ func (t EventType) IsTerminal() bool {
 
 // IsSchedule reports whether the event records an action the orchestration code took
 // (as opposed to a completion or message that arrived from outside). Schedule events
-// are matched, in order, against the actions the code emits on replay.
+// are matched, in order, against the actions the code emits on replay. The
+// cancellation breadcrumbs a Select writes for its losers (ActivityCancelRequested,
+// SubOrchestrationCancelRequested, ExternalSubscribedCancelled,
+// QueueSubscriptionCancelled) are decisions of the code too.
 func (t EventType) IsSchedule() bool {
 	switch t {
 	case ActivityScheduled, TimerCreated, ExternalSubscribed, SubOrchestrationScheduled,
 		OrchestrationChained, QueueSubscribed, CustomStatusUpdated,
-		KeyValueSet, KeyValueCleared, KeyValuesCleared:
+		KeyValueSet, KeyValueCleared, KeyValuesCleared,
+		ActivityCancelRequested, SubOrchestrationCancelRequested,
+		ExternalSubscribedCancelled, QueueSubscriptionCancelled:
 		return true
 	}
 	return false

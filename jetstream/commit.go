@@ -127,7 +127,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 			return nil
 		}
 	}
-	if err := s.dispatch(ctx, rec, seq); err != nil {
+	if err := s.afterCommit(ctx, instance, st, rec, seq); err != nil {
 		// The commit stands; the unacked messages will be redelivered and their
 		// redelivery dispatches the outbox again.
 		s.log.Warn("outbox dispatch failed; it will be retried on redelivery", "instance", instance, "err", err)
@@ -297,7 +297,7 @@ func (s *Store) redrive(ctx context.Context, histSeq uint64) error {
 	if err := json.Unmarshal(m.Data, &rec); err != nil {
 		return fmt.Errorf("jetstream: decode record %d: %w", histSeq, err)
 	}
-	return s.dispatch(ctx, &rec, histSeq)
+	return s.redriveRecord(ctx, m.Subject, &rec, histSeq)
 }
 
 // notify publishes a best-effort status-change notice on core NATS. Waiters re-read

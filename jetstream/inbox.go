@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,10 +17,11 @@ import (
 
 // inboxMsg is one delivered inbox message waiting in an instance's mailbox.
 type inboxMsg struct {
-	msg     jetstream.Msg
-	item    store.WorkItem
-	seq     uint64
-	attempt int
+	msg       jetstream.Msg
+	item      store.WorkItem
+	seq       uint64
+	attempt   int
+	partition int
 }
 
 // orchLease is a fetched, locked orchestration item.
@@ -31,99 +33,187 @@ type orchLease struct {
 
 const priorityGroup = "duroxide"
 
-// startInboxConsumers creates (or binds to) one durable consumer per partition and
-// starts consuming them into the actor host. A failure (the server not ready yet)
-// leaves nothing running and is retried by the next fetch.
+func partitionConsumer(p int) string { return fmt.Sprintf("inbox-p%d", p) }
+
+// startInboxConsumers starts pulling the inbox: every partition when partitions are
+// shared, otherwise this node's share of them (see membership.go), rebalanced in the
+// background as nodes come and go. A failure (the server not ready yet) is retried by
+// the next fetch.
 func (s *Store) startInboxConsumers(ctx context.Context) error {
 	return s.inboxStarter.run(func() error {
-		var started []jetstream.ConsumeContext
-		fail := func(err error) error {
-			for _, cc := range started {
-				cc.Stop()
+		if !s.cfg.SharedPartitions {
+			if err := s.rebalance(); err != nil {
+				return fmt.Errorf("jetstream: partition membership: %w", err)
 			}
-			return err
+			s.wg.Add(1)
+			go s.runMembership()
+			return nil
 		}
+		var started []jetstream.ConsumeContext
 		for p := 0; p < s.cfg.Partitions; p++ {
-			cfg := jetstream.ConsumerConfig{
-				Durable:       fmt.Sprintf("inbox-p%d", p),
-				Description:   fmt.Sprintf("duroxide inbox partition %d", p),
-				FilterSubject: s.subj.partitionFilter(p),
-				AckPolicy:     jetstream.AckExplicitPolicy,
-				AckWait:       s.cfg.InboxAckWait,
-				MaxAckPending: 1000,
-				DeliverPolicy: jetstream.DeliverAllPolicy,
-				// On a work-queue stream an ack deletes the message, so the stream
-				// itself records what is left to deliver: the consumer's own state
-				// need not be written to disk on every ack.
-				MemoryStorage: true,
-			}
-			var opts []jetstream.PullConsumeOpt
-			if !s.cfg.SharedPartitions {
-				cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
-				cfg.PinnedTTL = 2 * s.cfg.InboxAckWait
-				cfg.PriorityGroups = []string{priorityGroup}
-				opts = append(opts, jetstream.PullPriorityGroup(priorityGroup))
-			}
-			cons, err := s.inbox.CreateOrUpdateConsumer(ctx, cfg)
+			cc, err := s.consumePartition(ctx, p)
 			if err != nil {
-				return fail(fmt.Errorf("jetstream: inbox consumer %d: %w", p, err))
-			}
-			opts = append(opts, jetstream.PullMaxMessages(256), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				s.log.Debug("inbox consumer", "partition", p, "err", err)
-			}))
-			cc, err := cons.Consume(s.onInbox, opts...)
-			if err != nil {
-				return fail(fmt.Errorf("jetstream: consume inbox partition %d: %w", p, err))
+				for _, cc := range started {
+					cc.Stop()
+				}
+				return err
 			}
 			started = append(started, cc)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.isClosed() {
-			return fail(store.ErrClosed)
+			for _, cc := range started {
+				cc.Stop()
+			}
+			return store.ErrClosed
 		}
 		s.consumers = append(s.consumers, started...)
 		return nil
 	})
 }
 
-// onInbox routes one delivered inbox message to its instance's mailbox.
+// consumePartition creates (or binds to) partition p's durable consumer and starts
+// consuming it into the actor host.
+func (s *Store) consumePartition(ctx context.Context, p int) (jetstream.ConsumeContext, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       partitionConsumer(p),
+		Description:   fmt.Sprintf("duroxide inbox partition %d", p),
+		FilterSubject: s.subj.partitionFilter(p),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.InboxAckWait,
+		MaxAckPending: 1000,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// On a work-queue stream an ack deletes the message, so the stream itself
+		// records what is left to deliver: the consumer's own state need not be
+		// written to disk on every ack.
+		MemoryStorage: true,
+	}
+	var opts []jetstream.PullConsumeOpt
+	if !s.cfg.SharedPartitions {
+		cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
+		cfg.PinnedTTL = s.cfg.PartitionLease
+		cfg.PriorityGroups = []string{priorityGroup}
+		// Pull again well within the lease, so an idle partition stays ours.
+		opts = append(opts, jetstream.PullPriorityGroup(priorityGroup), jetstream.PullExpiry(max(s.cfg.PartitionLease/3, time.Second)))
+	}
+	cons, err := s.inbox.CreateOrUpdateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: inbox consumer %d: %w", p, err)
+	}
+	opts = append(opts, jetstream.PullMaxMessages(256), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.log.Debug("inbox consumer", "partition", p, "err", err)
+	}))
+	cc, err := cons.Consume(s.onInbox, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: consume inbox partition %d: %w", p, err)
+	}
+	return cc, nil
+}
+
+// onInbox routes one delivered inbox message to its instance's mailbox. A message
+// that cannot be processed is dead-lettered with the reason and never redelivered.
 func (s *Store) onInbox(m jetstream.Msg) {
 	md, err := m.Metadata()
 	if err != nil {
 		_ = m.Term()
 		return
 	}
-	subj := m.Subject()
-	enc := subj[strings.LastIndexByte(subj, '.')+1:]
-	instance, err := DecodeToken(enc)
+	subj := m.Subject() // ns.in.<partition>.<id>
+	last := strings.LastIndexByte(subj, '.')
+	instance, err := DecodeToken(subj[last+1:])
+	part, _ := strconv.Atoi(subj[strings.LastIndexByte(subj[:max(last, 0)], '.')+1 : max(last, 0)])
+	if err == nil {
+		err = ValidateInstanceID(instance)
+	}
 	if err != nil {
-		s.log.Warn("dropping inbox message with an undecodable subject", "subject", subj, "err", err)
-		_ = m.TermWithReason("undecodable instance id in subject")
+		s.deadLetter(m, "", fmt.Sprintf("subject %q does not name a valid instance: %v", subj, err))
 		return
 	}
 	var item store.WorkItem
-	if err := json.Unmarshal(m.Data(), &item); err != nil || item.Type == "" {
-		reason := "message is not a JSON work item with a type"
-		if err != nil {
-			reason = "invalid JSON: " + err.Error()
-		}
-		s.log.Warn("dropping malformed inbox message", "instance", instance, "seq", md.Sequence.Stream, "reason", reason)
-		_ = m.TermWithReason(reason)
+	if err := json.Unmarshal(m.Data(), &item); err != nil {
+		s.deadLetter(m, instance, "body is not valid JSON: "+err.Error())
 		return
 	}
 	if item.Instance == "" {
 		item.Instance = instance
 	}
-	if item.Instance != instance {
-		s.log.Warn("dropping inbox message whose instance does not match its subject", "subject_instance", instance, "item_instance", item.Instance)
-		_ = m.TermWithReason("instance field does not match the subject")
+	if reason := s.checkInbound(&item, instance); reason != "" {
+		s.deadLetter(m, instance, reason)
 		return
 	}
-	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered)}); err != nil {
+	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered), partition: part}); err != nil {
 		s.handBack(m) // closing
 	}
 }
+
+// checkInbound validates a work item from the inbox; it returns why it is unusable,
+// or "". Messages come from any NATS client, so nothing is trusted.
+func (s *Store) checkInbound(it *store.WorkItem, instance string) string {
+	if it.Instance != instance {
+		return fmt.Sprintf("instance %q in the body does not match the subject's instance %q", it.Instance, instance)
+	}
+	switch it.Type {
+	case store.StartOrchestration, store.ContinueAsNew:
+		if it.Name == "" {
+			return string(it.Type) + " needs the orchestration name in \"name\""
+		}
+	case store.ExternalRaised, store.QueueMessage:
+		if it.Name == "" {
+			return string(it.Type) + " needs the event or queue name in \"name\""
+		}
+	case store.CancelInstance, store.ActivityCompleted, store.ActivityFailed, store.TimerFired,
+		store.SubOrchCompleted, store.SubOrchFailed:
+	case "":
+		return "message has no \"type\""
+	default:
+		return fmt.Sprintf("unknown message type %q", it.Type)
+	}
+	if len(it.Name) > maxNameBytes {
+		return fmt.Sprintf("name is %d bytes, the limit is %d", len(it.Name), maxNameBytes)
+	}
+	if lim := s.cfg.MaxPayloadBytes; lim > 0 {
+		for field, v := range map[string]string{"input": it.Input, "data": it.Data, "result": it.Result} {
+			if len(v) > lim {
+				return fmt.Sprintf("%s is %d bytes, the limit is %d", field, len(v), lim)
+			}
+		}
+	}
+	for field, v := range map[string]string{"input": it.Input, "data": it.Data} {
+		if v != "" && !json.Valid([]byte(v)) {
+			return field + " is not a JSON document"
+		}
+	}
+	return ""
+}
+
+const maxNameBytes = 256
+
+// deadLetter copies a rejected inbox message to the dead-letter stream with its reason
+// (header Duroxide-Reason), logs it, and terminates it so it is not redelivered.
+func (s *Store) deadLetter(m jetstream.Msg, instance, reason string) {
+	s.log.Warn("dead-lettering inbox message", "subject", m.Subject(), "instance", instance, "reason", reason)
+	dl := nats.NewMsg(s.subj.dead(EncodeToken(instance)))
+	dl.Data = m.Data()
+	dl.Header.Set(HeaderReason, reason)
+	dl.Header.Set(HeaderOriginalSubject, m.Subject())
+	if md, err := m.Metadata(); err == nil {
+		dl.Header.Set(HeaderOriginalSequence, fmt.Sprint(md.Sequence.Stream))
+	}
+	if _, err := s.js.PublishMsg(context.Background(), dl); err != nil {
+		s.log.Error("dead-letter publish failed; the message stays in the inbox", "err", err)
+		_ = m.NakWithDelay(time.Minute)
+		return
+	}
+	_ = m.TermWithReason(reason)
+}
+
+// Headers of dead-lettered messages.
+const (
+	HeaderReason           = "Duroxide-Reason"
+	HeaderOriginalSubject  = "Duroxide-Original-Subject"
+	HeaderOriginalSequence = "Duroxide-Original-Sequence"
+)
 
 // FetchOrchestrationItem implements [store.Provider].
 func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*store.OrchestrationItem, error) {
@@ -199,7 +289,12 @@ func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *inst
 		s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{SetState: true, State: st})
 		return nil, nil
 	}
+	kv, err := s.priorKV(ctx, lease.Key, st)
+	if err != nil {
+		return nil, err
+	}
 	item := &store.OrchestrationItem{
+		KV:           kv,
 		Instance:     lease.Key,
 		ExecutionID:  st.exec,
 		History:      st.events,

@@ -43,6 +43,10 @@ type instState struct {
 	summary  store.InstanceSummary
 	// histErr is set when the stored history could not be decoded.
 	histErr string
+	// kv is the instance's KV store as of execution kvExec (see kvstate.go).
+	kv       map[string]store.KVEntry
+	kvExec   uint64
+	kvLoaded bool
 }
 
 func (st *instState) clone() *instState {

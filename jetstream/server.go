@@ -3,7 +3,9 @@ package jetstream
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,6 +26,14 @@ type ServerOptions struct {
 	MaxPayload int32
 	// Logs, when true, lets the server write its own log to stderr.
 	Logs bool
+
+	// ClusterName, ClusterListen and Routes join the server to a NATS cluster: the
+	// cluster's name, this server's route address (HOST:PORT), and the route URLs
+	// of the cluster's servers (nats://host:port; listing this server too is fine).
+	// A clustered server needs a ServerName unique in the cluster.
+	ClusterName   string
+	ClusterListen string
+	Routes        []string
 }
 
 // DefaultServerMaxPayload is the embedded server's message size limit.
@@ -72,6 +82,27 @@ func StartServer(o ServerOptions) (*server.Server, error) {
 			_ = ln.Close()
 		}
 		opts.Host, opts.Port = host, p
+	}
+	if o.ClusterName != "" || o.ClusterListen != "" || len(o.Routes) > 0 {
+		if o.ClusterName == "" || o.ClusterListen == "" || o.ServerName == "" {
+			return nil, fmt.Errorf("embedded nats-server: a cluster needs a cluster name, a cluster listen address and a server name")
+		}
+		host, port, err := net.SplitHostPort(o.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats-server: cluster listen address %q: %w", o.ClusterListen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats-server: cluster listen port %q: %w", port, err)
+		}
+		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: host, Port: p}
+		for _, r := range o.Routes {
+			u, err := url.Parse(strings.TrimSpace(r))
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("embedded nats-server: route %q is not a nats://host:port URL", r)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -38,7 +39,8 @@ type Config struct {
 	// Partitions is the number of inbox partitions (one durable consumer each). Fixed
 	// when the inbox stream is created. Default 16.
 	Partitions int
-	// Replicas of every stream. Default 1.
+	// Replicas of every stream. Default (0): 3 when the JetStream cluster has at least
+	// three servers, 1 otherwise. Existing streams keep their replicas.
 	Replicas int
 	// MemoryStorage keeps streams in memory instead of files (tests, benchmarks).
 	MemoryStorage bool
@@ -47,6 +49,10 @@ type Config struct {
 	// InboxAckWait is how long an inbox message may stay unacknowledged before the
 	// broker redelivers it. Default 30s.
 	InboxAckWait time.Duration
+	// PartitionLease is how long a node keeps a partition after it stops pulling from
+	// it (the pinned priority group's TTL): when a node dies, its partitions move to
+	// other nodes after this long. Default 15s.
+	PartitionLease time.Duration
 	// WorkAckWait is the activity lock: how long a work item stays locked without a
 	// renewal. Default 30s.
 	WorkAckWait time.Duration
@@ -55,10 +61,17 @@ type Config struct {
 	WorkTags []string
 	// WorkPrefetch bounds the work items buffered ahead of FetchWorkItem. Default 64.
 	WorkPrefetch int
+	// MaxPayloadBytes bounds the input, data and result of inbox messages; larger ones
+	// are dead-lettered. 0 means no limit beyond the server's.
+	MaxPayloadBytes int
+	// DeadLetterMaxAge is how long dead-lettered messages are kept. Default 7 days.
+	DeadLetterMaxAge time.Duration
 	// SharedPartitions turns off partition pinning, so every node pulls from every
 	// partition at once. Only the history fence then keeps instances consistent; it
 	// exists to test exactly that.
 	SharedPartitions bool
+	// NodeName names this node in logs and in the nodes bucket. Default: the host name.
+	NodeName string
 	// Logger receives the store's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Hooks are fault-injection points for tests.
@@ -86,8 +99,8 @@ func (c *Config) defaults() error {
 	if c.Partitions <= 0 {
 		c.Partitions = 16
 	}
-	if c.Replicas <= 0 {
-		c.Replicas = 1
+	if c.PartitionLease <= 0 {
+		c.PartitionLease = 15 * time.Second
 	}
 	if c.MaxCachedInstances <= 0 {
 		c.MaxCachedInstances = 10000
@@ -107,6 +120,12 @@ func (c *Config) defaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.NodeName == "" {
+		c.NodeName, _ = os.Hostname()
+	}
+	if c.DeadLetterMaxAge <= 0 {
+		c.DeadLetterMaxAge = 7 * 24 * time.Hour
+	}
 	return nil
 }
 
@@ -118,15 +137,19 @@ type Store struct {
 	subj subjects
 	log  *slog.Logger
 
-	inbox, hist, work jetstream.Stream
+	inbox, hist, work, dead jetstream.Stream
 
 	host *actors.Host[inboxMsg, *instState]
+	kvs  kvBucketCache // the kv state bucket (kvstate.go)
 
 	mu     sync.Mutex
 	leases map[string]*orchLease // by lock token
 	works  map[string]*workLease // by lock token
 
 	inboxStarter, workStarter starter
+	nodeID                    string                           // this store's identity in the nodes bucket
+	nodes                     jetstream.KeyValue               // heartbeats (nil until first used)
+	owned                     map[int]jetstream.ConsumeContext // partitions this node consumes
 	workCh                    chan *workLease
 	consumers                 []jetstream.ConsumeContext
 	iters                     []jetstream.MessagesContext
@@ -145,6 +168,12 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		// A cluster that never forms must not block Open forever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -159,6 +188,8 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		leases: make(map[string]*orchLease),
 		works:  make(map[string]*workLease),
 		workCh: make(chan *workLease),
+		nodeID: newID(),
+		owned:  make(map[int]jetstream.ConsumeContext),
 		closed: make(chan struct{}),
 	}
 	if err := s.ensureStreams(ctx); err != nil {
@@ -222,28 +253,92 @@ func (s *Store) ensureStreams(ctx context.Context) error {
 		AllowDirect: true,
 		Duplicates:  2 * time.Minute,
 	})
+	if err != nil {
+		return err
+	}
+	s.dead, err = s.ensureStream(ctx, jetstream.StreamConfig{
+		Name:        s.subj.deadStream(),
+		Description: "duroxide inbox messages that could not be processed, with the reason in the Duroxide-Reason header",
+		Subjects:    []string{s.subj.deadAll()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     s.storage(),
+		Replicas:    s.cfg.Replicas,
+		MaxAge:      s.cfg.DeadLetterMaxAge,
+	})
 	return err
 }
 
 // ensureStream creates a stream or binds to the existing one. An existing stream is
 // never reconfigured here: with several nodes of different versions, silently
 // rewriting a shared stream's config is worse than running with the old one.
+//
+// A JetStream cluster that is still electing its leader answers with errors for a few
+// seconds: those are retried until ctx ends (Open bounds the wait). With automatic
+// replicas the stream is created with 3 replicas, and with 1 if the cluster has fewer
+// than three servers (or is no cluster).
 func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	st, err := s.js.Stream(ctx, cfg.Name)
-	if err == nil {
-		return st, nil
+	auto := cfg.Replicas == 0
+	if auto {
+		cfg.Replicas = 3
 	}
-	if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("jetstream: look up stream %s: %w", cfg.Name, err)
+	delay := 100 * time.Millisecond
+	for {
+		st, err := s.tryStream(ctx, cfg)
+		if err == nil {
+			return st, nil
+		}
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			continue
+		}
+		if auto && cfg.Replicas > 1 && tooFewPeers(err) {
+			cfg.Replicas = 1
+			continue
+		}
+		if permanent(err) {
+			return nil, fmt.Errorf("jetstream: create stream %s: %w", cfg.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("jetstream: stream %s: %w (last error: %v)", cfg.Name, ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
 	}
-	st, err = s.js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		st, err = s.js.Stream(ctx, cfg.Name)
+}
+
+// tryStream looks the stream up and creates it if missing, each request bounded so
+// that an unanswered one (no JetStream leader yet) is retried.
+func (s *Store) tryStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := s.js.Stream(actx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = s.js.CreateStream(actx, cfg)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: create stream %s: %w", cfg.Name, err)
+	return st, err
+}
+
+// tooFewPeers reports whether a stream could not get the replicas it asked for.
+func tooFewPeers(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
 	}
-	return st, nil
+	switch apiErr.ErrorCode {
+	case 10074, // replicas > 1 not supported in non-clustered mode
+		10023: // insufficient resources
+		return true
+	}
+	return false
+}
+
+// permanent reports whether a JetStream API error will not go away by retrying.
+func permanent(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false // timeouts, no responders, cluster not ready
+	}
+	return apiErr.ErrorCode != 10008 // JetStream system temporarily unavailable
 }
 
 // Close stops the consumers. Locked items are released without commit: their
@@ -259,6 +354,20 @@ func (s *Store) Close() error {
 		// next start, gets it without waiting for an ack timeout.
 		for _, c := range cons {
 			c.Drain()
+		}
+		// Give up our partitions at once instead of after the lease.
+		s.mu.Lock()
+		owned := make([]int, 0, len(s.owned))
+		for p := range s.owned {
+			owned = append(owned, p)
+		}
+		s.mu.Unlock()
+		if len(owned) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			for _, p := range owned {
+				_ = s.inbox.UnpinConsumer(ctx, partitionConsumer(p), priorityGroup)
+			}
+			cancel()
 		}
 		for _, it := range iters {
 			it.Drain()

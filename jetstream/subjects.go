@@ -121,6 +121,17 @@ func (s subjects) streamName(kind string) string {
 func (s subjects) inboxStream() string   { return s.streamName("INBOX") }
 func (s subjects) historyStream() string { return s.streamName("HISTORY") }
 func (s subjects) workStream() string    { return s.streamName("WORK") }
+func (s subjects) deadStream() string    { return s.streamName("DEADLETTER") }
+
+// dead is where rejected inbox messages go: <ns>.dead.<id> ("_" when the id itself
+// was unusable).
+func (s subjects) dead(enc string) string {
+	if enc == "" {
+		enc = "_"
+	}
+	return s.ns + ".dead." + enc
+}
+func (s subjects) deadAll() string { return s.ns + ".dead.>" }
 
 // Inbox is where clients publish messages for an instance: <ns>.inbox.<id>.
 func (s subjects) inbox(enc string) string { return s.ns + ".inbox." + enc }

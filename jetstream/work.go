@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +22,20 @@ type workLease struct {
 	token   string
 }
 
+// AnyWorkTag in Config.WorkTags makes the store pull every activity, whatever its
+// tag. It is not a tag name (it holds a NUL byte, which tags may not).
+//
+// A work-queue stream does not allow two consumers with overlapping filters, so
+// "any" cannot be one consumer on the whole work subject space while other nodes
+// have per-tag consumers. Instead an any-node binds the untagged consumer and then,
+// about once a second, looks at the tag tokens present in the work stream and binds
+// the same durable per-tag consumer ("work-t<tag>") that nodes with that tag use:
+// one consumer per tag, shared by every node that serves it.
+const AnyWorkTag = "\x00any"
+
+// anyTagScan is how often an any-node looks for new tags in the work stream.
+const anyTagScan = time.Second
+
 // startWorkConsumers binds one durable consumer per configured tag and starts pulling.
 // Each consumer's buffer is bounded by WorkPrefetch so that items do not sit in this
 // process (their lock running) while other nodes are idle.
@@ -33,26 +48,15 @@ func (s *Store) startWorkConsumers(ctx context.Context) error {
 			}
 			return err
 		}
+		anyTag := false
 		for _, tag := range s.cfg.WorkTags {
-			name := "work-default"
-			if tag != "" {
-				name = "work-t" + EncodeToken(tag)
+			if tag == AnyWorkTag {
+				anyTag = true
+				tag = ""
 			}
-			cons, err := s.work.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-				Durable:       name,
-				Description:   "duroxide activity workers, tag " + tag,
-				FilterSubject: s.subj.workFilter(tag),
-				AckPolicy:     jetstream.AckExplicitPolicy,
-				AckWait:       s.cfg.WorkAckWait,
-				MaxAckPending: 10000,
-				MemoryStorage: true, // see startInboxConsumers
-			})
+			it, err := s.consumeWorkTag(ctx, tag)
 			if err != nil {
-				return fail(fmt.Errorf("jetstream: work consumer %s: %w", name, err))
-			}
-			it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.WorkPrefetch))
-			if err != nil {
-				return fail(fmt.Errorf("jetstream: consume work %s: %w", name, err))
+				return fail(err)
 			}
 			started = append(started, it)
 		}
@@ -66,8 +70,86 @@ func (s *Store) startWorkConsumers(ctx context.Context) error {
 			s.wg.Add(1)
 			go s.pumpWork(it)
 		}
+		if anyTag {
+			s.wg.Add(1)
+			go s.scanWorkTags()
+		}
 		return nil
 	})
+}
+
+// consumeWorkTag binds the durable consumer of one tag ("" = untagged) and starts
+// pulling from it.
+func (s *Store) consumeWorkTag(ctx context.Context, tag string) (jetstream.MessagesContext, error) {
+	name := "work-default"
+	if tag != "" {
+		name = "work-t" + EncodeToken(tag)
+	}
+	cons, err := s.work.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "duroxide activity workers, tag " + tag,
+		FilterSubject: s.subj.workFilter(tag),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.WorkAckWait,
+		MaxAckPending: 10000,
+		MemoryStorage: true, // see startInboxConsumers
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: work consumer %s: %w", name, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.WorkPrefetch))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: consume work %s: %w", name, err)
+	}
+	return it, nil
+}
+
+// scanWorkTags is the any-node's tag discovery (see [AnyWorkTag]).
+func (s *Store) scanWorkTags() {
+	defer s.wg.Done()
+	known := map[string]bool{}
+	t := time.NewTicker(anyTagScan)
+	defer t.Stop()
+	prefix := s.subj.ns + ".work."
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		info, err := s.work.Info(ctx, jetstream.WithSubjectFilter(prefix+"*.>"))
+		if err == nil {
+			for subj := range info.State.Subjects {
+				tok, _, _ := strings.Cut(strings.TrimPrefix(subj, prefix), ".")
+				if !strings.HasPrefix(tok, "t") || known[tok] {
+					continue
+				}
+				tag, derr := DecodeToken(tok[1:])
+				if derr != nil {
+					continue
+				}
+				it, cerr := s.consumeWorkTag(ctx, tag)
+				if cerr != nil {
+					s.log.Warn("bind work consumer for discovered tag", "tag", tag, "err", cerr)
+					continue
+				}
+				s.mu.Lock()
+				if s.isClosed() {
+					s.mu.Unlock()
+					it.Stop()
+					cancel()
+					return
+				}
+				known[tok] = true
+				s.iters = append(s.iters, it)
+				s.wg.Add(1)
+				go s.pumpWork(it)
+				s.mu.Unlock()
+			}
+		}
+		cancel()
+		select {
+		case <-t.C:
+		case <-s.closed:
+			return
+		}
+	}
 }
 
 func (s *Store) pumpWork(it jetstream.MessagesContext) {

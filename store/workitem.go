@@ -55,6 +55,10 @@ type WorkItem struct {
 	// ActivityExecute (for the activity context).
 	Orchestration        string `json:"orchestration,omitempty"`
 	OrchestrationVersion string `json:"orchestration_version,omitempty"`
+	// ScheduledAtMs is the time of the ActivityScheduled event of an ActivityExecute.
+	// With the instance, execution and id it tells this activity apart from one of a
+	// deleted and recreated instance with the same id (for cancellation signals).
+	ScheduledAtMs int64 `json:"scheduled_at_ms,omitempty"`
 
 	// ParentInstance and ParentID link a started sub-orchestration to its parent.
 	ParentInstance    string `json:"parent_instance,omitempty"`

@@ -9,7 +9,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/nats-io/nats.go"
 
 	"github.com/duroxide-go/duroxide"
 )
@@ -22,19 +21,21 @@ const requestTimeout = 30 * time.Second
 // clientFlags are the flags every client command has.
 type clientFlags struct {
 	natsURL string
+	conn    connFlags
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.natsURL, "nats-url", defaultNATSURL, "the serving node's NATS `URL` (comma-separated for a cluster)")
+	f.conn.register(fs)
 }
 
 // connect returns a client on a new connection to the node; close closes it.
 func (f *clientFlags) connect(ctx context.Context) (c *duroxide.Client, close func(), err error) {
-	nc, err := nats.Connect(f.natsURL, nats.Name("duroxide-node-cli"))
+	nc, err := f.conn.connect(f.natsURL, "duroxide-node-cli")
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", f.natsURL, err)
+		return nil, nil, err
 	}
-	c, err = duroxide.NewClient(ctx, nc, duroxide.ClientOptions{})
+	c, err = duroxide.NewClient(ctx, nc, duroxide.ClientOptions{Namespace: f.conn.namespace})
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("open duroxide client on %s: %w", f.natsURL, err)

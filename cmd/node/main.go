@@ -7,7 +7,8 @@
 //	node status ID [--json]                    print an instance's status
 //	node wait ID [--timeout 60s] [--json]      wait for an instance and print its output
 //
-// The client commands find the node with --nats-url (default nats://127.0.0.1:4222).
+// node list/info/history/metrics/queues/stats/tree/delete/prune manage instances (see
+// "node help"). The client commands find the node with --nats-url (default nats://127.0.0.1:4222).
 // Exit status: 0 on success, 1 when the operation failed (including a failed
 // instance), 2 for a usage error; errors are one line on stderr.
 package main
@@ -42,6 +43,15 @@ Usage:
   node raise ID EVENT [JSON]                 raise an external event for an instance
   node status ID [--json]                    print an instance's status
   node wait ID [--timeout 60s] [--json]      wait for an instance to finish; print its output
+  node list [--status S] [--name N] [--limit K] [--cursor C]   list instances (one page)
+  node info ID                               an instance's info and its executions
+  node history ID [--execution E]            an execution's history
+  node metrics                               system metrics (instances, executions, events)
+  node queues                                queue depths (orchestrator, worker, timers)
+  node stats ID                              an instance's sizes (history, KV, queue)
+  node tree ID                               an instance and its sub-orchestrations
+  node delete ID [--force]                   delete an instance tree (--force: even if running)
+  node prune ID --keep-last N                delete old executions, keeping the last N
   node help                                  print this help
 
 serve flags:
@@ -49,7 +59,7 @@ serve flags:
   --listen HOST:PORT  embedded server's client address (default 127.0.0.1:4222; port 0 picks a free one)
   --nats-url URL      use this NATS server or cluster instead of an embedded server
 
-start, raise, status and wait find the node with --nats-url URL (default nats://127.0.0.1:4222).
+The client commands (all but demo and serve) find the node with --nats-url URL (default nats://127.0.0.1:4222).
 A node serves the orchestrations HelloWorld (input a name), FanOut (input n) and
 Approval (waits for the event "approval"), among others; see internal/demo.
 
@@ -93,6 +103,24 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runStatus(ctx, rest, stdout)
 	case "wait":
 		err = runWait(ctx, rest, stdout)
+	case "list":
+		err = runList(ctx, rest, stdout)
+	case "info":
+		err = runInfo(ctx, rest, stdout)
+	case "history":
+		err = runHistory(ctx, rest, stdout)
+	case "metrics":
+		err = runMetrics(ctx, rest, stdout)
+	case "queues":
+		err = runQueues(ctx, rest, stdout)
+	case "stats":
+		err = runStats(ctx, rest, stdout)
+	case "tree":
+		err = runTree(ctx, rest, stdout)
+	case "delete":
+		err = runDelete(ctx, rest, stdout)
+	case "prune":
+		err = runPrune(ctx, rest, stdout)
 	default:
 		err = usageErrorf("unknown command %q (run \"node help\")", cmd)
 		cmd = ""

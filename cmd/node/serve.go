@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/duroxide-go/duroxide"
@@ -22,10 +24,19 @@ const (
 // runServe runs a node with the demo orchestrations registered until ctx ends, then
 // shuts it down.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "serve [--data-dir DIR] [--listen HOST:PORT] [--nats-url URL]", stdout)
+	fs := newFlagSet("serve", "serve [--data-dir DIR] [--listen HOST:PORT] [--cluster-name C --cluster-listen HOST:PORT --routes URLS --server-name N] | [--nats-url URL]", stdout)
 	dataDir := fs.String("data-dir", defaultDataDir, "embedded server's JetStream data `directory`")
 	listen := fs.String("listen", defaultListen, "embedded server's client address `HOST:PORT` (port 0 picks a free port)")
 	natsURL := fs.String("nats-url", "", "connect to this NATS server or cluster (comma-separated `URLs`) instead of starting an embedded server")
+	clusterName := fs.String("cluster-name", "", "join the embedded server to the NATS cluster of this `name`")
+	clusterListen := fs.String("cluster-listen", "", "embedded server's cluster route address `HOST:PORT`")
+	routes := fs.String("routes", "", "comma-separated route `URLs` of the cluster's servers (nats://host:port)")
+	serverName := fs.String("server-name", "", "embedded server's `name`, unique in the cluster (default: the host name)")
+	replicas := fs.Int("replicas", 0, "stream replicas when the streams are first created (0: 3 with three or more JetStream servers, else 1)")
+	lease := fs.Duration("partition-lease", 0, "how long a dead node keeps its inbox partitions (default 15s)")
+	noService := fs.Bool("no-service", false, "do not start the NATS management service")
+	var conn connFlags
+	conn.register(fs.FlagSet)
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for running work on shutdown")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -36,13 +47,35 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	opts := duroxide.Options{DataDir: *dataDir, NATSURL: *natsURL, Logger: logger}
+	opts := duroxide.Options{DataDir: *dataDir, NATSURL: *natsURL, Logger: logger, Namespace: conn.namespace,
+		Cluster: duroxide.ClusterOptions{Replicas: *replicas, PartitionLease: *lease, ServerName: *serverName}}
 	if *natsURL == "" {
 		addr, err := listenAddr(*listen)
 		if err != nil {
 			return err
 		}
 		opts.Listen = addr
+		if *clusterName != "" || *clusterListen != "" || *routes != "" {
+			if *clusterName == "" || *clusterListen == "" || *routes == "" {
+				return usageErrorf("a cluster needs --cluster-name, --cluster-listen and --routes")
+			}
+			if opts.Cluster.ServerName == "" {
+				opts.Cluster.ServerName, _ = os.Hostname()
+			}
+			opts.Cluster.Name, opts.Cluster.Listen = *clusterName, *clusterListen
+			for _, r := range strings.Split(*routes, ",") {
+				if r = strings.TrimSpace(r); r != "" {
+					opts.Cluster.Routes = append(opts.Cluster.Routes, r)
+				}
+			}
+		}
+	} else {
+		if opts.NATSOptions, err = conn.options(); err != nil {
+			return err
+		}
+		if *clusterName != "" || *routes != "" {
+			return usageErrorf("--cluster-name and --routes are for the embedded server; with --nats-url the cluster is NATS's own")
+		}
 	}
 	reg := duroxide.NewRegistry()
 	if err := demo.Register(reg); err != nil {
@@ -51,6 +84,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rt, err := duroxide.Start(ctx, reg, opts)
 	if err != nil {
 		return err
+	}
+	if !*noService {
+		svc, err := duroxide.StartService(rt.Client())
+		if err != nil {
+			_ = rt.Shutdown(context.Background())
+			return err
+		}
+		defer func() { _ = svc.Stop() }()
 	}
 	url := *natsURL
 	where := "NATS"
@@ -73,8 +114,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// listenAddr checks a HOST:PORT listen address. Port 0 becomes -1, which the
-// embedded nats-server takes as "pick a free port" (it takes 0 as its default, 4222).
+// listenAddr checks a HOST:PORT listen address (port 0 picks a free port).
 func listenAddr(s string) (string, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
@@ -83,9 +123,6 @@ func listenAddr(s string) (string, error) {
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 0 || p > 65535 {
 		return "", usageErrorf("--listen %q: port must be a number from 0 to 65535", s)
-	}
-	if p == 0 {
-		port = "-1"
 	}
 	return net.JoinHostPort(host, port), nil
 }

@@ -1,0 +1,128 @@
+package duroxide
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/duroxide-go/duroxide/jetstream"
+)
+
+// ErrActivityCancelled is the cause of a cancelled ActivityContext when the
+// orchestration no longer wants the activity's result (a Select loser, or the
+// execution ended or was cancelled). Read it with context.Cause.
+var ErrActivityCancelled = errors.New("duroxide: activity cancelled by its orchestration")
+
+// cancelMemory is how long a node remembers a cancelled activity, so a work item
+// that was already buffered when the cancellation came is not run.
+const cancelMemory = 10 * time.Minute
+
+type actKey struct {
+	instance  string
+	exec, id  uint64
+	schedAtMs int64
+}
+
+// activityTracker knows the activities running on this node and listens for the
+// cancellation signals orchestration turns push on <ns>.cancel.<id>.
+type activityTracker struct {
+	mu        sync.Mutex
+	running   map[actKey]context.CancelCauseFunc
+	cancelled map[actKey]time.Time
+	loops     int
+	sub       *nats.Subscription
+}
+
+func newActivityTracker() *activityTracker {
+	return &activityTracker{running: make(map[actKey]context.CancelCauseFunc), cancelled: make(map[actKey]time.Time)}
+}
+
+// acquire is called by each activity loop as it starts: the first one subscribes.
+func (t *activityTracker) acquire(r *Runtime) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.loops++
+	if t.sub != nil {
+		return
+	}
+	sub, err := r.nc.Subscribe(r.st.CancelSubjectAll(), func(m *nats.Msg) {
+		var refs []jetstream.ActivityRef
+		if json.Unmarshal(m.Data, &refs) == nil {
+			t.cancel(refs)
+		}
+	})
+	if err != nil {
+		r.log.Warn("subscribe to activity cancellations; running activities will not be interrupted", "err", err)
+		return
+	}
+	t.sub = sub
+}
+
+// release is called by each activity loop as it ends: the last one unsubscribes.
+func (t *activityTracker) release() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.loops--
+	if t.loops == 0 && t.sub != nil {
+		_ = t.sub.Unsubscribe()
+		t.sub = nil
+	}
+}
+
+// cancel cancels the named activities that run here and remembers them all.
+func (t *activityTracker) cancel(refs []jetstream.ActivityRef) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, at := range t.cancelled {
+		if now.Sub(at) > cancelMemory {
+			delete(t.cancelled, k)
+		}
+	}
+	for _, ref := range refs {
+		k := actKey{ref.Instance, ref.ExecutionID, ref.ID, ref.ScheduledAtMs}
+		t.cancelled[k] = now
+		if c := t.running[k]; c != nil {
+			c(ErrActivityCancelled)
+		}
+	}
+}
+
+// start registers a running activity; it reports false when the activity was
+// already cancelled (it must not run).
+func (t *activityTracker) start(k actKey, c context.CancelCauseFunc) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, gone := t.cancelled[k]; gone {
+		return false
+	}
+	t.running[k] = c
+	return true
+}
+
+func (t *activityTracker) finish(k actKey) {
+	t.mu.Lock()
+	delete(t.running, k)
+	t.mu.Unlock()
+}
+
+// cancelActivities removes and signals the activities a committed turn cancelled.
+func (r *Runtime) cancelActivities(instance string, refs []activityRef) {
+	if len(refs) == 0 {
+		return
+	}
+	out := make([]jetstream.ActivityRef, len(refs))
+	for i, a := range refs {
+		out[i] = jetstream.ActivityRef{Instance: instance, ExecutionID: a.exec, ID: a.id, ScheduledAtMs: a.schedAtMs}
+	}
+	r.acts.cancel(out)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.st.CancelActivities(ctx, instance, out); err != nil {
+		r.log.Warn("cancel activities", "instance", instance, "err", err)
+	}
+}

@@ -1,0 +1,77 @@
+package duroxide
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// EnqueueEvent appends data (encoded as JSON) to the named queue of an instance, for
+// its [OrchestrationContext.DequeueEvent]. Queue messages are kept, in order, until
+// the orchestration dequeues them, and up to [MaxCarryForwardEvents] unconsumed ones
+// survive continue-as-new. A message for an instance that does not exist, or has
+// finished, is dropped (as in duroxide). See DequeueEvent for how queues differ from
+// RaiseEvent. Invalid arguments return an error wrapping [ErrInvalidInput] or
+// [ErrPayloadTooLarge] naming the field.
+func (c *Client) EnqueueEvent(ctx context.Context, instanceID, queue string, data any) error {
+	if err := validateInstanceID(instanceID); err != nil {
+		return err
+	}
+	if err := validateName("queue", queue); err != nil {
+		return err
+	}
+	d, err := encodePayload(data, "queue message data", c.maxPayload)
+	if err != nil {
+		return err
+	}
+	return c.st.PublishInbox(ctx, store.WorkItem{Type: store.QueueMessage, Instance: instanceID, Name: queue, Data: d}, newULID())
+}
+
+// WaitForStatusChange waits until the instance's custom status version is greater
+// than lastSeenVersion, or the instance has completed or failed, and returns the
+// status then. Pass the CustomStatusVersion of the last status seen (0 at first) to
+// follow every change. It waits through NotFound and returns ctx's error when ctx
+// ends first: give it a deadline.
+//
+// Like WaitForOrchestration it listens for the runtime's status notices and re-reads
+// the status on each notice, and at least every second.
+func (c *Client) WaitForStatusChange(ctx context.Context, instanceID string, lastSeenVersion uint64) (*Status, error) {
+	if err := validateInstanceID(instanceID); err != nil {
+		return nil, err
+	}
+	notices := make(chan struct{}, 1)
+	sub, err := c.nc.Subscribe(c.st.StatusSubject(instanceID), func(*nats.Msg) {
+		select {
+		case notices <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("duroxide: subscribe to status notices: %w", err)
+	}
+	defer sub.Unsubscribe()
+	poll := 20 * time.Millisecond
+	for {
+		st, err := c.GetStatus(ctx, instanceID)
+		if err != nil {
+			return nil, err
+		}
+		if st.State.IsTerminal() || st.State != StateNotFound && st.CustomStatusVersion > lastSeenVersion {
+			return st, nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-notices:
+		case <-t.C:
+			poll = min(2*poll, time.Second)
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("duroxide: wait for a status change of %q: %w", instanceID, ctx.Err())
+		}
+		t.Stop()
+	}
+}

@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/duroxide-go/duroxide"
+	"github.com/duroxide-go/duroxide/jetstream"
+)
+
+// clusterNode is one node of an in-process cluster: its embedded server, its
+// connection and its runtime. The test owns the server and connection, so it can
+// kill a node abruptly.
+type clusterNode struct {
+	name  string
+	sopts jetstream.ServerOptions
+	ropts duroxide.Options
+	reg   func() *duroxide.Registry
+	srv   *server.Server
+	nc    *nats.Conn
+	rt    *duroxide.Runtime
+}
+
+// up starts the node's server and connection (not its runtime).
+func (nd *clusterNode) up(t *testing.T) {
+	t.Helper()
+	srv, err := jetstream.StartServer(nd.sopts)
+	must(t, err)
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1))
+	must(t, err)
+	nd.srv, nd.nc = srv, nc
+}
+
+// startRuntime starts the node's runtime; it waits for the cluster's leader.
+func (nd *clusterNode) startRuntime() error {
+	o := nd.ropts
+	o.Conn = nd.nc
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rt, err := duroxide.Start(ctx, nd.reg(), o)
+	nd.rt = rt
+	return err
+}
+
+// restart stops the node gracefully and starts it again on the same data and ports.
+func (nd *clusterNode) restart(t *testing.T) {
+	t.Helper()
+	nd.stop()
+	nd.up(t)
+	must(t, nd.startRuntime())
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		must(t, err)
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// startClusterNodes starts n embedded servers that form one JetStream cluster, and a
+// runtime on each (concurrently: a runtime's start waits for the cluster's leader).
+func startClusterNodes(t *testing.T, n int, reg func() *duroxide.Registry, opts duroxide.Options) []*clusterNode {
+	t.Helper()
+	ports := freePorts(t, 2*n)
+	var routes []string
+	for i := 0; i < n; i++ {
+		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(ports[n+i]))
+	}
+	nodes := make([]*clusterNode, n)
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("n%d", i+1)
+		nodes[i] = &clusterNode{name: name, ropts: opts, reg: reg, sopts: jetstream.ServerOptions{
+			DataDir: t.TempDir(), Listen: "127.0.0.1:" + strconv.Itoa(ports[i]), ServerName: name,
+			ClusterName: "C", ClusterListen: "127.0.0.1:" + strconv.Itoa(ports[n+i]), Routes: routes,
+		}}
+		nodes[i].up(t)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, nd := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = nd.startRuntime()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		must(t, err)
+	}
+	t.Cleanup(func() {
+		for _, nd := range nodes {
+			nd.stop()
+		}
+	})
+	return nodes
+}
+
+// stop shuts the node down gracefully (if it is still up).
+func (nd *clusterNode) stop() {
+	if nd.srv == nil {
+		return
+	}
+	if nd.rt != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = nd.rt.Shutdown(ctx)
+		cancel()
+		nd.rt = nil
+	}
+	nd.nc.Close()
+	nd.srv.Shutdown()
+	nd.srv.WaitForShutdown()
+	nd.srv = nil
+}
+
+// kill stops the node as a crash would: its connection and server go first, so it
+// acks, naks and hands over nothing.
+func (nd *clusterNode) kill() {
+	nd.nc.Close()
+	nd.srv.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_ = nd.rt.Shutdown(ctx)
+	cancel()
+	nd.rt = nil
+	nd.srv.WaitForShutdown()
+	nd.srv = nil
+}
+
+func clusterRegistry(t *testing.T) func() *duroxide.Registry {
+	return func() *duroxide.Registry {
+		reg := duroxide.NewRegistry()
+		must(t, duroxide.RegisterActivity(reg, "Step", func(_ *duroxide.ActivityContext, n int) (int, error) {
+			time.Sleep(5 * time.Millisecond)
+			return n * 10, nil
+		}))
+		must(t, duroxide.RegisterOrchestration(reg, "ClusterFlow", func(ctx *duroxide.OrchestrationContext, n int) (int, error) {
+			ev := ctx.WaitForEvent("go")
+			a := ctx.ScheduleActivity("Step", n)
+			if err := ctx.ScheduleTimer(200 * time.Millisecond).Get(nil); err != nil {
+				return 0, err
+			}
+			x, err := duroxide.Await[int](ev)
+			if err != nil {
+				return 0, err
+			}
+			y, err := duroxide.Await[int](a)
+			if err != nil {
+				return 0, err
+			}
+			z, err := duroxide.Await[int](ctx.ScheduleActivity("Step", 1))
+			return x + y + z, err
+		}))
+		return reg
+	}
+}
+
+// TestClusterSurvivesNodeCrash runs 300 instances (activities, a timer and an external
+// event each) over a three-node cluster with replicated streams, kills one node
+// mid-run, and checks that every instance completes exactly once with the right
+// output and a valid history.
+func TestClusterSurvivesNodeCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-node cluster: skipped with -short")
+	}
+	opts := duroxide.Options{
+		Partitions:          6,
+		InboxAckWait:        3 * time.Second,
+		ActivityLockTimeout: 3 * time.Second,
+		Cluster:             duroxide.ClusterOptions{PartitionLease: 3 * time.Second},
+	}
+	nodes := startClusterNodes(t, 3, clusterRegistry(t), opts)
+	ctx := context.Background()
+	const n = 300
+	for i := 0; i < n; i++ {
+		c := nodes[i%3].rt.Client()
+		id := fmt.Sprintf("c-%d", i)
+		must(t, c.StartOrchestration(ctx, id, "ClusterFlow", i))
+		must(t, c.RaiseEvent(ctx, id, "go", 1000))
+	}
+	survivor := nodes[0].rt.Client()
+	// Kill a node once a third of the instances are done.
+	waitFor(t, "a third done", func() bool {
+		done := 0
+		for i := 0; i < n; i += 3 {
+			if st, err := survivor.GetStatus(ctx, fmt.Sprintf("c-%d", i)); err == nil && st.State.IsTerminal() {
+				done++
+			}
+		}
+		return done >= n/9
+	})
+	killed := time.Now()
+	nodes[2].kill()
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("c-%d", i)
+		st := waitDone(t, survivor, id, 120*time.Second)
+		var out int
+		must(t, st.Decode(&out))
+		if want := 1000 + i*10 + 10; out != want {
+			t.Errorf("%s: %d, want %d", id, out, want)
+		}
+		evs, err := survivor.ReadHistory(ctx, id, 0)
+		must(t, err)
+		checkHistory(t, id, evs)
+	}
+	t.Logf("all %d instances completed %v after node n3 was killed (partition lease %v, ack wait %v)",
+		n, time.Since(killed).Round(time.Millisecond), opts.Cluster.PartitionLease, opts.InboxAckWait)
+}
+
+// TestClusterRollingRestart restarts the three nodes one by one while instances run:
+// every instance completes once, with a valid history.
+func TestClusterRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-node cluster: skipped with -short")
+	}
+	opts := duroxide.Options{
+		Partitions:          6,
+		InboxAckWait:        3 * time.Second,
+		ActivityLockTimeout: 3 * time.Second,
+		Cluster:             duroxide.ClusterOptions{PartitionLease: 3 * time.Second},
+	}
+	nodes := startClusterNodes(t, 3, clusterRegistry(t), opts)
+	ctx := context.Background()
+	const n = 90
+	started := 0
+	startSome := func(k int) {
+		for ; k > 0; k-- {
+			c := nodes[started%3].rt.Client()
+			id := fmt.Sprintf("roll-%d", started)
+			must(t, c.StartOrchestration(ctx, id, "ClusterFlow", started))
+			must(t, c.RaiseEvent(ctx, id, "go", 1000))
+			started++
+		}
+	}
+	for i := range nodes {
+		startSome(n / 3)
+		nodes[i].restart(t)
+	}
+	for i := 0; i < started; i++ {
+		id := fmt.Sprintf("roll-%d", i)
+		c := nodes[i%3].rt.Client()
+		st := waitDone(t, c, id, 120*time.Second)
+		var out int
+		must(t, st.Decode(&out))
+		if want := 1000 + i*10 + 10; out != want {
+			t.Errorf("%s: %d, want %d", id, out, want)
+		}
+		evs, err := c.ReadHistory(ctx, id, 0)
+		must(t, err)
+		checkHistory(t, id, evs)
+	}
+}

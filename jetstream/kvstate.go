@@ -1,0 +1,285 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// An instance's durable key-value store (duroxide's KV store) lives in two places:
+//
+//   - the KV events (KeyValueSet, KeyValueCleared, KeyValuesCleared) in the history of
+//     the execution that made them: the delta of the running execution;
+//   - one document per instance in the KV bucket <ns>_kvstate (key: the encoded
+//     instance id), written when an execution ends: the store as left by every
+//     execution up to and including kvDoc.Exec.
+//
+// The document is written after the execution's terminal record is durable and before
+// its outbox (notably the continue-as-new message that starts the next execution) is
+// dispatched, and again whenever the record's outbox is re-driven, so the next
+// execution always finds it. Writing it twice is harmless: a document is only
+// replaced by one for a later execution.
+
+// kvDoc is the materialized store of an instance.
+type kvDoc struct {
+	Exec    uint64                   `json:"exec"`
+	Entries map[string]store.KVEntry `json:"entries"`
+}
+
+// kvBucketCache binds the kv state bucket once per store.
+type kvBucketCache struct {
+	mu sync.Mutex
+	kv jetstream.KeyValue
+}
+
+// KVStateBucket is the name of the bucket holding materialized KV stores.
+func (s *Store) KVStateBucket() string { return s.cfg.Namespace + "_kvstate" }
+
+func (s *Store) kvState(ctx context.Context) (jetstream.KeyValue, error) {
+	bc := &s.kvs
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if bc.kv != nil {
+		return bc.kv, nil
+	}
+	kv, err := s.js.KeyValue(ctx, s.KVStateBucket())
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      s.KVStateBucket(),
+			Description: "duroxide instance key-value stores, as of each instance's last ended execution",
+			History:     1,
+			Storage:     s.storage(),
+			Replicas:    s.cfg.Replicas,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: kv state bucket: %w", err)
+	}
+	bc.kv = kv
+	return kv, nil
+}
+
+// loadKVDoc returns the materialized store of an instance (an empty one at exec 0 if
+// none was written).
+func (s *Store) loadKVDoc(ctx context.Context, enc string) (*kvDoc, uint64, error) {
+	kv, err := s.kvState(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	e, err := kv.Get(ctx, enc)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return &kvDoc{Entries: map[string]store.KVEntry{}}, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("jetstream: read kv state of %s: %w", enc, err)
+	}
+	var d kvDoc
+	if err := json.Unmarshal(e.Value(), &d); err != nil {
+		return nil, 0, fmt.Errorf("jetstream: decode kv state of %s: %w", enc, err)
+	}
+	if d.Entries == nil {
+		d.Entries = map[string]store.KVEntry{}
+	}
+	return &d, e.Revision(), nil
+}
+
+// ApplyKVEvents applies the KV events among events to m (in place) and returns m.
+func ApplyKVEvents(m map[string]store.KVEntry, events []history.Event) map[string]store.KVEntry {
+	if m == nil {
+		m = map[string]store.KVEntry{}
+	}
+	for i := range events {
+		ev := &events[i]
+		switch ev.Type {
+		case history.KeyValueSet:
+			m[ev.Key] = store.KVEntry{Value: ev.Value, LastUpdatedAtMs: ev.LastUpdatedAtMs}
+		case history.KeyValueCleared:
+			delete(m, ev.Key)
+		case history.KeyValuesCleared:
+			clear(m)
+		}
+	}
+	return m
+}
+
+func hasKVEvents(events []history.Event) bool {
+	for i := range events {
+		switch events[i].Type {
+		case history.KeyValueSet, history.KeyValueCleared, history.KeyValuesCleared:
+			return true
+		}
+	}
+	return false
+}
+
+// materializeKV merges execution exec's KV events (execEvents: its whole history)
+// into the instance's document, unless the document already covers exec.
+//
+// A first execution that made no KV changes writes nothing (the common case costs no
+// KV access at all); later executions always write, so the document never lags more
+// than the running execution behind and client reads stay two history reads at most.
+func (s *Store) materializeKV(ctx context.Context, enc string, exec uint64, execEvents []history.Event) (map[string]store.KVEntry, error) {
+	if exec <= 1 && !hasKVEvents(execEvents) {
+		return map[string]store.KVEntry{}, nil
+	}
+	d, rev, err := s.loadKVDoc(ctx, enc)
+	if err != nil {
+		return nil, err
+	}
+	if d.Exec >= exec {
+		return d.Entries, nil
+	}
+	next := kvDoc{Exec: exec, Entries: ApplyKVEvents(cloneKV(d.Entries), execEvents)}
+	data, err := json.Marshal(next)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := s.kvState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rev == 0 {
+		_, err = kv.Create(ctx, enc, data)
+	} else {
+		_, err = kv.Update(ctx, enc, data, rev)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: write kv state of %s: %w", enc, err)
+	}
+	return next.Entries, nil
+}
+
+func cloneKV(m map[string]store.KVEntry) map[string]store.KVEntry {
+	out := make(map[string]store.KVEntry, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// endsExecution reports whether a turn record ends its execution.
+func endsExecution(rec *turnRecord) bool {
+	if rec.Summary.ExecutionID != rec.Exec {
+		return false
+	}
+	switch rec.Summary.Status {
+	case store.StatusCompleted, store.StatusFailed, store.StatusContinuedAsNew:
+		return true
+	}
+	return false
+}
+
+// afterCommit runs what follows a durable commit: the KV store is materialized when
+// the turn ended its execution, then the outbox is dispatched. st holds the
+// execution's whole history (the cached state, already extended by the turn).
+func (s *Store) afterCommit(ctx context.Context, instance string, st *instState, rec *turnRecord, seq uint64) error {
+	if endsExecution(rec) {
+		// Until the document is written, the cached store must not be trusted: a
+		// failure here is repaired by the re-drive, which cannot update this cache.
+		st.kvLoaded = false
+		m, err := s.materializeKV(ctx, EncodeToken(instance), rec.Exec, st.events)
+		if err != nil {
+			return err
+		}
+		st.kv, st.kvExec, st.kvLoaded = m, rec.Exec, true
+	}
+	return s.dispatch(ctx, rec, seq)
+}
+
+// redriveRecord re-runs afterCommit for a record read back from the stream.
+func (s *Store) redriveRecord(ctx context.Context, subject string, rec *turnRecord, seq uint64) error {
+	if endsExecution(rec) {
+		enc := subjectInstanceToken(subject)
+		instance, err := DecodeToken(enc)
+		if err != nil {
+			return err
+		}
+		events, err := s.ReadHistory(ctx, instance, rec.Exec)
+		if err != nil {
+			return err
+		}
+		if _, err := s.materializeKV(ctx, enc, rec.Exec, events); err != nil {
+			return err
+		}
+	}
+	return s.dispatch(ctx, rec, seq)
+}
+
+// subjectInstanceToken returns the <id> token of ns.hist.<id>.<exec>.
+func subjectInstanceToken(subject string) string {
+	parts := strings.Split(subject, ".")
+	if len(parts) < 4 {
+		return ""
+	}
+	return parts[2]
+}
+
+// priorKV returns the store an execution starts from: what the instance's ended
+// executions left. It is cached with the instance state.
+func (s *Store) priorKV(ctx context.Context, instance string, st *instState) (map[string]store.KVEntry, error) {
+	if !st.exists {
+		return nil, nil
+	}
+	if st.exec <= 1 && st.summary.Status == store.StatusRunning {
+		return nil, nil // the first execution has nothing before it
+	}
+	if st.kvLoaded {
+		return st.kv, nil
+	}
+	d, _, err := s.loadKVDoc(ctx, EncodeToken(instance))
+	if err != nil {
+		return nil, err
+	}
+	st.kv, st.kvExec, st.kvLoaded = d.Entries, d.Exec, true
+	return st.kv, nil
+}
+
+// InstanceKV returns an instance's store as a client sees it: what its ended
+// executions left, merged with the changes its running execution made so far.
+func (s *Store) InstanceKV(ctx context.Context, instance string) (map[string]store.KVEntry, error) {
+	enc := EncodeToken(instance)
+	last, _, err := s.lastRecord(ctx, s.subj.historyAny(enc))
+	if err != nil {
+		return nil, err
+	}
+	if last == nil {
+		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, instance)
+	}
+	d, _, err := s.loadKVDoc(ctx, enc)
+	if err != nil {
+		return nil, err
+	}
+	m := d.Entries
+	for e := d.Exec + 1; e <= last.Exec; e++ {
+		events, err := s.ReadHistory(ctx, instance, e)
+		if err != nil {
+			return nil, err
+		}
+		m = ApplyKVEvents(m, events)
+	}
+	return m, nil
+}
+
+// deleteKVState removes an instance's materialized store; it reports whether there
+// was one.
+func (s *Store) deleteKVState(ctx context.Context, enc string) (bool, error) {
+	kv, err := s.kvState(ctx)
+	if err != nil {
+		return false, err
+	}
+	if _, err := kv.Get(ctx, enc); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err := kv.Purge(ctx, enc); err != nil {
+		return false, fmt.Errorf("jetstream: delete kv state of %s: %w", enc, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,193 @@
+package jetstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Partition ownership across nodes.
+//
+// Every node that runs orchestrations heartbeats into the NS_NODES KV bucket every
+// third of the partition lease. The live nodes are those whose last heartbeat is
+// younger than the lease (measured with the server's timestamps, so clock skew between
+// machines does not matter). Each inbox partition belongs to the live node with the
+// highest rendezvous hash for it, so a node joining or leaving moves only its share of
+// the partitions. A node consumes exactly the partitions it owns.
+//
+// Ownership is advisory; the consumers' pinned priority group makes sure only one node
+// pulls a partition at a time during a hand-over (the old owner unpins when it lets
+// go; a dead owner's pin expires after the lease), and the history fence makes sure
+// that even two pullers could not both extend an instance.
+
+// nodeInfo is a heartbeat's value.
+type nodeInfo struct {
+	Name string `json:"name"`
+}
+
+func (s *Store) nodesBucket() string { return s.subj.streamName("NODES") }
+
+// runMembership heartbeats and rebalances until the store closes.
+func (s *Store) runMembership() {
+	defer s.wg.Done()
+	tick := time.NewTicker(max(s.cfg.PartitionLease/3, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		if err := s.rebalance(); err != nil && !s.isClosed() {
+			s.log.Warn("partition membership", "err", err)
+		}
+		select {
+		case <-tick.C:
+		case <-s.closed:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if s.nodes != nil {
+				_ = s.nodes.Delete(ctx, s.nodeID)
+			}
+			cancel()
+			return
+		}
+	}
+}
+
+// rebalance heartbeats, computes the live nodes and starts or stops partition
+// consumers to match this node's share.
+func (s *Store) rebalance() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s.nodes == nil {
+		kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: s.nodesBucket(), Description: "duroxide nodes' heartbeats (partition ownership)",
+			Storage: s.storage(), Replicas: s.inbox.CachedInfo().Config.Replicas, History: 1,
+		})
+		if err != nil {
+			return fmt.Errorf("nodes bucket: %w", err)
+		}
+		s.nodes = kv
+	}
+	info, _ := json.Marshal(nodeInfo{Name: s.cfg.NodeName})
+	if _, err := s.nodes.Put(ctx, s.nodeID, info); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	live, err := s.liveNodes(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[int]bool{}
+	for p := 0; p < s.cfg.Partitions; p++ {
+		if owner(live, p) == s.nodeID {
+			want[p] = true
+		}
+	}
+	for p := range s.owned {
+		if !want[p] {
+			s.releasePartition(p)
+		}
+	}
+	for p := range want {
+		if _, ok := s.owned[p]; !ok {
+			if err := s.acquirePartition(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// liveNodes lists the nodes whose heartbeat is younger than the lease (this node
+// always counts), and deletes long-dead entries. "Now" is the newest heartbeat's
+// server timestamp, so clocks of different machines never matter.
+func (s *Store) liveNodes(ctx context.Context) ([]string, error) {
+	keys, err := s.nodes.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var entries []jetstream.KeyValueEntry
+	var now time.Time
+	for k := range keys.Keys() {
+		e, err := s.nodes.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read node %s: %w", k, err)
+		}
+		entries = append(entries, e)
+		if e.Created().After(now) {
+			now = e.Created()
+		}
+	}
+	live := []string{s.nodeID}
+	for _, e := range entries {
+		age := now.Sub(e.Created())
+		switch {
+		case e.Key() == s.nodeID:
+		case age <= s.cfg.PartitionLease:
+			live = append(live, e.Key())
+		case age > 20*s.cfg.PartitionLease:
+			_ = s.nodes.Delete(ctx, e.Key(), jetstream.LastRevision(e.Revision()))
+		}
+	}
+	slices.Sort(live)
+	return live, nil
+}
+
+// owner is the live node with the highest rendezvous hash for partition p.
+func owner(live []string, p int) string {
+	var best string
+	var bestScore uint64
+	for _, n := range live {
+		sum := sha256.Sum256([]byte(n + ":" + strconv.Itoa(p)))
+		if sc := binary.BigEndian.Uint64(sum[:8]); best == "" || sc > bestScore {
+			best, bestScore = n, sc
+		}
+	}
+	return best
+}
+
+// acquirePartition starts consuming partition p.
+func (s *Store) acquirePartition(ctx context.Context, p int) error {
+	cc, err := s.consumePartition(ctx, p)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isClosed() {
+		cc.Stop()
+		return nil
+	}
+	s.owned[p] = cc
+	s.consumers = append(s.consumers, cc)
+	s.log.Debug("partition acquired", "partition", p, "node", s.cfg.NodeName)
+	return nil
+}
+
+// releasePartition stops consuming partition p, unpins it so its new owner can pull
+// at once, and hands back the messages of p's instances this node still holds.
+func (s *Store) releasePartition(p int) {
+	s.mu.Lock()
+	cc := s.owned[p]
+	delete(s.owned, p)
+	s.consumers = slices.DeleteFunc(s.consumers, func(c jetstream.ConsumeContext) bool { return c == cc })
+	s.mu.Unlock()
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = s.inbox.UnpinConsumer(ctx, partitionConsumer(p), priorityGroup)
+	cancel()
+	for _, m := range s.host.DrainWhere(func(m inboxMsg) bool { return m.partition == p }) {
+		_ = m.msg.Nak()
+	}
+	s.log.Debug("partition released", "partition", p, "node", s.cfg.NodeName)
+}

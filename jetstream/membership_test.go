@@ -1,0 +1,83 @@
+package jetstream
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+func (s *Store) ownedPartitions() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for p := range s.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPartitionsRebalance: nodes split the partitions between them; a node that joins
+// takes over its share; a node that leaves hands its partitions to the others.
+func TestPartitionsRebalance(t *testing.T) {
+	first, _ := openTestStore(t, Config{Partitions: 12, PartitionLease: time.Second, NodeName: "a"})
+	ctx := context.Background()
+	stores := []*Store{first}
+	for _, name := range []string{"b", "c"} {
+		st, err := Open(ctx, first.nc, Config{Partitions: 12, PartitionLease: time.Second, NodeName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		stores = append(stores, st)
+	}
+	// Two nodes first.
+	for _, st := range stores[:2] {
+		if _, err := st.FetchOrchestrationItem(ctx, time.Second, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	balanced := func(live []*Store) func() bool {
+		return func() bool {
+			seen := map[int]int{}
+			for _, st := range live {
+				if len(st.ownedPartitions()) == 0 {
+					return false
+				}
+				for _, p := range st.ownedPartitions() {
+					seen[p]++
+				}
+			}
+			if len(seen) != 12 {
+				return false
+			}
+			for _, n := range seen {
+				if n != 1 {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitUntil(t, "two nodes share all partitions", balanced(stores[:2]))
+	// A third joins and takes its share.
+	if _, err := stores[2].FetchOrchestrationItem(ctx, time.Second, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "three nodes share all partitions", balanced(stores))
+	// One leaves: the others take its partitions.
+	_ = stores[1].Close()
+	waitUntil(t, "the remaining nodes share all partitions", balanced([]*Store{stores[0], stores[2]}))
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

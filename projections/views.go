@@ -1,0 +1,409 @@
+// Package projections maintains read models of duroxide-go instances in NATS KV,
+// built from the history stream: an instance view, an execution view per (instance,
+// execution), status and creation indexes for listing, and system-wide counters.
+//
+// A [Projector] consumes the history stream (one message per committed turn, plus the
+// admin records deletes and prunes append) through one durable consumer shared by
+// every runtime, with one message in flight at a time, so records are applied in
+// stream order. Every view stores the stream sequence it last applied and the
+// counters store the last sequence they include, so a record applied twice (after a
+// crash or a redelivery) changes nothing. Deleting the buckets and restarting
+// rebuilds the same views from the stream.
+//
+// A [Views] reads them. Reads that must observe earlier writes call
+// [Views.WaitCaughtUp] first: it waits until the projector has applied the stream's
+// last sequence as of the call.
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// Errors.
+var (
+	// ErrNotFound means the view does not exist.
+	ErrNotFound = errors.New("projections: not found")
+	// ErrLagging means the projector did not catch up in time (is a runtime running?).
+	ErrLagging = errors.New("projections: projector is behind the history stream")
+)
+
+// Counters are the system-wide totals (and one instance's contribution to them).
+type Counters struct {
+	Instances      int64 `json:"instances"`
+	Executions     int64 `json:"executions"`
+	Running        int64 `json:"running"`
+	Completed      int64 `json:"completed"`
+	Failed         int64 `json:"failed"`
+	ContinuedAsNew int64 `json:"continued_as_new"`
+	Events         int64 `json:"events"`
+}
+
+func (c Counters) add(o Counters, sign int64) Counters {
+	c.Instances += sign * o.Instances
+	c.Executions += sign * o.Executions
+	c.Running += sign * o.Running
+	c.Completed += sign * o.Completed
+	c.Failed += sign * o.Failed
+	c.ContinuedAsNew += sign * o.ContinuedAsNew
+	c.Events += sign * o.Events
+	return c
+}
+
+// InstanceView is the state of one instance.
+type InstanceView struct {
+	Instance            string                `json:"instance"`
+	Name                string                `json:"name"`
+	Version             string                `json:"version"`
+	ExecutionID         uint64                `json:"execution_id"`
+	Status              string                `json:"status"`
+	Output              string                `json:"output,omitempty"`
+	Failure             *history.ErrorDetails `json:"failure,omitempty"`
+	CustomStatus        *string               `json:"custom_status,omitempty"`
+	CustomStatusVersion uint64                `json:"custom_status_version,omitempty"`
+	ParentInstance      string                `json:"parent_instance,omitempty"`
+	CreatedAtMs         int64                 `json:"created_at_ms"`
+	UpdatedAtMs         int64                 `json:"updated_at_ms"`
+	// Executions, Events and HistoryBytes count what the history stream still holds
+	// of the instance (HistoryBytes: the size of its turn records).
+	Executions   int64 `json:"executions"`
+	Events       int64 `json:"events"`
+	HistoryBytes int64 `json:"history_bytes"`
+
+	// Seq is the history stream sequence this view last applied.
+	Seq uint64 `json:"seq"`
+	// Deleted marks a deleted instance whose view is being removed.
+	Deleted bool `json:"deleted,omitempty"`
+	// PrevStatus, Prev and Cur describe the change Seq made (status before, counter
+	// contribution before and after), so a record re-applied after a crash can finish
+	// its index and counter updates.
+	PrevStatus string   `json:"prev_status,omitempty"`
+	Prev       Counters `json:"prev"`
+	Cur        Counters `json:"cur"`
+}
+
+func (v *InstanceView) contribution() Counters {
+	if v.Deleted {
+		return Counters{}
+	}
+	c := Counters{Instances: 1, Executions: v.Executions, Events: v.Events}
+	switch v.Status {
+	case store.StatusRunning:
+		c.Running = 1
+	case store.StatusCompleted:
+		c.Completed = 1
+	case store.StatusFailed:
+		c.Failed = 1
+	case store.StatusContinuedAsNew:
+		c.ContinuedAsNew = 1
+	}
+	return c
+}
+
+// ExecutionView is the state of one execution.
+type ExecutionView struct {
+	Instance      string                `json:"instance"`
+	ExecutionID   uint64                `json:"execution_id"`
+	Status        string                `json:"status"`
+	Output        string                `json:"output,omitempty"`
+	Failure       *history.ErrorDetails `json:"failure,omitempty"`
+	StartedAtMs   int64                 `json:"started_at_ms"`
+	CompletedAtMs int64                 `json:"completed_at_ms,omitempty"`
+	Events        int64                 `json:"events"`
+	Bytes         int64                 `json:"bytes"`
+	FirstSeq      uint64                `json:"first_seq"`
+	Seq           uint64                `json:"seq"`
+}
+
+// Stats is the system-wide counters document.
+type Stats struct {
+	// AppliedSeq is the last history stream sequence included.
+	AppliedSeq uint64   `json:"applied_seq"`
+	Totals     Counters `json:"totals"`
+}
+
+// indexEntry is the value of a listing index key.
+type indexEntry struct {
+	CreatedAtMs int64  `json:"c"`
+	Name        string `json:"n"`
+}
+
+// Names of the buckets, keys and consumer.
+const (
+	consumerName = "projector"
+	statsKey     = "stats"
+)
+
+// ViewsBucket is the bucket of the views of namespace ns.
+func ViewsBucket(ns string) string { return ns + "_views" }
+
+func instKey(enc string) string              { return "i." + enc }
+func execKey(enc string, exec uint64) string { return "e." + enc + "." + strconv.FormatUint(exec, 10) }
+func allKey(enc string) string               { return "a." + enc }
+func statusKey(status, enc string) string    { return "s." + status + "." + enc }
+
+// Views reads the projections of one namespace.
+type Views struct {
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	ns        string
+	histStrm  string
+	kv        jetstream.KeyValue
+	lastSeqFn func(ctx context.Context) (uint64, error)
+}
+
+// OpenViews binds to the views of namespace ns. lastSeq returns the history stream's
+// last sequence (see WaitCaughtUp). It returns [ErrNotFound] if no projector has
+// created the views yet.
+func OpenViews(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, ns, historyStream string,
+	lastSeq func(ctx context.Context) (uint64, error)) (*Views, error) {
+	kv, err := js.KeyValue(ctx, ViewsBucket(ns))
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("%w: bucket %s (no runtime has run a projector in namespace %q)", ErrNotFound, ViewsBucket(ns), ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("projections: bind %s: %w", ViewsBucket(ns), err)
+	}
+	return &Views{nc: nc, js: js, ns: ns, histStrm: historyStream, kv: kv, lastSeqFn: lastSeq}, nil
+}
+
+// WaitCaughtUp waits until the projector has applied every history record written
+// before the call, or until timeout (then [ErrLagging]) or ctx ends.
+func (v *Views) WaitCaughtUp(ctx context.Context, timeout time.Duration) error {
+	last, err := v.lastSeqFn(ctx)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	poll := time.Millisecond
+	for {
+		ok, err := v.caughtUp(ctx, last)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: sequence %d not applied after %s", ErrLagging, last, timeout)
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		poll = min(2*poll, 20*time.Millisecond)
+	}
+}
+
+func (v *Views) caughtUp(ctx context.Context, last uint64) (bool, error) {
+	if last == 0 {
+		return true, nil
+	}
+	st, _, err := v.Stats(ctx)
+	if err != nil {
+		return false, err
+	}
+	if st.AppliedSeq >= last {
+		return true, nil
+	}
+	// The last sequences may be records that were purged (deleted or pruned) before
+	// the projector saw them: ask the consumer whether anything is left.
+	c, err := v.js.Consumer(ctx, v.histStrm, consumerName)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("projections: projector consumer: %w", err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("projections: projector consumer info: %w", err)
+	}
+	return info.AckFloor.Stream >= last || info.NumPending == 0 && info.NumAckPending == 0, nil
+}
+
+// Instance returns an instance's view, or [ErrNotFound].
+func (v *Views) Instance(ctx context.Context, enc string) (*InstanceView, error) {
+	var iv InstanceView
+	if _, err := getJSON(ctx, v.kv, instKey(enc), &iv); err != nil {
+		return nil, err
+	}
+	if iv.Deleted {
+		return nil, ErrNotFound
+	}
+	return &iv, nil
+}
+
+// Execution returns an execution's view, or [ErrNotFound].
+func (v *Views) Execution(ctx context.Context, enc string, exec uint64) (*ExecutionView, error) {
+	var ev ExecutionView
+	if _, err := getJSON(ctx, v.kv, execKey(enc, exec), &ev); err != nil {
+		return nil, err
+	}
+	return &ev, nil
+}
+
+// Stats returns the system counters (zero before the first record) and the KV
+// revision they were read at.
+func (v *Views) Stats(ctx context.Context) (*Stats, uint64, error) {
+	var st Stats
+	rev, err := getJSON(ctx, v.kv, statsKey, &st)
+	if errors.Is(err, ErrNotFound) {
+		return &Stats{}, 0, nil
+	}
+	return &st, rev, err
+}
+
+// getJSON reads key into out; [ErrNotFound] for a missing key.
+func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, out any) (uint64, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("projections: get %s: %w", key, err)
+	}
+	if err := json.Unmarshal(e.Value(), out); err != nil {
+		return 0, fmt.Errorf("projections: decode %s: %w", key, err)
+	}
+	return e.Revision(), nil
+}
+
+// ListQuery selects instances to list.
+type ListQuery struct {
+	// Status, if set, keeps instances in that status.
+	Status string
+	// Name, if set, keeps instances of that orchestration.
+	Name string
+	// CreatedFrom and CreatedTo (Unix ms, 0 = open) keep instances created in
+	// [CreatedFrom, CreatedTo).
+	CreatedFrom, CreatedTo int64
+	// Limit is the page size.
+	Limit int
+	// After is the cursor: 0 for the first page, then the previous page's Next.
+	After uint64
+}
+
+// ListPage is one page of instance ids.
+type ListPage struct {
+	Instances []string
+	// Next is the cursor of the next page; 0 when this is the last page.
+	Next uint64
+}
+
+// List returns one page of instance ids in index order: creation order for all
+// instances, order of reaching the status for a status query. Each page costs
+// batched direct gets proportional to the entries it scans, not to the total.
+func (v *Views) List(ctx context.Context, q ListQuery, decode func(string) (string, error)) (*ListPage, error) {
+	subject := "$KV." + ViewsBucket(v.ns) + "."
+	if q.Status != "" {
+		subject += "s." + q.Status + ".*"
+	} else {
+		subject += "a.*"
+	}
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	page := &ListPage{}
+	from := q.After + 1
+	for {
+		batch, more, err := directBatch(ctx, v.nc, "KV_"+ViewsBucket(v.ns), subject, from, q.Limit+1)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range batch {
+			from = m.seq + 1
+			if m.op != "" {
+				continue // a deleted index entry
+			}
+			var ie indexEntry
+			if err := json.Unmarshal(m.data, &ie); err != nil {
+				continue
+			}
+			if q.Name != "" && ie.Name != q.Name ||
+				q.CreatedFrom != 0 && ie.CreatedAtMs < q.CreatedFrom ||
+				q.CreatedTo != 0 && ie.CreatedAtMs >= q.CreatedTo {
+				continue
+			}
+			enc := m.subject[strings.LastIndexByte(m.subject, '.')+1:]
+			id, err := decode(enc)
+			if err != nil {
+				continue
+			}
+			page.Instances = append(page.Instances, id)
+			if len(page.Instances) == q.Limit {
+				if more || m.seq != batch[len(batch)-1].seq {
+					page.Next = m.seq
+				}
+				return page, nil
+			}
+		}
+		if !more || len(batch) == 0 {
+			return page, nil
+		}
+	}
+}
+
+type kvMsg struct {
+	seq     uint64
+	subject string
+	data    []byte
+	op      string
+}
+
+// directBatch reads up to n messages of stream on subject from sequence from with
+// one batched direct get; more reports whether more remain.
+func directBatch(ctx context.Context, nc *nats.Conn, stream, subject string, from uint64, n int) ([]kvMsg, bool, error) {
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, false, err
+	}
+	defer sub.Unsubscribe()
+	req, _ := json.Marshal(map[string]any{"seq": from, "next_by_subj": subject, "batch": n})
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
+		return nil, false, err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(10 * time.Second)
+	}
+	var out []kvMsg
+	for {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			return nil, false, fmt.Errorf("projections: read %s: %w", subject, err)
+		}
+		if status := m.Header.Get("Status"); status != "" {
+			switch status {
+			case "204":
+				pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+				return out, pending > 0, nil
+			case "404":
+				return out, false, nil
+			default:
+				return nil, false, fmt.Errorf("projections: read %s: status %s %s", subject, status, m.Header.Get("Description"))
+			}
+		}
+		seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		out = append(out, kvMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data, op: m.Header.Get("KV-Operation")})
+		if len(out) == n {
+			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+			return out, pending > 0, nil
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package duroxide
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+)
+
+// ServiceVersion is the version the management service advertises.
+const ServiceVersion = "0.1.0"
+
+// ServiceRequest is the JSON body of a management service request. Each endpoint
+// reads the fields it needs.
+type ServiceRequest struct {
+	Instance  string `json:"instance,omitempty"`
+	Execution uint64 `json:"execution,omitempty"`
+}
+
+// StartService registers the request/reply management service on c's connection,
+// built on nats.go's micro package: any NATS client can read instance status and
+// history without linking duroxide-go. It is discoverable with
+// `nats micro ls` / `$SRV.INFO.duroxide`; its endpoints are
+// <namespace>.api.<operation> (see docs/PROTOCOL.md). Several nodes may each start
+// it: requests are load-balanced over them. Stop it with the returned service's Stop.
+func StartService(c *Client) (micro.Service, error) {
+	ns := c.st.Namespace()
+	svc, err := micro.AddService(c.nc, micro.Config{
+		Name:        "duroxide",
+		Version:     ServiceVersion,
+		Description: "duroxide-go management reads for namespace " + ns,
+		Metadata:    map[string]string{"namespace": ns},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("duroxide: start management service: %w", err)
+	}
+	g := svc.AddGroup(ns + ".api")
+	endpoints := map[string]func(context.Context, ServiceRequest) (any, error){
+		"status": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.GetStatus(ctx, r.Instance)
+		},
+		"history": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.ReadHistory(ctx, r.Instance, r.Execution)
+		},
+		"executions": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.ListExecutions(ctx, r.Instance)
+		},
+	}
+	for name, fn := range endpoints {
+		if err := g.AddEndpoint(name, serviceHandler(fn)); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("duroxide: management endpoint %s: %w", name, err)
+		}
+	}
+	return svc, nil
+}
+
+// serviceHandler decodes the request, runs fn with a deadline, and replies with JSON
+// or a micro error: 400 for bad requests, 500 for store errors.
+func serviceHandler(fn func(context.Context, ServiceRequest) (any, error)) micro.HandlerFunc {
+	return func(req micro.Request) {
+		var r ServiceRequest
+		if len(req.Data()) > 0 {
+			if err := json.Unmarshal(req.Data(), &r); err != nil {
+				_ = req.Error("400", "request is not valid JSON: "+err.Error(), nil)
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := fn(ctx, r)
+		switch {
+		case errors.Is(err, ErrInvalidInput):
+			_ = req.Error("400", err.Error(), nil)
+		case err != nil:
+			_ = req.Error("500", err.Error(), nil)
+		default:
+			_ = req.RespondJSON(out)
+		}
+	}
+}
