@@ -140,6 +140,11 @@ func (r *Runtime) disconnect() {
 // Client returns a client on the runtime's connection.
 func (r *Runtime) Client() *Client { return r.client }
 
+// Partitions returns the inbox partitions this node currently processes. Nodes
+// sharing a namespace split the partitions between them and rebalance as nodes join
+// and leave.
+func (r *Runtime) Partitions() []int { return r.st.OwnedPartitions() }
+
 // Conn returns the runtime's NATS connection.
 func (r *Runtime) Conn() *nats.Conn { return r.nc }
 

@@ -205,8 +205,13 @@ func TestClusterSurvivesNodeCrash(t *testing.T) {
 		}
 		return done >= n/9
 	})
+	held := nodes[2].rt.Partitions()
 	killed := time.Now()
 	nodes[2].kill()
+	waitFor(t, "the survivors to take over every partition", func() bool {
+		return len(nodes[0].rt.Partitions())+len(nodes[1].rt.Partitions()) == opts.Partitions
+	})
+	t.Logf("partitions %v of the killed node n3 resumed on the survivors after %v", held, time.Since(killed).Round(time.Millisecond))
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("c-%d", i)
 		st := waitDone(t, survivor, id, 120*time.Second)
@@ -248,9 +253,11 @@ func TestClusterRollingRestart(t *testing.T) {
 			started++
 		}
 	}
+	t0 := time.Now()
 	for i := range nodes {
 		startSome(n / 3)
 		nodes[i].restart(t)
+		t.Logf("%v: node %s restarted", time.Since(t0).Round(time.Millisecond), nodes[i].name)
 	}
 	for i := 0; i < started; i++ {
 		id := fmt.Sprintf("roll-%d", i)
@@ -265,4 +272,5 @@ func TestClusterRollingRestart(t *testing.T) {
 		must(t, err)
 		checkHistory(t, id, evs)
 	}
+	t.Logf("%v: all %d instances completed", time.Since(t0).Round(time.Millisecond), started)
 }

@@ -152,6 +152,29 @@ func owner(live []string, p int) string {
 	return best
 }
 
+// OwnedPartitions returns the inbox partitions this store consumes, ascending (all
+// of them with shared partitions, once started).
+func (s *Store) OwnedPartitions() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.SharedPartitions {
+		if len(s.consumers) == 0 {
+			return nil
+		}
+		out := make([]int, s.cfg.Partitions)
+		for p := range out {
+			out[p] = p
+		}
+		return out
+	}
+	out := make([]int, 0, len(s.owned))
+	for p := range s.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // acquirePartition starts consuming partition p.
 func (s *Store) acquirePartition(ctx context.Context, p int) error {
 	cc, err := s.consumePartition(ctx, p)
@@ -176,7 +199,7 @@ func (s *Store) releasePartition(p int) {
 	s.mu.Lock()
 	cc := s.owned[p]
 	delete(s.owned, p)
-	s.consumers = slices.DeleteFunc(s.consumers, func(c jetstream.ConsumeContext) bool { return c == cc })
+	s.consumers = slices.DeleteFunc(slices.Clone(s.consumers), func(c jetstream.ConsumeContext) bool { return c == cc })
 	s.mu.Unlock()
 	cc.Drain()
 	select {

@@ -2,21 +2,9 @@ package jetstream
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 )
-
-func (s *Store) ownedPartitions() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []int
-	for p := range s.owned {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
-}
 
 // TestPartitionsRebalance: nodes split the partitions between them; a node that joins
 // takes over its share; a node that leaves hands its partitions to the others.
@@ -42,10 +30,10 @@ func TestPartitionsRebalance(t *testing.T) {
 		return func() bool {
 			seen := map[int]int{}
 			for _, st := range live {
-				if len(st.ownedPartitions()) == 0 {
+				if len(st.OwnedPartitions()) == 0 {
 					return false
 				}
-				for _, p := range st.ownedPartitions() {
+				for _, p := range st.OwnedPartitions() {
 					seen[p]++
 				}
 			}

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -347,7 +348,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.mu.Lock()
-		cons, iters := s.consumers, s.iters
+		cons, iters := slices.Clone(s.consumers), slices.Clone(s.iters)
 		s.mu.Unlock()
 		// Drain: stop pulling, but let what is already buffered reach onInbox and
 		// pumpWork, which hand it back to the broker (nak) so another node, or the
