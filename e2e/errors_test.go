@@ -247,3 +247,76 @@ func TestUnregisteredIsConfigurationFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestNondeterminismKinds replays each kind of code change against a recorded
+// history: the instance fails with a configuration error whose message says what
+// history holds and what the code asked for.
+func TestNondeterminismKinds(t *testing.T) {
+	type flow func(ctx *duroxide.OrchestrationContext) error
+	v1 := func(ctx *duroxide.OrchestrationContext) error {
+		a := ctx.ScheduleActivity("A", "in")
+		b := ctx.ScheduleActivity("B", "in")
+		ctx.Join(a, b)
+		return nil
+	}
+	cases := []struct {
+		name string
+		v2   flow
+		want []string
+	}{
+		{"other input", func(ctx *duroxide.OrchestrationContext) error {
+			ctx.Join(ctx.ScheduleActivity("A", "changed"), ctx.ScheduleActivity("B", "in"))
+			return nil
+		}, []string{"event 2", "different input", `"changed"`}},
+		{"other kind", func(ctx *duroxide.OrchestrationContext) error {
+			ctx.Join(ctx.ScheduleTimer(time.Millisecond), ctx.ScheduleActivity("B", "in"))
+			return nil
+		}, []string{"event 2", "different kind", "TimerCreated"}},
+		{"fewer actions", func(ctx *duroxide.OrchestrationContext) error {
+			ctx.Join(ctx.ScheduleActivity("A", "in"))
+			return nil
+		}, []string{"event 3", `name="B"`, "did not schedule"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			build := func(f flow) *duroxide.Registry {
+				reg := duroxide.NewRegistry()
+				for _, a := range []string{"A", "B"} {
+					must(t, duroxide.RegisterActivity(reg, a, func(*duroxide.ActivityContext, string) (string, error) { return "ok", nil }))
+				}
+				must(t, duroxide.RegisterOrchestration(reg, "Flow", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+					if err := f(ctx); err != nil {
+						return "", err
+					}
+					return duroxide.Await[string](ctx.WaitForEvent("next"))
+				}))
+				return reg
+			}
+			ctx := context.Background()
+			rt1, err := duroxide.Start(ctx, build(v1), duroxide.Options{DataDir: dir})
+			must(t, err)
+			must(t, rt1.Client().StartOrchestration(ctx, "k", "Flow", nil))
+			waitFor(t, "waiting for the event", func() bool {
+				for _, e := range mustHistory(t, rt1.Client(), "k") {
+					if e.Type == history.ExternalSubscribed {
+						return true
+					}
+				}
+				return false
+			})
+			must(t, rt1.Shutdown(ctx))
+			rt2 := startRuntime(t, build(c.v2), duroxide.Options{DataDir: dir})
+			must(t, rt2.Client().RaiseEvent(ctx, "k", "next", "x"))
+			st := waitDone(t, rt2.Client(), "k", 10*time.Second)
+			if st.State != duroxide.StateFailed || st.Failure.Category != history.Configuration || st.Failure.Kind != history.KindNondeterminism {
+				t.Fatalf("%s %+v, want a configuration/nondeterminism failure", st.State, st.Failure)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(st.Failure.Message, w) {
+					t.Errorf("message %q does not mention %s", st.Failure.Message, w)
+				}
+			}
+		})
+	}
+}
