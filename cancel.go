@@ -101,9 +101,17 @@ func (e *engine) dropOutstanding(status string) {
 		reason = "orchestration_terminal_continued_as_new"
 	}
 	cancelled := e.failure != nil && e.failure.Kind == history.KindCancelled
+	// A replay that failed part-way has not delivered every completion in history:
+	// those futures are not outstanding.
+	answered := map[uint64]bool{}
+	for i := range e.committed {
+		if ev := &e.committed[i]; ev.SourceEventID != 0 {
+			answered[ev.SourceEventID] = true
+		}
+	}
 	ids := make([]uint64, 0, len(e.futures))
 	for id, st := range e.futures {
-		if !st.done && !st.cancelled && (st.kind == kindActivity || st.kind == kindSubOrchestration) {
+		if !st.done && !st.cancelled && !answered[id] && (st.kind == kindActivity || st.kind == kindSubOrchestration) {
 			ids = append(ids, id)
 		}
 	}

@@ -182,6 +182,11 @@ func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, 
 	if err != nil {
 		return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w", name, err))
 	}
+	if o.version != "" {
+		if _, err := parseSemver(o.version); err != nil {
+			return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w: version: %v", name, ErrInvalidInput, err))
+		}
+	}
 	child := o.instance
 	if child == "" {
 		child = fmt.Sprintf("%s::sub::%d", e.instance, e.peekID())
@@ -229,7 +234,13 @@ func (c *OrchestrationContext) StartOrchestration(name, instanceID string, input
 //
 //	return nil, ctx.ContinueAsNew(next)
 //
-// Pass WithVersion to move the next execution to another registered version.
+// Pass WithVersion to move the next execution to another registered version (the
+// supported upgrade point for long-running orchestrations); without it the next
+// execution gets the version policy's choice (the latest by default). The next
+// execution also receives the custom status and up to [MaxCarryForwardEvents]
+// unconsumed queue messages; in-flight activities are cancelled and positional
+// event waits end. It returns an error wrapping [ErrInvalidInput] for a version that
+// is not MAJOR.MINOR.PATCH, and [ErrPayloadTooLarge] for an oversized input.
 func (c *OrchestrationContext) ContinueAsNew(input any, opts ...SubOrchestrationOption) error {
 	var o subOptions
 	for _, fn := range opts {
@@ -238,6 +249,13 @@ func (c *OrchestrationContext) ContinueAsNew(input any, opts ...SubOrchestration
 	in, err := encodePayload(input, "continue-as-new input", c.e.limits.maxPayload)
 	if err != nil {
 		return fmt.Errorf("duroxide: continue as new: %w", err)
+	}
+	if o.version != "" {
+		v, err := parseSemver(o.version)
+		if err != nil {
+			return fmt.Errorf("duroxide: continue as new: %w: version: %v", ErrInvalidInput, err)
+		}
+		o.version = v.String()
 	}
 	return &continueAsNewError{input: in, version: o.version}
 }

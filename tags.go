@@ -2,6 +2,7 @@ package duroxide
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/duroxide-go/duroxide/jetstream"
@@ -63,7 +64,7 @@ func AnyTags() TagFilter { return TagFilter{mode: tagAny} }
 func NoTags() TagFilter { return TagFilter{mode: tagNone} }
 
 // validate checks duroxide's limits: 1 to 5 tags for OnlyTags and DefaultAndTags,
-// each a non-empty UTF-8 string of at most 256 bytes.
+// each a non-empty UTF-8 string of at most 256 bytes without NUL bytes.
 func (f TagFilter) validate() error {
 	if f.mode != tagOnly && f.mode != tagDefaultAnd {
 		return nil
@@ -77,8 +78,8 @@ func (f TagFilter) validate() error {
 			return fmt.Errorf("%w: WorkerTags holds an empty tag", ErrInvalidInput)
 		case len(t) > MaxTagNameBytes:
 			return fmt.Errorf("%w: WorkerTags tag is %d bytes, the limit is %d", ErrInvalidInput, len(t), MaxTagNameBytes)
-		case !utf8.ValidString(t):
-			return fmt.Errorf("%w: WorkerTags tag %q is not valid UTF-8", ErrInvalidInput, t)
+		case !utf8.ValidString(t) || strings.ContainsRune(t, 0):
+			return fmt.Errorf("%w: WorkerTags tag %q is not valid UTF-8 or holds a NUL byte", ErrInvalidInput, t)
 		}
 	}
 	return nil

@@ -108,7 +108,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 		_ = r.st.AbandonWorkItem(ctx, lease.LockToken, 0, true)
 		return
 	}
-	if context.Cause(runCtx) == ErrActivityCancelled {
+	if errors.Is(context.Cause(runCtx), ErrActivityCancelled) {
 		r.completeActivity(ctx, lease, nil) // cancelled just as it returned
 		return
 	}

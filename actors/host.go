@@ -213,7 +213,8 @@ func (h *Host[M, S]) Renew(token string, d time.Duration) bool {
 }
 
 // Release ends a lock. The lent messages are removed from the mailbox (the caller has
-// acked them, or handed them back to the broker for redelivery); messages that arrived
+// acked them, or handed them back to the broker for redelivery) unless opts.Requeue
+// keeps them; messages that arrived
 // meanwhile stay and make the mailbox ready again. The cached state is replaced when
 // opts.SetState and forgotten when opts.Forget. Release reports whether the token was
 // live.
@@ -225,10 +226,12 @@ func (h *Host[M, S]) Release(token string, opts ReleaseOpts[S]) bool {
 		return false
 	}
 	delete(h.locked, token)
-	for _, e := range b.pending[:b.lent] {
-		delete(b.ids, e.id)
+	if !opts.Requeue {
+		for _, e := range b.pending[:b.lent] {
+			delete(b.ids, e.id)
+		}
+		b.pending = append(b.pending[:0:0], b.pending[b.lent:]...)
 	}
-	b.pending = append(b.pending[:0:0], b.pending[b.lent:]...)
 	b.token, b.lent = "", 0
 	switch {
 	case opts.Forget:
@@ -242,11 +245,14 @@ func (h *Host[M, S]) Release(token string, opts ReleaseOpts[S]) bool {
 	return true
 }
 
-// ReleaseOpts says what Release does with the cached state.
+// ReleaseOpts says what Release does with the lent messages and the cached state.
 type ReleaseOpts[S any] struct {
 	SetState bool
 	State    S
 	Forget   bool
+	// Requeue keeps the lent messages in the mailbox, ahead of those that arrived
+	// meanwhile, so the next Acquire lends them again (an abandon without delay).
+	Requeue bool
 }
 
 // gc drops idle mailboxes once there are more than maxIdle. Callers hold h.mu.

@@ -10,6 +10,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -363,5 +364,62 @@ func TestExecutionEndCancelsInFlightActivities(t *testing.T) {
 	}
 	if r := cancelReasons(mustHistory(t, c, id), history.ActivityCancelRequested); len(r) != 1 || r[0] != "orchestration_terminal_completed" {
 		t.Fatalf("execution 2 reasons %q", r)
+	}
+}
+
+// The cancellation signal crosses nodes: the orchestration runs on one node, the
+// activity on another.
+func TestCancelSignalReachesAnotherNode(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	started, causes := blockingActivity(t, reg, "Remote")
+	must(t, duroxide.RegisterOrchestration(reg, "CallsRemote", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		return duroxide.Await[string](ctx.ScheduleActivity("Remote", ""))
+	}))
+	orchNode := startRuntime(t, reg, duroxide.Options{Listen: "127.0.0.1:0", ActivityConcurrency: -1})
+	startRuntime(t, reg, duroxide.Options{NATSURL: orchNode.ClientURL(), OrchestrationConcurrency: -1})
+	c := orchNode.Client()
+	ctx := context.Background()
+	must(t, c.StartOrchestration(ctx, "cross-node", "CallsRemote", ""))
+	recv(t, started, "the remote activity to start")
+	must(t, c.CancelInstance(ctx, "cross-node", "remote stop"))
+	if cause := recv(t, causes, "the remote activity's cancellation"); !errors.Is(cause, duroxide.ErrActivityCancelled) {
+		t.Fatalf("cause %v", cause)
+	}
+	if st := waitDone(t, c, "cross-node", sampleWait); st.Failure == nil || st.Failure.DisplayMessage() != "canceled: remote stop" {
+		t.Fatalf("%s %+v", st.State, st.Failure)
+	}
+}
+
+// Cancellation breadcrumbs are checked on replay: code that no longer drops the
+// Select loser does not match history.
+func TestDroppedBreadcrumbIsNondeterminism(t *testing.T) {
+	dir := t.TempDir()
+	build := func(useSelect bool) *duroxide.Registry {
+		reg := duroxide.NewRegistry()
+		must(t, duroxide.RegisterOrchestration(reg, "Flow", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+			w := ctx.WaitForEvent("x")
+			tm := ctx.ScheduleTimer(10 * time.Millisecond)
+			if useSelect {
+				ctx.Select(w, tm)
+			} else if err := tm.Get(nil); err != nil {
+				return "", err
+			}
+			return duroxide.Await[string](ctx.WaitForEvent("next"))
+		}))
+		return reg
+	}
+	ctx := context.Background()
+	rt1, err := duroxide.Start(ctx, build(true), duroxide.Options{DataDir: dir})
+	must(t, err)
+	must(t, rt1.Client().StartOrchestration(ctx, "nd-cancel", "Flow", nil))
+	sampleWaitSubscribed(t, rt1.Client(), "nd-cancel", "next", sampleWait)
+	must(t, rt1.Shutdown(ctx))
+
+	c := startRuntime(t, build(false), duroxide.Options{DataDir: dir}).Client()
+	must(t, c.RaiseEvent(ctx, "nd-cancel", "next", "x"))
+	st := waitDone(t, c, "nd-cancel", sampleWait)
+	if st.State != duroxide.StateFailed || st.Failure.Kind != history.KindNondeterminism ||
+		!strings.Contains(st.Failure.Message, string(history.ExternalSubscribedCancelled)) {
+		t.Fatalf("%s %+v, want a nondeterminism failure naming ExternalSubscribedCancelled", st.State, st.Failure)
 	}
 }

@@ -171,35 +171,59 @@ func clusterRegistry(t *testing.T) func() *duroxide.Registry {
 	}
 }
 
+// clusterOpts are short leases and lock timeouts, so that failover is quick.
+var clusterOpts = duroxide.Options{
+	Partitions:          6,
+	InboxAckWait:        3 * time.Second,
+	ActivityLockTimeout: 3 * time.Second,
+	Cluster:             duroxide.ClusterOptions{PartitionLease: 3 * time.Second},
+}
+
+// startFlows starts instances prefix-from .. prefix-(from+k-1) of ClusterFlow, spread
+// over the nodes, and raises their event.
+func startFlows(t *testing.T, nodes []*clusterNode, prefix string, from, k int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := from; i < from+k; i++ {
+		c := nodes[i%len(nodes)].rt.Client()
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		must(t, c.StartOrchestration(ctx, id, "ClusterFlow", i))
+		must(t, c.RaiseEvent(ctx, id, "go", 1000))
+	}
+}
+
+// checkFlows waits for instances prefix-0 .. prefix-(n-1) and checks each completed
+// once with the right output and a valid history.
+func checkFlows(t *testing.T, c *duroxide.Client, prefix string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		st := waitDone(t, c, id, 120*time.Second)
+		var out int
+		must(t, st.Decode(&out))
+		if want := 1000 + i*10 + 10; out != want {
+			t.Errorf("%s: %d, want %d", id, out, want)
+		}
+		evs, err := c.ReadHistory(context.Background(), id, 0)
+		must(t, err)
+		checkHistory(t, id, evs)
+	}
+}
+
 // TestClusterSurvivesNodeCrash runs 300 instances (activities, a timer and an external
 // event each) over a three-node cluster with replicated streams, kills one node
 // mid-run, and checks that every instance completes exactly once with the right
 // output and a valid history.
 func TestClusterSurvivesNodeCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("three-node cluster: skipped with -short")
-	}
-	opts := duroxide.Options{
-		Partitions:          6,
-		InboxAckWait:        3 * time.Second,
-		ActivityLockTimeout: 3 * time.Second,
-		Cluster:             duroxide.ClusterOptions{PartitionLease: 3 * time.Second},
-	}
-	nodes := startClusterNodes(t, 3, clusterRegistry(t), opts)
-	ctx := context.Background()
+	nodes := startClusterNodes(t, 3, clusterRegistry(t), clusterOpts)
 	const n = 300
-	for i := 0; i < n; i++ {
-		c := nodes[i%3].rt.Client()
-		id := fmt.Sprintf("c-%d", i)
-		must(t, c.StartOrchestration(ctx, id, "ClusterFlow", i))
-		must(t, c.RaiseEvent(ctx, id, "go", 1000))
-	}
+	startFlows(t, nodes, "c", 0, n)
 	survivor := nodes[0].rt.Client()
-	// Kill a node once a third of the instances are done.
-	waitFor(t, "a third done", func() bool {
+	// Kill a node once a ninth of the instances are done.
+	waitFor(t, "some instances done", func() bool {
 		done := 0
 		for i := 0; i < n; i += 3 {
-			if st, err := survivor.GetStatus(ctx, fmt.Sprintf("c-%d", i)); err == nil && st.State.IsTerminal() {
+			if st, err := survivor.GetStatus(context.Background(), fmt.Sprintf("c-%d", i)); err == nil && st.State.IsTerminal() {
 				done++
 			}
 		}
@@ -209,68 +233,25 @@ func TestClusterSurvivesNodeCrash(t *testing.T) {
 	killed := time.Now()
 	nodes[2].kill()
 	waitFor(t, "the survivors to take over every partition", func() bool {
-		return len(nodes[0].rt.Partitions())+len(nodes[1].rt.Partitions()) == opts.Partitions
+		return len(nodes[0].rt.Partitions())+len(nodes[1].rt.Partitions()) == clusterOpts.Partitions
 	})
 	t.Logf("partitions %v of the killed node n3 resumed on the survivors after %v", held, time.Since(killed).Round(time.Millisecond))
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("c-%d", i)
-		st := waitDone(t, survivor, id, 120*time.Second)
-		var out int
-		must(t, st.Decode(&out))
-		if want := 1000 + i*10 + 10; out != want {
-			t.Errorf("%s: %d, want %d", id, out, want)
-		}
-		evs, err := survivor.ReadHistory(ctx, id, 0)
-		must(t, err)
-		checkHistory(t, id, evs)
-	}
+	checkFlows(t, survivor, "c", n)
 	t.Logf("all %d instances completed %v after node n3 was killed (partition lease %v, ack wait %v)",
-		n, time.Since(killed).Round(time.Millisecond), opts.Cluster.PartitionLease, opts.InboxAckWait)
+		n, time.Since(killed).Round(time.Millisecond), clusterOpts.Cluster.PartitionLease, clusterOpts.InboxAckWait)
 }
 
 // TestClusterRollingRestart restarts the three nodes one by one while instances run:
 // every instance completes once, with a valid history.
 func TestClusterRollingRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("three-node cluster: skipped with -short")
-	}
-	opts := duroxide.Options{
-		Partitions:          6,
-		InboxAckWait:        3 * time.Second,
-		ActivityLockTimeout: 3 * time.Second,
-		Cluster:             duroxide.ClusterOptions{PartitionLease: 3 * time.Second},
-	}
-	nodes := startClusterNodes(t, 3, clusterRegistry(t), opts)
-	ctx := context.Background()
-	const n = 90
-	started := 0
-	startSome := func(k int) {
-		for ; k > 0; k-- {
-			c := nodes[started%3].rt.Client()
-			id := fmt.Sprintf("roll-%d", started)
-			must(t, c.StartOrchestration(ctx, id, "ClusterFlow", started))
-			must(t, c.RaiseEvent(ctx, id, "go", 1000))
-			started++
-		}
-	}
+	nodes := startClusterNodes(t, 3, clusterRegistry(t), clusterOpts)
+	const perRound = 30
 	t0 := time.Now()
-	for i := range nodes {
-		startSome(n / 3)
-		nodes[i].restart(t)
-		t.Logf("%v: node %s restarted", time.Since(t0).Round(time.Millisecond), nodes[i].name)
+	for i, nd := range nodes {
+		startFlows(t, nodes, "roll", i*perRound, perRound)
+		nd.restart(t)
+		t.Logf("%v: node %s restarted", time.Since(t0).Round(time.Millisecond), nd.name)
 	}
-	for i := 0; i < started; i++ {
-		id := fmt.Sprintf("roll-%d", i)
-		c := nodes[i%3].rt.Client()
-		st := waitDone(t, c, id, 120*time.Second)
-		var out int
-		must(t, st.Decode(&out))
-		if want := 1000 + i*10 + 10; out != want {
-			t.Errorf("%s: %d, want %d", id, out, want)
-		}
-		evs, err := c.ReadHistory(ctx, id, 0)
-		must(t, err)
-		checkHistory(t, id, evs)
-	}
-	t.Logf("%v: all %d instances completed", time.Since(t0).Round(time.Millisecond), started)
+	checkFlows(t, nodes[0].rt.Client(), "roll", 3*perRound)
+	t.Logf("%v: all %d instances completed", time.Since(t0).Round(time.Millisecond), 3*perRound)
 }

@@ -453,7 +453,15 @@ func TestPruneExecutionsKeepLastAndBulk(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	res, err := c.PruneExecutions(ctx, "loop-a", duroxide.PruneOptions{KeepLast: 2})
+	res, err := c.PruneExecutions(ctx, "loop-a", duroxide.PruneOptions{CompletedBefore: time.Now().Add(-time.Hour)})
+	must(t, err)
+	if res.ExecutionsDeleted != 0 {
+		t.Fatalf("prune with a cutoff in the past: %+v", res)
+	}
+	if _, err := c.PruneExecutions(ctx, "nope", duroxide.PruneOptions{}); !errors.Is(err, duroxide.ErrInstanceNotFound) {
+		t.Fatalf("prune missing: %v", err)
+	}
+	res, err = c.PruneExecutions(ctx, "loop-a", duroxide.PruneOptions{KeepLast: 2})
 	must(t, err)
 	if res.ExecutionsDeleted != 2 {
 		t.Fatalf("prune keep 2: %+v", res)
@@ -477,5 +485,118 @@ func TestPruneExecutionsKeepLastAndBulk(t *testing.T) {
 	must(t, c.RaiseEvent(ctx, "loop-a", "stop", nil))
 	if st := waitDone(t, c, "loop-a", 30*time.Second); st.State != duroxide.StateCompleted {
 		t.Fatalf("loop-a %+v", st)
+	}
+}
+
+// A turn in flight when its instance is force-deleted must not recreate it.
+func TestForceDeleteFencesInFlightTurn(t *testing.T) {
+	e := newStoreEnv(t)
+	ctx := ctxT(t)
+	e.createInstance("fenced")
+	must(t, e.st.EnqueueForOrchestrator(ctx, poke("fenced", "p"), 0))
+	item, err := e.st.FetchOrchestrationItem(ctx, 30*time.Second, 5*time.Second)
+	must(t, err)
+	if item == nil {
+		t.Fatal("no item")
+	}
+	res, err := e.c.DeleteInstance(ctx, "fenced", true)
+	must(t, err)
+	if res.InstancesDeleted != 1 || res.EventsDeleted != 1 {
+		t.Fatalf("delete %+v", res)
+	}
+	err = e.st.AckOrchestrationItem(ctx, item.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{
+		{EventID: 2, InstanceID: "fenced", ExecutionID: 1, Type: history.ExternalEvent, Name: "p"}}})
+	if !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("ack after force delete: %v, want ErrFenced", err)
+	}
+	if _, err := e.st.InstanceSummary(ctx, "fenced"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("instance recreated: %v", err)
+	}
+	if _, err := e.c.InstanceInfo(ctx, "fenced"); !errors.Is(err, duroxide.ErrInstanceNotFound) {
+		t.Fatalf("view recreated: %v", err)
+	}
+}
+
+func TestListInstancesPaging(t *testing.T) {
+	e := newStoreEnv(t)
+	ctx := ctxT(t)
+	for i := 0; i < 5; i++ {
+		e.createInstance(fmt.Sprintf("page-%d", i))
+	}
+	var got []string
+	cursor, pages := "", 0
+	for {
+		p, err := e.c.ListInstances(ctx, duroxide.ListOptions{Status: "Running", Limit: 2, Cursor: cursor})
+		must(t, err)
+		got = append(got, p.InstanceIDs...)
+		pages++
+		if p.Next == "" {
+			break
+		}
+		cursor = p.Next
+	}
+	if fmt.Sprint(got) != "[page-0 page-1 page-2 page-3 page-4]" || pages != 3 {
+		t.Fatalf("paged %v in %d pages", got, pages)
+	}
+	if _, err := e.c.ListInstances(ctx, duroxide.ListOptions{Cursor: "x"}); !errors.Is(err, duroxide.ErrInvalidInput) {
+		t.Fatalf("bad cursor: %v", err)
+	}
+	recent, err := e.c.ListAllInstances(ctx, duroxide.ListOptions{CreatedAfter: time.Now().Add(-time.Minute), CreatedBefore: time.Now().Add(time.Minute)})
+	must(t, err)
+	if len(recent) != 5 {
+		t.Fatalf("created in the last minute: %v", recent)
+	}
+}
+
+// Two runtimes share one projector consumer: the views count every turn once.
+func TestProjectionsWithTwoRuntimes(t *testing.T) {
+	reg := func() *duroxide.Registry {
+		r := duroxide.NewRegistry()
+		must(t, duroxide.RegisterActivity(r, "Inc", func(_ *duroxide.ActivityContext, i int) (int, error) { return i + 1, nil }))
+		must(t, duroxide.RegisterOrchestration(r, "Steps", func(ctx *duroxide.OrchestrationContext, n int) (int, error) {
+			for i := 0; i < 3; i++ {
+				var err error
+				if n, err = duroxide.Await[int](ctx.ScheduleActivity("Inc", n)); err != nil {
+					return 0, err
+				}
+			}
+			if n%2 == 0 {
+				return 0, errors.New("even")
+			}
+			return n, nil
+		}))
+		return r
+	}
+	rt1 := startRuntime(t, reg(), duroxide.Options{Listen: "127.0.0.1:0", Partitions: 4})
+	rt2 := startRuntime(t, reg(), duroxide.Options{NATSURL: rt1.ClientURL(), Partitions: 4})
+	ctx := ctxT(t)
+	const n = 40
+	for i := 0; i < n; i++ {
+		c := rt1.Client()
+		if i%2 == 1 {
+			c = rt2.Client()
+		}
+		must(t, c.StartOrchestration(ctx, fmt.Sprintf("two-%d", i), "Steps", i))
+	}
+	var events int64
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("two-%d", i)
+		waitDone(t, rt1.Client(), id, 60*time.Second)
+		h, err := rt1.Client().ReadHistory(ctx, id, 0)
+		must(t, err)
+		events += int64(len(h))
+	}
+	for _, c := range []*duroxide.Client{rt1.Client(), rt2.Client()} {
+		m, err := c.SystemMetrics(ctx)
+		must(t, err)
+		want := duroxide.SystemMetrics{TotalInstances: n, TotalExecutions: n, CompletedInstances: n / 2, FailedInstances: n / 2, TotalEvents: events}
+		if *m != want {
+			t.Fatalf("metrics %+v, want %+v", *m, want)
+		}
+		failed, err := c.ListAllInstances(ctx, duroxide.ListOptions{Status: "Failed"})
+		must(t, err)
+		if len(failed) != n/2 {
+			t.Fatalf("failed: %v", failed)
+		}
 	}
 }

@@ -189,3 +189,25 @@ func TestQueueVersusPositionalEvents(t *testing.T) {
 		t.Fatalf("history must record the undelivered event and both queue messages: %+v", evs)
 	}
 }
+
+// Queues are independent of each other, and a dequeue waits for its message.
+func TestQueuesAreIndependent(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	must(t, duroxide.RegisterOrchestration(reg, "TwoQueues", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		b, err := duroxide.Await[int](ctx.DequeueEvent("b"))
+		if err != nil {
+			return "", err
+		}
+		a, err := duroxide.Await[int](ctx.DequeueEvent("a"))
+		return fmt.Sprintf("a=%d b=%d", a, b), err
+	}))
+	c := startRuntime(t, reg, duroxide.Options{}).Client()
+	ctx := context.Background()
+	must(t, c.StartOrchestration(ctx, "two-queues", "TwoQueues", ""))
+	waitHistory(t, c, "two-queues", "the dequeue of b", func(evs []history.Event) bool { return hasEvent(evs, history.QueueSubscribed, "b") })
+	must(t, c.EnqueueEvent(ctx, "two-queues", "a", 1))
+	must(t, c.EnqueueEvent(ctx, "two-queues", "b", 2))
+	if out := sampleOutput[string](t, waitDone(t, c, "two-queues", sampleWait)); out != "a=1 b=2" {
+		t.Fatalf("output %q", out)
+	}
+}

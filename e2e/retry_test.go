@@ -159,3 +159,47 @@ func TestRetryBackoffFormulas(t *testing.T) {
 		t.Errorf("default policy %+v: want 3 attempts, exponential 100ms x2 capped at 30s", def)
 	}
 }
+
+// With a timeout, an attempt that fails fast is retried and one that succeeds in
+// time returns its result; the retry loop replays deterministically from history
+// (the engine cache holds one instance, two run).
+func TestRetryWithTimeoutRetriesFailuresAndReplays(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	var calls atomic.Int32
+	must(t, duroxide.RegisterActivity(reg, "FailsOnce", func(_ *duroxide.ActivityContext, in string) (string, error) {
+		if calls.Add(1)%2 == 1 {
+			return "", errors.New("first try fails")
+		}
+		return "ok:" + in, nil
+	}))
+	must(t, duroxide.RegisterOrchestration(reg, "RetryTimeoutOK", func(ctx *duroxide.OrchestrationContext, in string) (string, error) {
+		policy := duroxide.RetryPolicy{MaxAttempts: 3, Timeout: 10 * time.Second, Backoff: duroxide.LinearBackoff(5*time.Millisecond, 20*time.Millisecond)}
+		out, err := duroxide.Await[string](ctx.ScheduleActivityWithRetry("FailsOnce", in, policy))
+		if err != nil {
+			return "", err
+		}
+		if err := ctx.WaitForEvent("go").Get(nil); err != nil {
+			return "", err
+		}
+		return out, nil
+	}))
+	c := startRuntime(t, reg, duroxide.Options{MaxCachedInstances: 1, OrchestrationConcurrency: 1, ActivityConcurrency: 1}).Client()
+	ctx := context.Background()
+	ids := []string{"retry-replay-a", "retry-replay-b"}
+	for _, id := range ids {
+		must(t, c.StartOrchestration(ctx, id, "RetryTimeoutOK", id))
+		sampleWaitSubscribed(t, c, id, "go", sampleWait)
+	}
+	for _, id := range ids {
+		must(t, c.RaiseEvent(ctx, id, "go", nil))
+	}
+	for _, id := range ids {
+		if out := sampleOutput[string](t, waitDone(t, c, id, sampleWait)); out != "ok:"+id {
+			t.Fatalf("%s: output %q", id, out)
+		}
+		evs := mustHistory(t, c, id)
+		if s, f := countType(evs, history.ActivityScheduled), countType(evs, history.ActivityFailed); s != 2 || f != 1 {
+			t.Fatalf("%s: %d attempts, %d failures; want 2 and 1", id, s, f)
+		}
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/history"
 )
@@ -79,14 +81,10 @@ func TestUnregisteredVersionBacksOffUntilRegistered(t *testing.T) {
 	c := rt.Client()
 	ctx := context.Background()
 	must(t, c.StartOrchestration(ctx, "wants-v3", "Evolving", "", duroxide.StartVersion("3.0.0")))
-	// Some backoff rounds pass; the instance must not have started with v1.
-	for i := 0; i < 3; i++ {
-		time.Sleep(20 * time.Millisecond) // lets the start bounce; no assertion depends on it
-		st, err := c.GetStatus(ctx, "wants-v3")
-		must(t, err)
-		if st.State != duroxide.StateNotFound {
-			t.Fatalf("the instance started (%s, version %s) without its version", st.State, st.Version)
-		}
+	// Let the start bounce at least once (it is redelivered after its backoff).
+	waitFor(t, "the start to be redelivered", func() bool { return inboxRedelivered(rt) > 0 })
+	if st, err := c.GetStatus(ctx, "wants-v3"); err != nil || st.State != duroxide.StateNotFound {
+		t.Fatalf("the instance started without its version: %+v %v", st, err)
 	}
 	registerVersionedString(t, reg, "Evolving", "3.0.0", "v3")
 	st := waitDone(t, c, "wants-v3", sampleWait)
@@ -172,4 +170,42 @@ func TestScenarioRollingDeploymentVersionUpgrade(t *testing.T) {
 	if out := sampleOutput[string](t, st); out != "v2-completed" || st.Version != "2.0.0" || st.ExecutionID != 2 {
 		t.Fatalf("output %q version %s execution %d", out, st.Version, st.ExecutionID)
 	}
+}
+
+// A start naming a version no node has fails with a configuration error naming the
+// version once its attempts run out.
+func TestUnregisteredVersionFailsAfterAttempts(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	registerVersionedString(t, reg, "OnlyV1", "1.0.0", "v1")
+	c := startRuntime(t, reg, duroxide.Options{MaxAttempts: 3, UnregisteredBaseDelay: 5 * time.Millisecond,
+		UnregisteredMaxDelay: 20 * time.Millisecond}).Client()
+	must(t, c.StartOrchestration(context.Background(), "wants-v9", "OnlyV1", "", duroxide.StartVersion("9.0.0")))
+	st := waitDone(t, c, "wants-v9", sampleWait)
+	if st.State != duroxide.StateFailed || st.Failure.Category != history.Configuration ||
+		st.Failure.Kind != history.KindUnregistered || !strings.Contains(st.Failure.Message, "9.0.0") {
+		t.Fatalf("%s %+v, want an Unregistered configuration failure naming 9.0.0", st.State, st.Failure)
+	}
+}
+
+// inboxRedelivered counts the inbox messages that are pending after more than one
+// delivery (on every partition consumer).
+func inboxRedelivered(rt *duroxide.Runtime) int {
+	ctx := context.Background()
+	js, err := jetstream.New(rt.Conn())
+	if err != nil {
+		return 0
+	}
+	s, err := js.Stream(ctx, "DUROXIDE_INBOX")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for name := range s.ConsumerNames(ctx).Name() {
+		if cons, err := s.Consumer(ctx, name); err == nil {
+			if info, err := cons.Info(ctx); err == nil {
+				n += info.NumRedelivered
+			}
+		}
+	}
+	return n
 }

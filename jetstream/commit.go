@@ -29,6 +29,10 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	if l == nil || !live {
 		return fmt.Errorf("%w: ack with token %q", store.ErrLockLost, lockToken)
 	}
+	if err := validateCommit(l.st, c); err != nil {
+		s.restoreLease(lockToken, l)
+		return err
+	}
 	st := l.st
 	instance := l.lease.Key
 	if len(c.HistoryDelta) == 0 && len(c.WorkerItems) == 0 && len(c.OrchestratorItems) == 0 {

@@ -20,8 +20,9 @@ type inboxMsg struct {
 	msg       jetstream.Msg
 	item      store.WorkItem
 	seq       uint64
-	attempt   int
+	attempt   int // the broker's delivery count
 	partition int
+	track     *msgTrack // lends and give-backs (attempts.go)
 }
 
 // orchLease is a fetched, locked orchestration item.
@@ -142,7 +143,8 @@ func (s *Store) onInbox(m jetstream.Msg) {
 		s.deadLetter(m, instance, reason)
 		return
 	}
-	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered), partition: part}); err != nil {
+	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered), partition: part,
+		track: s.attempts.newTrack(md.Sequence.Stream)}); err != nil {
 		s.handBack(m) // closing
 	}
 }
@@ -289,6 +291,24 @@ func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *inst
 		s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{SetState: true, State: st})
 		return nil, nil
 	}
+	if !st.exists && onlyQueueMessages(fresh) {
+		// Queue messages for an instance that does not exist are dropped (duroxide
+		// deletes orphan QueueMessage-only batches), once the latest history confirms
+		// it does not exist.
+		current, err := s.isCurrent(ctx, lease.Key, st)
+		if err != nil {
+			return nil, err
+		}
+		if !current {
+			s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{Forget: true, Requeue: true})
+			return nil, nil
+		}
+		for _, m := range fresh {
+			_ = m.msg.Ack()
+		}
+		s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{SetState: true, State: st})
+		return nil, nil
+	}
 	kv, err := s.priorKV(ctx, lease.Key, st)
 	if err != nil {
 		return nil, err
@@ -301,9 +321,10 @@ func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *inst
 		HistoryError: st.histErr,
 		LockToken:    lease.Token,
 	}
-	for _, m := range fresh {
-		item.Messages = append(item.Messages, store.Message{Item: m.item, Attempt: m.attempt})
-		item.AttemptCount = max(item.AttemptCount, m.attempt)
+	for i := range fresh {
+		attempt := fresh[i].lend()
+		item.Messages = append(item.Messages, store.Message{Item: fresh[i].item, Attempt: attempt})
+		item.AttemptCount = max(item.AttemptCount, attempt)
 	}
 	s.mu.Lock()
 	s.leases[lease.Token] = &orchLease{lease: lease, st: st, msgs: fresh}
@@ -326,22 +347,37 @@ func (s *Store) takeLease(token string) (*orchLease, bool) {
 	return l, true
 }
 
-// AbandonOrchestrationItem implements [store.Provider]: the messages are nak'ed, so
-// the broker redelivers them after delay.
+// AbandonOrchestrationItem implements [store.Provider]. Without delay the messages
+// stay in the instance's mailbox, to be fetched again at once with whatever arrived
+// meanwhile; with a delay they are nak'ed, so the broker redelivers them after delay.
+// With ignoreAttempt this fetch does not count towards their attempts (attempts.go).
 func (s *Store) AbandonOrchestrationItem(ctx context.Context, lockToken string, delay time.Duration, ignoreAttempt bool) error {
 	l, live := s.takeLease(lockToken)
 	if l == nil || !live {
 		return fmt.Errorf("%w: abandon with token %q", store.ErrLockLost, lockToken)
 	}
 	for _, m := range l.msgs {
+		if ignoreAttempt {
+			m.track.ignored.Add(1)
+		}
 		if delay > 0 {
+			s.attempts.park(m.seq, m.track.ignored.Load())
 			_ = m.msg.NakWithDelay(delay)
 		} else {
-			_ = m.msg.Nak()
+			_ = m.msg.InProgress()
 		}
 	}
-	s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: l.st})
+	s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: l.st, Requeue: delay <= 0})
 	return nil
+}
+
+func onlyQueueMessages(msgs []inboxMsg) bool {
+	for _, m := range msgs {
+		if m.item.Type != store.QueueMessage {
+			return false
+		}
+	}
+	return true
 }
 
 // RenewOrchestrationItemLock implements [store.Provider]. It also tells the broker the

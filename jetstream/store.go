@@ -140,8 +140,9 @@ type Store struct {
 
 	inbox, hist, work, dead jetstream.Stream
 
-	host *actors.Host[inboxMsg, *instState]
-	kvs  kvBucketCache // the kv state bucket (kvstate.go)
+	host     *actors.Host[inboxMsg, *instState]
+	attempts attemptBook   // attempt give-backs of nak'ed inbox messages (attempts.go)
+	kvs      kvBucketCache // the kv state bucket (kvstate.go)
 
 	mu     sync.Mutex
 	leases map[string]*orchLease // by lock token

@@ -46,11 +46,13 @@ type Hooks struct {
 
 // Projector applies history records to the views.
 type Projector struct {
-	cfg Config
-	js  jetstream.JetStream
-	kv  jetstream.KeyValue
-	log *slog.Logger
-	cc  jetstream.ConsumeContext
+	cfg  Config
+	js   jetstream.JetStream
+	kv   jetstream.KeyValue
+	idx  jetstream.Stream // listing index entries
+	hist jetstream.Stream // the history stream
+	log  *slog.Logger
+	cc   jetstream.ConsumeContext
 
 	mu       sync.Mutex // serialises apply (the consumer delivers one at a time anyway)
 	cache    viewCache  // views this projector wrote last (guarded by mu)
@@ -92,6 +94,9 @@ func Start(ctx context.Context, js jetstream.JetStream, cfg Config) (*Projector,
 		return nil, fmt.Errorf("projections: views bucket: %w", err)
 	}
 	p := &Projector{cfg: cfg, js: js, kv: kv, log: cfg.Logger.With("component", "projector")}
+	if p.idx, err = p.indexStream(ctx, false); err != nil {
+		return nil, err
+	}
 	if err := p.loadStats(ctx); err != nil {
 		return nil, err
 	}
@@ -111,6 +116,32 @@ func Start(ctx context.Context, js jetstream.JetStream, cfg Config) (*Projector,
 	return p, nil
 }
 
+// indexStream binds to (or creates) the listing index stream; fresh deletes it
+// first (a rebuild: its entries are derived, and its deduplication ids must not
+// match the rebuilt ones).
+func (p *Projector) indexStream(ctx context.Context, fresh bool) (jetstream.Stream, error) {
+	name := IndexStream(p.cfg.Namespace)
+	if fresh {
+		if err := p.js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("projections: reset index stream: %w", err)
+		}
+	}
+	st, err := p.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "duroxide projections: listing index (one message per instance and status, deleted when replaced)",
+		Subjects:    []string{p.cfg.Namespace + ".vidx.>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     p.cfg.Storage,
+		Replicas:    p.cfg.Replicas,
+		AllowDirect: true,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projections: index stream: %w", err)
+	}
+	return st, nil
+}
+
 // consumer binds to the shared durable consumer, (re)creating it to start after the
 // counters' applied sequence when it is missing or ahead of the views.
 func (p *Projector) consumer(ctx context.Context) (jetstream.Consumer, error) {
@@ -118,6 +149,7 @@ func (p *Projector) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: history stream: %w", err)
 	}
+	p.hist = stream
 	c, err := stream.Consumer(ctx, consumerName)
 	if err == nil {
 		info, ierr := c.Info(ctx)
@@ -139,6 +171,9 @@ func (p *Projector) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		p.log.Info("views are behind the projector consumer; rebuilding", "applied", p.stats.AppliedSeq, "ack_floor", info.AckFloor.Stream)
 		if err := stream.DeleteConsumer(ctx, consumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, fmt.Errorf("projections: reset projector consumer: %w", err)
+		}
+		if p.idx, err = p.indexStream(ctx, true); err != nil {
+			return nil, err
 		}
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("projections: projector consumer: %w", err)
@@ -262,7 +297,15 @@ func (p *Projector) apply(ctx context.Context, seq uint64, subject string, data 
 	if len(parts) == 5 {
 		var ar djs.AdminRecord
 		_ = json.Unmarshal(data, &ar)
-		return p.cleanup(ctx, seq, enc, &ar)
+		if err := p.cleanup(ctx, seq, enc, &ar); err != nil {
+			return err
+		}
+		// Applied for good: a rebuild does not need it (the records it removed are
+		// gone too), so the admin record itself goes, and deletes and prunes leave
+		// nothing behind in the history stream.
+		if err := p.hist.DeleteMsg(ctx, seq); err != nil && !isMsgNotFound(err) {
+			return fmt.Errorf("projections: remove admin record %d: %w", seq, err)
+		}
 	}
 	return nil
 }
@@ -331,6 +374,9 @@ func (p *Projector) applyTurn(ctx context.Context, seq uint64, enc string, rec *
 		iv.HistoryBytes += size
 		iv.Seq, iv.PrevStatus, iv.Prev = seq, prevStatus, prev
 		iv.Cur = iv.contribution()
+		if err := p.indexEntries(ctx, seq, &iv, prevStatus); err != nil {
+			return Counters{}, err
+		}
 		if err := p.put(ctx, instKey(enc), &iv, irev); err != nil {
 			return Counters{}, err
 		}
@@ -338,38 +384,62 @@ func (p *Projector) applyTurn(ctx context.Context, seq uint64, enc string, rec *
 	if iv.Seq != seq {
 		return Counters{}, nil // a later record already applied
 	}
-	if err := p.index(ctx, enc, &iv); err != nil {
+	if err := p.dropIndex(ctx, iv.DropIdx); err != nil {
 		return Counters{}, err
 	}
 	return iv.Cur.add(iv.Prev, -1), nil
 }
 
-// index updates the listing indexes for the change iv.Seq made.
-func (p *Projector) index(ctx context.Context, enc string, iv *InstanceView) error {
-	if iv.PrevStatus == iv.Status && !iv.Deleted {
-		return nil
-	}
-	if iv.PrevStatus != "" {
-		if err := p.kv.Delete(ctx, statusKey(iv.PrevStatus, enc)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("projections: index: %w", err)
+// indexEntries publishes the listing index entries for a change being applied at
+// seq: a new status entry when the status changed, an "all" entry for a new
+// instance. The entries they replace are listed in iv.DropIdx and removed by
+// dropIndex once the view is written. Deduplication ids derived from seq make a
+// re-applied record find its entries instead of adding more.
+func (p *Projector) indexEntries(ctx context.Context, seq uint64, iv *InstanceView, prevStatus string) error {
+	iv.DropIdx = nil
+	entry, _ := json.Marshal(indexEntry{ID: djs.EncodeToken(iv.Instance), CreatedAtMs: iv.CreatedAtMs, Name: iv.Name})
+	if prevStatus != iv.Status {
+		n, err := p.publishIndex(ctx, indexStatusSubject(p.cfg.Namespace, iv.Status), fmt.Sprintf("v%d.s", seq), entry)
+		if err != nil {
+			return err
 		}
-	}
-	if iv.Deleted {
-		if err := p.kv.Delete(ctx, allKey(enc)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("projections: index: %w", err)
+		if iv.IdxStatus != 0 {
+			iv.DropIdx = append(iv.DropIdx, iv.IdxStatus)
 		}
-		return nil
+		iv.IdxStatus = n
 	}
-	val, _ := json.Marshal(indexEntry{CreatedAtMs: iv.CreatedAtMs, Name: iv.Name})
-	if iv.PrevStatus == "" {
-		if _, err := p.kv.Put(ctx, allKey(enc), val); err != nil {
-			return fmt.Errorf("projections: index: %w", err)
+	if iv.IdxAll == 0 {
+		n, err := p.publishIndex(ctx, indexAllSubject(p.cfg.Namespace), fmt.Sprintf("v%d.a", seq), entry)
+		if err != nil {
+			return err
 		}
-	}
-	if _, err := p.kv.Put(ctx, statusKey(iv.Status, enc), val); err != nil {
-		return fmt.Errorf("projections: index: %w", err)
+		iv.IdxAll = n
 	}
 	return nil
+}
+
+func (p *Projector) publishIndex(ctx context.Context, subject, msgID string, data []byte) (uint64, error) {
+	ack, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return 0, fmt.Errorf("projections: index: %w", err)
+	}
+	return ack.Sequence, nil
+}
+
+// dropIndex removes replaced index entries (already removed ones are fine).
+func (p *Projector) dropIndex(ctx context.Context, seqs []uint64) error {
+	for _, seq := range seqs {
+		if err := p.idx.DeleteMsg(ctx, seq); err != nil && !isMsgNotFound(err) {
+			return fmt.Errorf("projections: remove index entry %d: %w", seq, err)
+		}
+	}
+	return nil
+}
+
+func isMsgNotFound(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrMsgNotFound) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound
 }
 
 func (p *Projector) applyAdmin(ctx context.Context, seq uint64, enc string, ar *djs.AdminRecord) (Counters, error) {
@@ -387,8 +457,15 @@ func (p *Projector) applyAdmin(ctx context.Context, seq uint64, enc string, ar *
 		switch ar.Op {
 		case djs.AdminDelete:
 			iv.Deleted = true
+			iv.DropIdx = nil
+			for _, x := range []uint64{iv.IdxStatus, iv.IdxAll} {
+				if x != 0 {
+					iv.DropIdx = append(iv.DropIdx, x)
+				}
+			}
+			iv.IdxStatus, iv.IdxAll = 0, 0
 		case djs.AdminPrune:
-			iv.PrevStatus = iv.Status // status unchanged: no index work
+			iv.DropIdx = nil
 			for _, e := range ar.Executions {
 				var ev ExecutionView
 				if _, err := getJSON(ctx, p.kv, execKey(enc, e), &ev); err != nil {
@@ -413,7 +490,7 @@ func (p *Projector) applyAdmin(ctx context.Context, seq uint64, enc string, ar *
 	if iv.Seq != seq {
 		return Counters{}, nil
 	}
-	if err := p.index(ctx, enc, &iv); err != nil {
+	if err := p.dropIndex(ctx, iv.DropIdx); err != nil {
 		return Counters{}, err
 	}
 	return iv.Cur.add(iv.Prev, -1), nil
@@ -501,7 +578,6 @@ func (p *Projector) loadStats(ctx context.Context) error {
 	p.stats, p.statsRev = st, rev
 	return nil
 }
-
 
 // errConflict means a compare-and-set on a view failed: another projector wrote it.
 var errConflict = errors.New("projections: view changed concurrently")

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -91,6 +90,11 @@ type InstanceView struct {
 	PrevStatus string   `json:"prev_status,omitempty"`
 	Prev       Counters `json:"prev"`
 	Cur        Counters `json:"cur"`
+	// IdxAll and IdxStatus are the view's listing index entries (index stream
+	// sequences); DropIdx are entries Seq replaced, removed after the view is written.
+	IdxAll    uint64   `json:"idx_all,omitempty"`
+	IdxStatus uint64   `json:"idx_status,omitempty"`
+	DropIdx   []uint64 `json:"drop_idx,omitempty"`
 }
 
 func (v *InstanceView) contribution() Counters {
@@ -133,11 +137,21 @@ type Stats struct {
 	Totals     Counters `json:"totals"`
 }
 
-// indexEntry is the value of a listing index key.
+// indexEntry is one message of the listing index stream: on <ns>.vidx.all for every
+// instance, and on <ns>.vidx.s.<status> for its current status. The message is
+// deleted when the entry is replaced, so a subject holds exactly its members, in
+// the order they joined.
 type indexEntry struct {
+	ID          string `json:"id"` // encoded instance id
 	CreatedAtMs int64  `json:"c"`
 	Name        string `json:"n"`
 }
+
+// IndexStream is the listing index stream of namespace ns.
+func IndexStream(ns string) string { return ns + "_views_index" }
+
+func indexAllSubject(ns string) string            { return ns + ".vidx.all" }
+func indexStatusSubject(ns, status string) string { return ns + ".vidx.s." + status }
 
 // Names of the buckets, keys and consumer.
 const (
@@ -150,8 +164,6 @@ func ViewsBucket(ns string) string { return ns + "_views" }
 
 func instKey(enc string) string              { return "i." + enc }
 func execKey(enc string, exec uint64) string { return "e." + enc + "." + strconv.FormatUint(exec, 10) }
-func allKey(enc string) string               { return "a." + enc }
-func statusKey(status, enc string) string    { return "s." + status + "." + enc }
 
 // Views reads the projections of one namespace.
 type Views struct {
@@ -309,11 +321,9 @@ type ListPage struct {
 // instances, order of reaching the status for a status query. Each page costs
 // batched direct gets proportional to the entries it scans, not to the total.
 func (v *Views) List(ctx context.Context, q ListQuery, decode func(string) (string, error)) (*ListPage, error) {
-	subject := "$KV." + ViewsBucket(v.ns) + "."
+	subject := indexAllSubject(v.ns)
 	if q.Status != "" {
-		subject += "s." + q.Status + ".*"
-	} else {
-		subject += "a.*"
+		subject = indexStatusSubject(v.ns, q.Status)
 	}
 	if q.Limit <= 0 {
 		q.Limit = 100
@@ -321,15 +331,12 @@ func (v *Views) List(ctx context.Context, q ListQuery, decode func(string) (stri
 	page := &ListPage{}
 	from := q.After + 1
 	for {
-		batch, more, err := directBatch(ctx, v.nc, "KV_"+ViewsBucket(v.ns), subject, from, q.Limit+1)
+		batch, more, err := directBatch(ctx, v.nc, IndexStream(v.ns), subject, from, q.Limit+1)
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range batch {
 			from = m.seq + 1
-			if m.op != "" {
-				continue // a deleted index entry
-			}
 			var ie indexEntry
 			if err := json.Unmarshal(m.data, &ie); err != nil {
 				continue
@@ -339,8 +346,7 @@ func (v *Views) List(ctx context.Context, q ListQuery, decode func(string) (stri
 				q.CreatedTo != 0 && ie.CreatedAtMs >= q.CreatedTo {
 				continue
 			}
-			enc := m.subject[strings.LastIndexByte(m.subject, '.')+1:]
-			id, err := decode(enc)
+			id, err := decode(ie.ID)
 			if err != nil {
 				continue
 			}
@@ -362,7 +368,6 @@ type kvMsg struct {
 	seq     uint64
 	subject string
 	data    []byte
-	op      string
 }
 
 // directBatch reads up to n messages of stream on subject from sequence from with
@@ -400,7 +405,7 @@ func directBatch(ctx context.Context, nc *nats.Conn, stream, subject string, fro
 			}
 		}
 		seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		out = append(out, kvMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data, op: m.Header.Get("KV-Operation")})
+		out = append(out, kvMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data})
 		if len(out) == n {
 			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
 			return out, pending > 0, nil

@@ -29,6 +29,10 @@ var (
 	ErrNotFound = errors.New("store: instance not found")
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrInvalidCommit means AckOrchestrationItem rejected a malformed commit (event
+	// ids that repeat or do not follow the execution's history). Nothing was written
+	// and the lock is still held.
+	ErrInvalidCommit = errors.New("store: invalid commit")
 )
 
 // Message is one orchestrator-queue message handed to the runtime in a batch.
@@ -140,7 +144,9 @@ type Provider interface {
 	// orchestrator items, and the removal of the locked messages all happen, or none
 	// do. It returns [ErrLockLost] if the token is not held, and [ErrFenced] if
 	// another holder extended the instance's history since the fetch; in both cases
-	// nothing was committed and the lock is released.
+	// nothing was committed and the lock is released. It returns [ErrInvalidCommit]
+	// when the delta's event ids repeat or do not follow the execution's existing
+	// ids; then nothing was committed either, and the lock is still held.
 	AckOrchestrationItem(ctx context.Context, lockToken string, c Commit) error
 
 	// AbandonOrchestrationItem releases the lock without committing. The messages

@@ -1,0 +1,216 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// Not ported yet: test_worker_lock_renewal_after_expiration and
+// test_worker_ack_fails_after_lock_expiry (the JetStream store does not yet reject a
+// worker renewal or ack once its lock expired).
+var lockExpirationTests = []Test{
+	{"test_lock_expires_after_timeout", TestLockExpiresAfterTimeout},
+	{"test_abandon_releases_lock_immediately", TestAbandonReleasesLockImmediately},
+	{"test_lock_renewal_on_ack", TestLockRenewalOnAck},
+	{"test_concurrent_lock_attempts_respect_expiration", TestConcurrentLockAttemptsRespectExpiration},
+	{"test_worker_lock_renewal_success", TestWorkerLockRenewalSuccess},
+	{"test_worker_lock_renewal_invalid_token", TestWorkerLockRenewalInvalidToken},
+	{"test_worker_lock_renewal_extends_timeout", TestWorkerLockRenewalExtendsTimeout},
+	{"test_worker_lock_renewal_after_ack", TestWorkerLockRenewalAfterAck},
+	{"test_abandon_work_item_releases_lock", TestAbandonWorkItemReleasesLock},
+	{"test_abandon_work_item_with_delay", TestAbandonWorkItemWithDelay},
+	{"test_orchestration_lock_renewal_after_expiration", TestOrchestrationLockRenewalAfterExpiration},
+}
+
+// TestLockExpiresAfterTimeout: an expired lock frees the instance and its token no
+// longer works.
+func TestLockExpiresAfterTimeout(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueue(startItem("instance-A"))
+	item := h.fetch(h.lock)
+	h.fetchNone(h.lock, "the instance is locked")
+	sleep(h.lock + 100*time.Millisecond)
+	item2 := h.fetch(h.lock)
+	if item2.Instance != "instance-A" || item2.LockToken == item.LockToken {
+		t.Fatalf("after expiry fetched %q with token %q (old %q)", item2.Instance, item2.LockToken, item.LockToken)
+	}
+	if err := h.p.AckOrchestrationItem(h.ctx, item.LockToken, store.Commit{ExecutionID: 1}); err == nil {
+		t.Fatal("ack with the expired token succeeded")
+	}
+}
+
+// TestAbandonReleasesLockImmediately: abandon frees the instance without waiting for
+// the lock to expire.
+func TestAbandonReleasesLockImmediately(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueue(startItem("instance-A"))
+	item := h.fetch(h.lock)
+	h.fetchNone(h.lock, "the instance is locked")
+	h.abandon(item.LockToken, 0, false)
+	h.f.Settle(t, h.p)
+	item2, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0)
+	if err != nil || item2 == nil || item2.Instance != "instance-A" {
+		t.Fatalf("fetch right after abandon: %+v %v, want instance-A", item2, err)
+	}
+}
+
+// TestLockRenewalOnAck: a successful ack releases the lock at once, so a message that
+// arrived during the lock is fetchable right after.
+func TestLockRenewalOnAck(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueue(startItem("instance-A"))
+	item := h.fetch(h.lock)
+	h.fetchNone(h.lock, "the instance is locked")
+	h.enqueue(startItem("instance-A"))
+	h.fetchNone(h.lock, "the new message waits for the lock")
+	h.ack(item.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started("instance-A", 1)}})
+	h.f.Settle(t, h.p)
+	item2, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0)
+	if err != nil || item2 == nil || item2.Instance != "instance-A" {
+		t.Fatalf("fetch right after the ack: %+v %v, want instance-A", item2, err)
+	}
+}
+
+// TestConcurrentLockAttemptsRespectExpiration: concurrent fetchers get nothing until
+// the lock expires.
+func TestConcurrentLockAttemptsRespectExpiration(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueue(startItem("instance-A"))
+	h.fetch(h.lock)
+	var wg sync.WaitGroup
+	got := make([]*store.OrchestrationItem, 5)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 50 * time.Millisecond)
+			item, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0)
+			if err != nil {
+				t.Errorf("fetcher %d: %v", i, err)
+			}
+			got[i] = item
+		}()
+	}
+	sleep(200 * time.Millisecond)
+	wg.Wait()
+	for i, item := range got {
+		if item != nil {
+			t.Fatalf("fetcher %d got %q while it was locked", i, item.Instance)
+		}
+	}
+	sleep(max(h.lock-200*time.Millisecond, 0) + 100*time.Millisecond)
+	if item2 := h.fetch(h.lock); item2.Instance != "instance-A" {
+		t.Fatalf("fetched %q after expiry", item2.Instance)
+	}
+}
+
+// TestWorkerLockRenewalSuccess: a held work item's lock can be renewed and stays held.
+func TestWorkerLockRenewalSuccess(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueueWork(activity("test-instance", 1, 1, "TestActivity"))
+	w := h.fetchWork(h.lock)
+	h.fetchNoWork(h.lock, "the item is locked")
+	sleep(100 * time.Millisecond)
+	if err := h.p.RenewWorkItemLock(h.ctx, w.LockToken, h.lock); err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	h.fetchNoWork(h.lock, "the item is still locked after the renewal")
+}
+
+// TestWorkerLockRenewalInvalidToken: renewing an unknown token fails.
+func TestWorkerLockRenewalInvalidToken(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	if err := h.p.RenewWorkItemLock(h.ctx, "invalid-token-123", 30*time.Second); err == nil {
+		t.Fatal("renewal with an invalid token succeeded")
+	}
+}
+
+// TestWorkerLockRenewalExtendsTimeout: a renewal at 60% of the lock keeps the item
+// locked past the original expiry.
+func TestWorkerLockRenewalExtendsTimeout(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	const instance = "test-lock-renewal-extends"
+	h.enqueue(startItem(instance))
+	item := h.fetch(30 * time.Second)
+	h.ack(item.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started(instance, 1)},
+		WorkerItems: []store.WorkItem{activity(instance, 1, 1, "TestActivity")},
+		Metadata:    store.ExecutionMetadata{OrchestrationName: testOrch, Status: store.StatusRunning}})
+
+	w := h.fetchWork(h.lock)
+	pre := h.lock * 6 / 10
+	sleep(pre)
+	if err := h.p.RenewWorkItemLock(h.ctx, w.LockToken, h.lock); err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	sleep(h.lock - pre)
+	h.fetchNoWork(h.lock, "the renewal extended the lock to 1.6× the timeout")
+}
+
+// TestWorkerLockRenewalAfterAck: an acked item's lock cannot be renewed.
+func TestWorkerLockRenewalAfterAck(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueueWork(activity("test-instance", 1, 1, "TestActivity"))
+	w := h.fetchWork(h.lock)
+	done := activityDone("test-instance", 1, 1, `"done"`)
+	h.ackWork(w.LockToken, &done)
+	if err := h.p.RenewWorkItemLock(h.ctx, w.LockToken, h.lock); err == nil {
+		t.Fatal("renewal after the ack succeeded")
+	}
+}
+
+// TestAbandonWorkItemReleasesLock: an abandoned work item is fetchable again at once,
+// under a new token.
+func TestAbandonWorkItemReleasesLock(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueueWork(activity("test-abandon-work", 1, 1, "TestActivity"))
+	w := h.fetchWork(h.lock)
+	if w.Item.Type != store.ActivityExecute {
+		t.Fatalf("fetched %s", w.Item.Type)
+	}
+	h.fetchNoWork(h.lock, "the item is locked")
+	if err := h.p.AbandonWorkItem(h.ctx, w.LockToken, 0, false); err != nil {
+		t.Fatalf("abandon: %v", err)
+	}
+	w2 := h.fetchWork(h.lock)
+	if w2.Item.Type != store.ActivityExecute || w2.LockToken == w.LockToken {
+		t.Fatalf("refetched %s with token %q (old %q)", w2.Item.Type, w2.LockToken, w.LockToken)
+	}
+	done := activityDone("test-abandon-work", 1, 1, `"done"`)
+	h.ackWork(w2.LockToken, &done)
+}
+
+// TestAbandonWorkItemWithDelay: an item abandoned with a delay stays invisible until
+// the delay ran out.
+func TestAbandonWorkItemWithDelay(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueueWork(activity("test-abandon-delay", 1, 1, "TestActivity"))
+	w := h.fetchWork(h.lock)
+	const delay = 500 * time.Millisecond
+	if err := h.p.AbandonWorkItem(h.ctx, w.LockToken, delay, false); err != nil {
+		t.Fatalf("abandon: %v", err)
+	}
+	h.fetchNoWork(h.lock, "the item is delayed")
+	sleep(delay + 100*time.Millisecond)
+	w2 := h.fetchWork(h.lock)
+	if w2.Item.Type != store.ActivityExecute {
+		t.Fatalf("refetched %s", w2.Item.Type)
+	}
+	done := activityDone("test-abandon-delay", 1, 1, `"done"`)
+	h.ackWork(w2.LockToken, &done)
+}
+
+// TestOrchestrationLockRenewalAfterExpiration: an expired orchestration lock cannot be
+// renewed.
+func TestOrchestrationLockRenewalAfterExpiration(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueue(startItem("orch-renewal-expiry"))
+	item := h.fetch(h.lock)
+	sleep(h.lock + 100*time.Millisecond)
+	if err := h.p.RenewOrchestrationItemLock(h.ctx, item.LockToken, h.lock); err == nil {
+		t.Fatal("renewal of an expired lock succeeded")
+	}
+}

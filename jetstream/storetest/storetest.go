@@ -1,0 +1,266 @@
+// Package storetest is the conformance suite of the duroxide-go store contract
+// ([store.Provider]): the provider validations of duroxide 0.1.27, one exported test
+// function per validation, grouped in files named after duroxide's categories. Any
+// store runs the whole suite with [RunAll] and a [Factory]:
+//
+//	func TestConformance(t *testing.T) { storetest.RunAll(t, myFactory{}) }
+//
+// Each test creates its own store, so tests share nothing. Where duroxide's assertion
+// does not carry over to Go or to an asynchronous store, the test asserts the
+// equivalent guarantee; docs/STORE.md lists each such adaptation.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// Factory creates the stores the suite tests.
+type Factory interface {
+	// NewProvider returns a fresh, empty, isolated store, ready to serve fetches. It
+	// is closed when t ends.
+	NewProvider(t *testing.T) store.Provider
+	// LockTimeout is the lock timeout the tests use, for both queues; keep it short
+	// (about a second): many tests wait for a lock to expire. A store whose worker
+	// lock is not set per fetch must be configured with this timeout.
+	LockTimeout() time.Duration
+	// ShortPollThreshold is how fast a fetch with a zero poll timeout must return
+	// when there is no work (duroxide's default is 100ms).
+	ShortPollThreshold() time.Duration
+	// Settle returns once every message enqueued on p's orchestrator queue before the
+	// call (by a client, an ack or a worker) is visible to FetchOrchestrationItem. A
+	// store whose enqueue is visible synchronously returns at once.
+	Settle(t *testing.T, p store.Provider)
+	// EnqueueForWorker adds an ActivityExecute item to p's worker queue (duroxide's
+	// enqueue_for_worker, which store.Provider does not have).
+	EnqueueForWorker(t *testing.T, p store.Provider, item store.WorkItem)
+	// EnqueueRaw adds a message whose body is data, undecoded, to the instance's
+	// orchestrator queue.
+	EnqueueRaw(t *testing.T, p store.Provider, instance string, data []byte)
+	// CorruptHistory makes the instance's stored history undecodable.
+	CorruptHistory(t *testing.T, p store.Provider, instance string)
+}
+
+// Test is one validation of the suite.
+type Test struct {
+	// Name is duroxide's name of the validation.
+	Name string
+	Run  func(t *testing.T, f Factory)
+}
+
+// Tests lists every validation of the suite, by category.
+var Tests = concat(
+	atomicityTests,
+	errorHandlingTests,
+	instanceCreationTests,
+	instanceLockingTests,
+	lockExpirationTests,
+	longPollingTests,
+	multiExecutionTests,
+	poisonMessageTests,
+	queueSemanticsTests,
+	customStatusTests,
+)
+
+func concat(groups ...[]Test) []Test {
+	var out []Test
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// RunAll runs every validation as a subtest named after duroxide's test.
+func RunAll(t *testing.T, f Factory) {
+	for _, tc := range Tests {
+		t.Run(tc.Name, func(t *testing.T) { tc.Run(t, f) })
+	}
+}
+
+// waitFor bounds the fetches that expect work: a long poll returns as soon as the
+// work is there.
+const waitFor = 10 * time.Second
+
+// noWorkWindow is how long a worker fetch that expects nothing waits, so that an item
+// still on its way would be seen. It must stay well below the lock timeout.
+const noWorkWindow = 250 * time.Millisecond
+
+// harness wraps one store of a test with fatal-on-error helpers.
+type harness struct {
+	t    *testing.T
+	f    Factory
+	p    store.Provider
+	ctx  context.Context
+	lock time.Duration
+}
+
+func newHarness(t *testing.T, f Factory) *harness {
+	t.Helper()
+	return &harness{t: t, f: f, p: f.NewProvider(t), ctx: context.Background(), lock: f.LockTimeout()}
+}
+
+func (h *harness) enqueue(item store.WorkItem) {
+	h.t.Helper()
+	if err := h.p.EnqueueForOrchestrator(h.ctx, item, 0); err != nil {
+		h.t.Fatalf("enqueue %s for %q: %v", item.Type, item.Instance, err)
+	}
+}
+
+func (h *harness) enqueueWork(item store.WorkItem) {
+	h.t.Helper()
+	h.f.EnqueueForWorker(h.t, h.p, item)
+}
+
+// fetch expects an orchestration item: every message enqueued so far is visible.
+func (h *harness) fetch(lock time.Duration) *store.OrchestrationItem {
+	h.t.Helper()
+	h.f.Settle(h.t, h.p)
+	item, err := h.p.FetchOrchestrationItem(h.ctx, lock, waitFor)
+	if err != nil {
+		h.t.Fatalf("fetch orchestration item: %v", err)
+	}
+	if item == nil {
+		h.t.Fatalf("fetch orchestration item: nothing within %v", waitFor)
+	}
+	return item
+}
+
+// fetchNone expects no orchestration item although every message enqueued so far is
+// visible.
+func (h *harness) fetchNone(lock time.Duration, why string) {
+	h.t.Helper()
+	h.f.Settle(h.t, h.p)
+	item, err := h.p.FetchOrchestrationItem(h.ctx, lock, 0)
+	if err != nil {
+		h.t.Fatalf("fetch orchestration item: %v", err)
+	}
+	if item != nil {
+		h.t.Fatalf("fetch returned instance %q with %d messages; want nothing: %s", item.Instance, len(item.Messages), why)
+	}
+}
+
+func (h *harness) ack(token string, c store.Commit) {
+	h.t.Helper()
+	if err := h.p.AckOrchestrationItem(h.ctx, token, c); err != nil {
+		h.t.Fatalf("ack orchestration item: %v", err)
+	}
+}
+
+func (h *harness) abandon(token string, delay time.Duration, ignoreAttempt bool) {
+	h.t.Helper()
+	if err := h.p.AbandonOrchestrationItem(h.ctx, token, delay, ignoreAttempt); err != nil {
+		h.t.Fatalf("abandon orchestration item: %v", err)
+	}
+}
+
+// fetchWork expects a work item.
+func (h *harness) fetchWork(lock time.Duration) *store.WorkLease {
+	h.t.Helper()
+	w, err := h.p.FetchWorkItem(h.ctx, lock, waitFor)
+	if err != nil {
+		h.t.Fatalf("fetch work item: %v", err)
+	}
+	if w == nil {
+		h.t.Fatalf("fetch work item: nothing within %v", waitFor)
+	}
+	return w
+}
+
+// fetchNoWork expects no work item.
+func (h *harness) fetchNoWork(lock time.Duration, why string) {
+	h.t.Helper()
+	w, err := h.p.FetchWorkItem(h.ctx, lock, noWorkWindow)
+	if err != nil {
+		h.t.Fatalf("fetch work item: %v", err)
+	}
+	if w != nil {
+		h.t.Fatalf("fetch returned work item %s %d of %q; want nothing: %s", w.Item.Name, w.Item.ID, w.Item.Instance, why)
+	}
+}
+
+func (h *harness) ackWork(token string, completion *store.WorkItem) {
+	h.t.Helper()
+	if err := h.p.AckWorkItem(h.ctx, token, completion); err != nil {
+		h.t.Fatalf("ack work item: %v", err)
+	}
+}
+
+func (h *harness) history(instance string, exec uint64) []history.Event {
+	h.t.Helper()
+	evs, err := h.p.ReadHistory(h.ctx, instance, exec)
+	if err != nil {
+		h.t.Fatalf("read history of %q (execution %d): %v", instance, exec, err)
+	}
+	return evs
+}
+
+func (h *harness) summary(instance string) *store.InstanceSummary {
+	h.t.Helper()
+	sum, err := h.p.InstanceSummary(h.ctx, instance)
+	if err != nil {
+		h.t.Fatalf("summary of %q: %v", instance, err)
+	}
+	return sum
+}
+
+// createInstance enqueues a start, fetches it and acks OrchestrationStarted with
+// metadata (duroxide's create_instance).
+func (h *harness) createInstance(instance string) {
+	h.t.Helper()
+	h.enqueue(startItem(instance))
+	item := h.fetch(30 * time.Second)
+	if item.Instance != instance {
+		h.t.Fatalf("create %q: fetched %q", instance, item.Instance)
+	}
+	h.ack(item.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started(instance, 1)}, Metadata: testMetadata()})
+}
+
+// sleep waits for a lock or a delay to run out (never to hide a race).
+func sleep(d time.Duration) { time.Sleep(d) }
+
+func isLockLost(err error) bool { return errors.Is(err, store.ErrLockLost) }
+
+const testOrch = "TestOrch"
+
+func testMetadata() store.ExecutionMetadata {
+	return store.ExecutionMetadata{OrchestrationName: testOrch, OrchestrationVersion: "1.0.0"}
+}
+
+// startItem is duroxide's start_item.
+func startItem(instance string) store.WorkItem {
+	return startItemExec(instance, 1)
+}
+
+func startItemExec(instance string, exec uint64) store.WorkItem {
+	return store.WorkItem{Type: store.StartOrchestration, Instance: instance, Name: testOrch, Version: "1.0.0", Input: "{}", ExecutionID: exec}
+}
+
+func started(instance string, exec uint64) history.Event {
+	return history.Event{EventID: 1, InstanceID: instance, ExecutionID: exec, Type: history.OrchestrationStarted,
+		Name: testOrch, Version: "1.0.0", Input: "{}"}
+}
+
+func event(id uint64, instance string, exec uint64, typ history.EventType) history.Event {
+	return history.Event{EventID: id, InstanceID: instance, ExecutionID: exec, Type: typ}
+}
+
+func scheduled(id uint64, instance string, exec uint64, name, input string) history.Event {
+	e := event(id, instance, exec, history.ActivityScheduled)
+	e.Name, e.Input = name, input
+	return e
+}
+
+func activity(instance string, exec, id uint64, name string) store.WorkItem {
+	return store.WorkItem{Type: store.ActivityExecute, Instance: instance, ExecutionID: exec, ID: id, Name: name, Input: `"test"`}
+}
+
+func activityDone(instance string, exec, id uint64, result string) store.WorkItem {
+	return store.WorkItem{Type: store.ActivityCompleted, Instance: instance, ExecutionID: exec, ID: id, Result: result}
+}
+
+func strp(s string) *string { return &s }

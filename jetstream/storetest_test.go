@@ -1,0 +1,154 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroxide-go/duroxide/jetstream/storetest"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// TestConformance runs the store conformance suite against the JetStream store, with
+// file storage and with memory storage. Each test gets its own namespace (its own
+// streams, consumers and buckets) on one embedded server per storage kind.
+func TestConformance(t *testing.T) {
+	for _, memory := range []bool{false, true} {
+		name := "file"
+		if memory {
+			name = "memory"
+		}
+		t.Run(name, func(t *testing.T) {
+			storetest.RunAll(t, newConformanceFactory(t, memory))
+		})
+	}
+}
+
+// conformanceFactory implements [storetest.Factory].
+type conformanceFactory struct {
+	memory bool
+	srvURL func() *nats.Conn
+	seq    atomic.Int64
+}
+
+const conformanceLock = time.Second
+
+func newConformanceFactory(t *testing.T, memory bool) *conformanceFactory {
+	srv, err := StartServer(ServerOptions{DataDir: t.TempDir(), Listen: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	f := &conformanceFactory{memory: memory}
+	f.srvURL = func() *nats.Conn {
+		nc, err := nats.Connect("", nats.InProcessServer(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nc
+	}
+	return f
+}
+
+func (f *conformanceFactory) NewProvider(t *testing.T) store.Provider {
+	nc := f.srvURL()
+	st, err := Open(context.Background(), nc, Config{
+		Namespace:     fmt.Sprintf("ct%d", f.seq.Add(1)),
+		Partitions:    4,
+		MemoryStorage: f.memory,
+		WorkAckWait:   conformanceLock,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = st.Close()
+		nc.Close()
+	})
+	// Start both queues' consumers, so the first fetch of a test is not the one that
+	// creates them.
+	ctx := context.Background()
+	if _, err := st.FetchOrchestrationItem(ctx, time.Second, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.FetchWorkItem(ctx, time.Second, 0); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (f *conformanceFactory) LockTimeout() time.Duration        { return conformanceLock }
+func (f *conformanceFactory) ShortPollThreshold() time.Duration { return 100 * time.Millisecond }
+
+// Settle waits until every message in the inbox stream has reached an instance
+// mailbox: JetStream acknowledges a publish before the consumer delivers it.
+func (f *conformanceFactory) Settle(t *testing.T, p store.Provider) {
+	t.Helper()
+	st := p.(*Store)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := st.startInboxConsumers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := st.inbox.Info(ctx, jetstream.WithSubjectFilter(st.subj.ns+".in.>"))
+		if err != nil {
+			t.Fatalf("settle: %v", err)
+		}
+		var inStream uint64
+		for _, n := range info.State.Subjects {
+			inStream += n
+		}
+		if uint64(st.host.Pending()) >= inStream {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("settle: %d inbox messages in the stream, %d in mailboxes after 10s", inStream, st.host.Pending())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (f *conformanceFactory) EnqueueForWorker(t *testing.T, p store.Provider, item store.WorkItem) {
+	t.Helper()
+	if err := p.(*Store).EnqueueForWorker(context.Background(), item); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *conformanceFactory) EnqueueRaw(t *testing.T, p store.Provider, instance string, data []byte) {
+	t.Helper()
+	st := p.(*Store)
+	if _, err := st.js.Publish(context.Background(), st.subj.inbox(EncodeToken(instance)), data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CorruptHistory appends an undecodable record to the instance's history (records are
+// append-only) and drops the store's cached state of it.
+func (f *conformanceFactory) CorruptHistory(t *testing.T, p store.Provider, instance string) {
+	t.Helper()
+	st := p.(*Store)
+	ctx := context.Background()
+	enc := EncodeToken(instance)
+	last, _, err := st.lastRecord(ctx, st.subj.historyAny(enc))
+	if err != nil || last == nil {
+		t.Fatalf("corrupt %q: no history (%v)", instance, err)
+	}
+	if _, err := st.js.Publish(ctx, st.subj.history(enc, last.Exec), []byte(`{"v":1,"events":[{"event_id":"not a number"`)); err != nil {
+		t.Fatal(err)
+	}
+	st.host.Forget(instance)
+}

@@ -1,0 +1,45 @@
+package jetstream
+
+import (
+	"fmt"
+
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// validateCommit checks a turn against the instance's state before anything is
+// written: the delta's event ids must grow strictly and, within the current
+// execution, follow its last event (duroxide rejects a duplicate (instance,
+// execution, event id)). A commit for an execution older than the current one is
+// rejected too. st is the lock holder's state, so reading it needs no lock.
+func validateCommit(st *instState, c store.Commit) error {
+	if len(c.HistoryDelta) == 0 {
+		return nil
+	}
+	if st.exists && c.ExecutionID < st.exec {
+		return fmt.Errorf("%w: execution %d is older than the current execution %d", store.ErrInvalidCommit, c.ExecutionID, st.exec)
+	}
+	var last uint64
+	if c.ExecutionID == st.exec && len(st.events) > 0 {
+		last = st.events[len(st.events)-1].EventID
+	}
+	for i := range c.HistoryDelta {
+		id := c.HistoryDelta[i].EventID
+		if id <= last {
+			if i == 0 {
+				return fmt.Errorf("%w: event id %d does not follow the execution's last event id %d", store.ErrInvalidCommit, id, last)
+			}
+			return fmt.Errorf("%w: event id %d follows event id %d in the delta", store.ErrInvalidCommit, id, last)
+		}
+		last = id
+	}
+	return nil
+}
+
+// restoreLease puts back a lease taken for a commit that was rejected before anything
+// was written: the caller keeps the lock (duroxide: a failed ack keeps the instance
+// locked until the lock expires or is abandoned).
+func (s *Store) restoreLease(token string, l *orchLease) {
+	s.mu.Lock()
+	s.leases[token] = l
+	s.mu.Unlock()
+}
