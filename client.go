@@ -95,7 +95,11 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return c.st.PublishInbox(ctx, item, "start:"+jetstream.EncodeToken(instanceID))
+	// A fresh deduplication id per call: a fixed one per instance id would drop a
+	// legitimate start of an id deleted within the duplicate window. Retries of the
+	// same start are harmless anyway (the runtime ignores a start for an existing
+	// instance).
+	return c.st.PublishInbox(ctx, item, newULID())
 }
 
 // RaiseEvent sends the external event name with data to an instance, for its

@@ -82,9 +82,9 @@ type ListOptions struct {
 
 // InstancePage is one page of a listing.
 type InstancePage struct {
-	InstanceIDs []string
+	InstanceIDs []string `json:"instance_ids"`
 	// Next is the cursor of the next page, "" after the last page.
-	Next string
+	Next string `json:"next,omitempty"`
 }
 
 // ValidStatus reports whether s is an instance status a listing accepts.
@@ -160,23 +160,23 @@ func (c *Client) ListAllInstances(ctx context.Context, opts ListOptions) ([]stri
 
 // InstanceInfo describes an instance.
 type InstanceInfo struct {
-	InstanceID         string
-	Name               string
-	Version            string
-	CurrentExecutionID uint64
+	InstanceID         string `json:"instance_id"`
+	Name               string `json:"name"`
+	Version            string `json:"version"`
+	CurrentExecutionID uint64 `json:"current_execution_id"`
 	// Status is "Running", "Completed", "Failed" or "ContinuedAsNew".
-	Status string
+	Status string `json:"status"`
 	// Output is the result of a Completed instance (JSON) or the failure message.
-	Output              string
-	Failure             *FailureDetails
-	CustomStatus        *string
-	CustomStatusVersion uint64
-	ParentInstanceID    string
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	Output              string          `json:"output,omitempty"`
+	Failure             *FailureDetails `json:"failure,omitempty"`
+	CustomStatus        *string         `json:"custom_status,omitempty"`
+	CustomStatusVersion uint64          `json:"custom_status_version"`
+	ParentInstanceID    string          `json:"parent_instance_id,omitempty"`
+	CreatedAt           time.Time       `json:"created_at,omitzero"`
+	UpdatedAt           time.Time       `json:"updated_at,omitzero"`
 	// ExecutionCount and EventCount count what the history still holds.
-	ExecutionCount int64
-	EventCount     int64
+	ExecutionCount int64 `json:"execution_count"`
+	EventCount     int64 `json:"event_count"`
 }
 
 // InstanceInfo returns an instance's view, or an error wrapping
@@ -205,16 +205,16 @@ func (c *Client) InstanceInfo(ctx context.Context, instanceID string) (*Instance
 
 // ExecutionInfo describes one execution of an instance.
 type ExecutionInfo struct {
-	ExecutionID uint64
+	ExecutionID uint64 `json:"execution_id"`
 	// Status is "Running", "Completed", "Failed" or "ContinuedAsNew".
-	Status string
+	Status string `json:"status"`
 	// Output is the result, the failure message, or the continue-as-new input.
-	Output    string
-	Failure   *FailureDetails
-	StartedAt time.Time
+	Output    string          `json:"output,omitempty"`
+	Failure   *FailureDetails `json:"failure,omitempty"`
+	StartedAt time.Time       `json:"started_at,omitzero"`
 	// CompletedAt is zero while the execution runs.
-	CompletedAt time.Time
-	EventCount  int64
+	CompletedAt time.Time `json:"completed_at,omitzero"`
+	EventCount  int64     `json:"event_count"`
 }
 
 // ExecutionInfo returns an execution's view, or an error wrapping
@@ -244,14 +244,14 @@ func (c *Client) ExecutionInfo(ctx context.Context, instanceID string, execution
 
 // SystemMetrics are system-wide totals.
 type SystemMetrics struct {
-	TotalInstances     int64
-	TotalExecutions    int64
-	RunningInstances   int64
-	CompletedInstances int64
-	FailedInstances    int64
+	TotalInstances     int64 `json:"total_instances"`
+	TotalExecutions    int64 `json:"total_executions"`
+	RunningInstances   int64 `json:"running_instances"`
+	CompletedInstances int64 `json:"completed_instances"`
+	FailedInstances    int64 `json:"failed_instances"`
 	// ContinuedAsNewInstances are between two executions.
-	ContinuedAsNewInstances int64
-	TotalEvents             int64
+	ContinuedAsNewInstances int64 `json:"continued_as_new_instances"`
+	TotalEvents             int64 `json:"total_events"`
 }
 
 // SystemMetrics returns the system-wide totals as of every turn committed before
@@ -274,11 +274,11 @@ func (c *Client) SystemMetrics(ctx context.Context) (*SystemMetrics, error) {
 // QueueDepths are the numbers of messages waiting in the queues.
 type QueueDepths struct {
 	// OrchestratorQueue counts unprocessed instance messages (timers excluded).
-	OrchestratorQueue int64
+	OrchestratorQueue int64 `json:"orchestrator_queue"`
 	// WorkerQueue counts activity work items not yet completed.
-	WorkerQueue int64
+	WorkerQueue int64 `json:"worker_queue"`
 	// TimerQueue counts durable timers not yet fired.
-	TimerQueue int64
+	TimerQueue int64 `json:"timer_queue"`
 }
 
 // QueueDepths counts the messages in the streams (it needs no projector).
@@ -294,15 +294,15 @@ func (c *Client) QueueDepths(ctx context.Context) (*QueueDepths, error) {
 type InstanceStats struct {
 	// HistoryEventCount and HistorySizeBytes cover every execution still held
 	// (HistorySizeBytes: the size of the stored turn records).
-	HistoryEventCount int64
-	HistorySizeBytes  int64
+	HistoryEventCount int64 `json:"history_event_count"`
+	HistorySizeBytes  int64 `json:"history_size_bytes"`
 	// KVUserKeyCount and KVTotalValueBytes describe the instance's key-value store,
 	// including the running execution's changes.
-	KVUserKeyCount    int64
-	KVTotalValueBytes int64
+	KVUserKeyCount    int64 `json:"kv_user_key_count"`
+	KVTotalValueBytes int64 `json:"kv_total_value_bytes"`
 	// QueuePendingCount is the number of queue messages the current execution
 	// carried forward from the previous one.
-	QueuePendingCount int64
+	QueuePendingCount int64 `json:"queue_pending_count"`
 }
 
 // InstanceStats returns an instance's sizes, or an error wrapping
@@ -343,9 +343,9 @@ func (c *Client) InstanceStats(ctx context.Context, instanceID string) (*Instanc
 
 // InstanceTree is an instance and all its sub-orchestrations, recursively.
 type InstanceTree struct {
-	RootID string
+	RootID string `json:"root_id"`
 	// AllIDs holds the root first, then its descendants breadth first.
-	AllIDs []string
+	AllIDs []string `json:"all_ids"`
 }
 
 // Size is the number of instances in the tree.
@@ -422,11 +422,11 @@ func (c *Client) children(ctx context.Context, id string) ([]string, error) {
 
 // DeleteResult counts what a delete removed.
 type DeleteResult struct {
-	InstancesDeleted  int64
-	ExecutionsDeleted int64
-	EventsDeleted     int64
+	InstancesDeleted  int64 `json:"instances_deleted"`
+	ExecutionsDeleted int64 `json:"executions_deleted"`
+	EventsDeleted     int64 `json:"events_deleted"`
 	// QueueMessagesDeleted counts inbox messages, timers and activity work items.
-	QueueMessagesDeleted int64
+	QueueMessagesDeleted int64 `json:"queue_messages_deleted"`
 }
 
 func (r *DeleteResult) add(o *DeleteResult) {
@@ -586,9 +586,9 @@ type PruneOptions struct {
 
 // PruneResult counts what a prune removed.
 type PruneResult struct {
-	InstancesProcessed int64
-	ExecutionsDeleted  int64
-	EventsDeleted      int64
+	InstancesProcessed int64 `json:"instances_processed"`
+	ExecutionsDeleted  int64 `json:"executions_deleted"`
+	EventsDeleted      int64 `json:"events_deleted"`
 }
 
 // PruneExecutions deletes the history of an instance's old executions, keeping the

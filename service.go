@@ -18,6 +18,15 @@ const ServiceVersion = "0.1.0"
 type ServiceRequest struct {
 	Instance  string `json:"instance,omitempty"`
 	Execution uint64 `json:"execution,omitempty"`
+	// Listing filters (endpoint "list").
+	Status        string    `json:"status,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	CreatedAfter  time.Time `json:"created_after,omitzero"`
+	CreatedBefore time.Time `json:"created_before,omitzero"`
+	Limit         int       `json:"limit,omitempty"`
+	Cursor        string    `json:"cursor,omitempty"`
+	// Key is the KV key (endpoint "value").
+	Key string `json:"key,omitempty"`
 }
 
 // StartService registers the request/reply management service on c's connection,
@@ -48,6 +57,31 @@ func StartService(c *Client) (micro.Service, error) {
 		"executions": func(ctx context.Context, r ServiceRequest) (any, error) {
 			return c.ListExecutions(ctx, r.Instance)
 		},
+		"list": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.ListInstances(ctx, ListOptions{Status: r.Status, Name: r.Name, CreatedAfter: r.CreatedAfter,
+				CreatedBefore: r.CreatedBefore, Limit: r.Limit, Cursor: r.Cursor})
+		},
+		"info": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.InstanceInfo(ctx, r.Instance)
+		},
+		"execution": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.ExecutionInfo(ctx, r.Instance, r.Execution)
+		},
+		"metrics": func(ctx context.Context, _ ServiceRequest) (any, error) {
+			return c.SystemMetrics(ctx)
+		},
+		"queues": func(ctx context.Context, _ ServiceRequest) (any, error) {
+			return c.QueueDepths(ctx)
+		},
+		"stats": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.InstanceStats(ctx, r.Instance)
+		},
+		"tree": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.InstanceTree(ctx, r.Instance)
+		},
+		"values": func(ctx context.Context, r ServiceRequest) (any, error) {
+			return c.GetAllValues(ctx, r.Instance)
+		},
 	}
 	for name, fn := range endpoints {
 		if err := g.AddEndpoint(name, serviceHandler(fn)); err != nil {
@@ -59,7 +93,8 @@ func StartService(c *Client) (micro.Service, error) {
 }
 
 // serviceHandler decodes the request, runs fn with a deadline, and replies with JSON
-// or a micro error: 400 for bad requests, 500 for store errors.
+// or a micro error: 400 for bad requests, 404 for a missing instance or execution, 503
+// while the views are unavailable, 500 for store errors.
 func serviceHandler(fn func(context.Context, ServiceRequest) (any, error)) micro.HandlerFunc {
 	return func(req micro.Request) {
 		var r ServiceRequest
@@ -75,6 +110,10 @@ func serviceHandler(fn func(context.Context, ServiceRequest) (any, error)) micro
 		switch {
 		case errors.Is(err, ErrInvalidInput):
 			_ = req.Error("400", err.Error(), nil)
+		case errors.Is(err, ErrInstanceNotFound), errors.Is(err, ErrExecutionNotFound):
+			_ = req.Error("404", err.Error(), nil)
+		case errors.Is(err, ErrViewsUnavailable):
+			_ = req.Error("503", err.Error(), nil)
 		case err != nil:
 			_ = req.Error("500", err.Error(), nil)
 		default:

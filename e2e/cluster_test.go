@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,7 +174,7 @@ func clusterRegistry(t *testing.T) func() *duroxide.Registry {
 
 // clusterOpts are short leases and lock timeouts, so that failover is quick.
 var clusterOpts = duroxide.Options{
-	Partitions:          6,
+	Partitions:          12,
 	InboxAckWait:        3 * time.Second,
 	ActivityLockTimeout: 3 * time.Second,
 	Cluster:             duroxide.ClusterOptions{PartitionLease: 3 * time.Second},
@@ -229,16 +230,61 @@ func TestClusterSurvivesNodeCrash(t *testing.T) {
 		}
 		return done >= n/9
 	})
-	held := nodes[2].rt.Partitions()
+	// Kill the node that owns the most partitions (never the one whose client the
+	// test reads through), once ownership has settled.
+	waitSettled(t, nodes)
+	victim := nodes[1]
+	if len(nodes[2].rt.Partitions()) > len(victim.rt.Partitions()) {
+		victim = nodes[2]
+	}
+	held := victim.rt.Partitions()
 	killed := time.Now()
-	nodes[2].kill()
-	waitFor(t, "the survivors to take over every partition", func() bool {
-		return len(nodes[0].rt.Partitions())+len(nodes[1].rt.Partitions()) == clusterOpts.Partitions
-	})
-	t.Logf("partitions %v of the killed node n3 resumed on the survivors after %v", held, time.Since(killed).Round(time.Millisecond))
+	victim.kill()
+	var rest []*clusterNode
+	for _, nd := range nodes {
+		if nd != victim {
+			rest = append(rest, nd)
+		}
+	}
+	waitFor(t, "the survivors to take over every partition", func() bool { return ownedByAll(rest) == clusterOpts.Partitions })
+	t.Logf("partitions %v of the killed node %s resumed on the survivors after %v", held, victim.name, time.Since(killed).Round(time.Millisecond))
 	checkFlows(t, survivor, "c", n)
-	t.Logf("all %d instances completed %v after node n3 was killed (partition lease %v, ack wait %v)",
-		n, time.Since(killed).Round(time.Millisecond), clusterOpts.Cluster.PartitionLease, clusterOpts.InboxAckWait)
+	t.Logf("all %d instances completed %v after node %s was killed (partition lease %v, ack wait %v)",
+		n, time.Since(killed).Round(time.Millisecond), victim.name, clusterOpts.Cluster.PartitionLease, clusterOpts.InboxAckWait)
+}
+
+// ownedByAll counts the partitions the nodes own, or -1 if two own the same one.
+func ownedByAll(nodes []*clusterNode) int {
+	seen := map[int]bool{}
+	for _, nd := range nodes {
+		for _, p := range nd.rt.Partitions() {
+			if seen[p] {
+				return -1
+			}
+			seen[p] = true
+		}
+	}
+	return len(seen)
+}
+
+// waitSettled waits until every partition has one owner and the assignment has not
+// changed for a full heartbeat round (it moves while the nodes discover each other).
+func waitSettled(t *testing.T, nodes []*clusterNode) {
+	t.Helper()
+	assignment := func() string {
+		var b strings.Builder
+		for _, nd := range nodes {
+			fmt.Fprint(&b, nd.rt.Partitions())
+		}
+		return b.String()
+	}
+	last, since := "", time.Now()
+	waitFor(t, "partition ownership to settle", func() bool {
+		if a := assignment(); a != last {
+			last, since = a, time.Now()
+		}
+		return ownedByAll(nodes) == clusterOpts.Partitions && time.Since(since) > clusterOpts.Cluster.PartitionLease/2
+	})
 }
 
 // TestClusterRollingRestart restarts the three nodes one by one while instances run:

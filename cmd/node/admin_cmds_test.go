@@ -51,7 +51,10 @@ func TestAdminCommands(t *testing.T) {
 	if out := ok("history", "h1", "--execution", "1"); !strings.Contains(out, "OrchestrationCompleted") {
 		t.Fatalf("history: %q", out)
 	}
-	var m struct{ TotalInstances, RunningInstances int }
+	var m struct {
+		TotalInstances   int `json:"total_instances"`
+		RunningInstances int `json:"running_instances"`
+	}
 	must(json.Unmarshal([]byte(ok("metrics", "--json")), &m))
 	if m.TotalInstances != 2 || m.RunningInstances != 1 {
 		t.Fatalf("metrics: %+v", m)
@@ -90,7 +93,7 @@ func TestAdminCommands(t *testing.T) {
 	if out := ok("delete", "a1", "--force"); !strings.Contains(out, "deleted a1: 1 instances") {
 		t.Fatalf("delete: %q", out)
 	}
-	if out := ok("delete", "h1", "--json"); !strings.Contains(out, `"InstancesDeleted":1`) {
+	if out := ok("delete", "h1", "--json"); !strings.Contains(out, `"instances_deleted":1`) {
 		t.Fatalf("delete --json: %q", out)
 	}
 	if out := ok("list"); strings.TrimSpace(out) != "" {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,47 @@ func TestWireProtocol(t *testing.T) {
 		}
 	})
 
+	t.Run("wait with a KV watch on the instance view", func(t *testing.T) {
+		id := "wire.watched"
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		views, err := js.KeyValue(ctx, "duroxide_views")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := views.Watch(ctx, "i."+encode(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		if err := publish(t, js, "duroxide.inbox."+encode(id), map[string]string{"type": "StartOrchestration", "instance": id, "name": "FanOut", "input": "10"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case e := <-w.Updates():
+				if e == nil {
+					continue // end of the initial values
+				}
+				var view struct {
+					Status string `json:"status"`
+					Output string `json:"output"`
+				}
+				if err := json.Unmarshal(e.Value(), &view); err != nil {
+					t.Fatal(err)
+				}
+				if view.Status == "Completed" {
+					if view.Output != "55" {
+						t.Fatalf("output %q", view.Output)
+					}
+					return
+				}
+			case <-ctx.Done():
+				t.Fatal("the instance view never showed Completed")
+			}
+		}
+	})
+
 	t.Run("raise an event", func(t *testing.T) {
 		id := "wire-approval"
 		if err := publish(t, js, "duroxide.inbox."+id, map[string]string{"type": "StartOrchestration", "instance": id, "name": "Approval"}, ""); err != nil {
@@ -269,8 +311,34 @@ func TestWireProtocol(t *testing.T) {
 		for _, e := range info.Endpoints {
 			subjects[e.Subject] = true
 		}
-		if info.Name != "duroxide" || !subjects["duroxide.api.status"] || !subjects["duroxide.api.history"] {
+		for _, op := range []string{"status", "history", "executions", "list", "info", "execution", "metrics", "queues", "stats", "tree", "values"} {
+			if !subjects["duroxide.api."+op] {
+				t.Errorf("service has no %s endpoint: %s", op, m.Data)
+			}
+		}
+		if info.Name != "duroxide" {
 			t.Fatalf("service info %s", m.Data)
+		}
+		m, err = nc.Request("duroxide.api.list", []byte(`{"status":"Completed","limit":100}`), 5*time.Second)
+		if err != nil || m.Header.Get("Nats-Service-Error") != "" {
+			t.Fatalf("list: %v %v", err, m.Header)
+		}
+		var page struct {
+			IDs []string `json:"instance_ids"`
+		}
+		if err := json.Unmarshal(m.Data, &page); err != nil || !slices.Contains(page.IDs, "wire-approval") {
+			t.Fatalf("list of completed instances %s: %v", m.Data, err)
+		}
+		m, err = nc.Request("duroxide.api.list", []byte(`{"status":"Sleeping"}`), 5*time.Second)
+		if err != nil || m.Header.Get("Nats-Service-Error-Code") != "400" {
+			t.Fatalf("list with an unknown status: %v %v", err, m.Header)
+		}
+		m, err = nc.Request("duroxide.api.metrics", nil, 5*time.Second)
+		var metrics struct {
+			Total int `json:"total_instances"`
+		}
+		if err != nil || json.Unmarshal(m.Data, &metrics) != nil || metrics.Total < 3 {
+			t.Fatalf("metrics %s: %v", m.Data, err)
 		}
 		if s := status(t, nc, "never-started"); s.State != "NotFound" {
 			t.Fatalf("status of a missing instance: %+v", s)
