@@ -1,7 +1,7 @@
 // Command node runs a duroxide node and talks to one.
 //
 //	node demo                                  run the demo orchestrations in a throwaway node
-//	node serve [--data-dir DIR] [--listen HOST:PORT] [--nats-url URL]
+//	node serve [--data-dir DIR] [--listen HOST:PORT] [cluster flags] | [--nats-url URL]
 //	node start NAME --id ID [--input JSON]     start an orchestration
 //	node raise ID EVENT [JSON]                 raise an external event
 //	node status ID [--json]                    print an instance's status
@@ -57,7 +57,12 @@ Usage:
 serve flags:
   --data-dir DIR      embedded server's data directory (default ./duroxide-data)
   --listen HOST:PORT  embedded server's client address (default 127.0.0.1:4222; port 0 picks a free one)
+  --cluster-name C --cluster-listen HOST:PORT --routes URLS [--server-name N]
+                      join the embedded server to a NATS cluster with the other nodes
   --nats-url URL      use this NATS server or cluster instead of an embedded server
+                      (with --creds, --nkey, --user/--password, --tls-cert/--tls-key/--tls-ca)
+  --replicas N        stream replicas when first created (default: 3 with three or more servers)
+  --namespace NS      subject and stream prefix (default duroxide), also on client commands
 
 The client commands (all but demo and serve) find the node with --nats-url URL (default nats://127.0.0.1:4222).
 A node serves the orchestrations HelloWorld (input a name), FanOut (input n) and
