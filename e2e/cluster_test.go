@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/jetstream"
@@ -217,6 +218,15 @@ func checkFlows(t *testing.T, c *duroxide.Client, prefix string, n int) {
 // output and a valid history.
 func TestClusterSurvivesNodeCrash(t *testing.T) {
 	nodes := startClusterNodes(t, 3, clusterRegistry(t), clusterOpts)
+	js, err := natsjs.New(nodes[0].nc)
+	must(t, err)
+	for _, name := range []string{"DUROXIDE_INBOX", "DUROXIDE_HISTORY", "DUROXIDE_WORK"} {
+		st, err := js.Stream(context.Background(), name)
+		must(t, err)
+		if r := st.CachedInfo().Config.Replicas; r != 3 {
+			t.Fatalf("stream %s has %d replicas on a three-server cluster, want 3", name, r)
+		}
+	}
 	const n = 300
 	startFlows(t, nodes, "c", 0, n)
 	survivor := nodes[0].rt.Client()
@@ -300,4 +310,32 @@ func TestClusterRollingRestart(t *testing.T) {
 	}
 	checkFlows(t, nodes[0].rt.Client(), "roll", 3*perRound)
 	t.Logf("%v: all %d instances completed", time.Since(t0).Round(time.Millisecond), 3*perRound)
+}
+
+// TestNodeJoinRebalances: two nodes run instances; a third joins mid-run and takes
+// over part of the partitions; nothing stalls and every instance completes once.
+func TestNodeJoinRebalances(t *testing.T) {
+	reg := clusterRegistry(t)
+	opts := clusterOpts
+	opts.Listen = "127.0.0.1:0"
+	first := startRuntime(t, reg(), opts)
+	opts.Listen, opts.NATSURL = "", first.ClientURL()
+	second := startRuntime(t, reg(), opts)
+	startAt := func(rt *duroxide.Runtime, from, k int) {
+		for i := from; i < from+k; i++ {
+			id := fmt.Sprintf("join-%d", i)
+			must(t, rt.Client().StartOrchestration(context.Background(), id, "ClusterFlow", i))
+			must(t, rt.Client().RaiseEvent(context.Background(), id, "go", 1000))
+		}
+	}
+	startAt(first, 0, 40)
+	third := startRuntime(t, reg(), opts)
+	startAt(second, 40, 40)
+	waitFor(t, "the joining node to own partitions", func() bool {
+		owned := len(first.Partitions()) + len(second.Partitions()) + len(third.Partitions())
+		return len(third.Partitions()) > 0 && owned == opts.Partitions
+	})
+	startAt(third, 80, 40)
+	checkFlows(t, first.Client(), "join", 120)
+	t.Logf("partitions after the join: %v %v %v", first.Partitions(), second.Partitions(), third.Partitions())
 }
