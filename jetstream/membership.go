@@ -47,7 +47,7 @@ func (s *Store) runMembership() {
 		select {
 		case <-tick.C:
 		case <-s.closed:
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			if s.nodes != nil {
 				_ = s.nodes.Delete(ctx, s.nodeID)
 			}

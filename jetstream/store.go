@@ -143,6 +143,7 @@ type Store struct {
 	host     *actors.Host[inboxMsg, *instState]
 	attempts attemptBook   // attempt give-backs of nak'ed inbox messages (attempts.go)
 	kvs      kvBucketCache // the kv state bucket (kvstate.go)
+	sess     *sessionMgr   // activity sessions, nil when not enabled (sessions.go)
 
 	mu     sync.Mutex
 	leases map[string]*orchLease // by lock token
@@ -176,7 +177,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		ctx, cancel = context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 	}
-	js, err := jetstream.New(nc)
+	// Async publishes (the outbox) fail after a while instead of waiting forever on a
+	// server that lost its cluster's quorum; the unacked inbox messages then re-drive
+	// the outbox.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
@@ -365,7 +369,7 @@ func (s *Store) Close() error {
 		}
 		s.mu.Unlock()
 		if len(owned) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			for _, p := range owned {
 				_ = s.inbox.UnpinConsumer(ctx, partitionConsumer(p), priorityGroup)
 			}
@@ -377,13 +381,30 @@ func (s *Store) Close() error {
 		for _, m := range s.host.Close() {
 			s.handBack(m.msg)
 		}
+		// One bound for all of them: a server that lost its cluster's quorum answers
+		// nothing, and waiting per consumer would add up. Past it, stop hard.
+		deadline := time.After(5 * time.Second)
+		pumps := make(chan struct{})
+		go func() { s.wg.Wait(); close(pumps) }()
+	wait:
 		for _, c := range cons {
 			select {
 			case <-c.Closed():
-			case <-time.After(5 * time.Second):
+			case <-deadline:
+				break wait
 			}
 		}
-		s.wg.Wait()
+		select {
+		case <-pumps:
+		case <-deadline:
+			for _, c := range cons {
+				c.Stop()
+			}
+			for _, it := range iters {
+				it.Stop()
+			}
+			<-pumps
+		}
 		// Only now, with no pull request of ours left on the server, can a nak not
 		// bounce straight back to this closing store.
 		s.mu.Lock()
