@@ -43,7 +43,7 @@ func partitionConsumer(p int) string { return fmt.Sprintf("inbox-p%d", p) }
 func (s *Store) startInboxConsumers(ctx context.Context) error {
 	return s.inboxStarter.run(func() error {
 		if !s.cfg.SharedPartitions {
-			if err := s.rebalance(); err != nil {
+			if err := s.rebalance(ctx); err != nil {
 				return fmt.Errorf("jetstream: partition membership: %w", err)
 			}
 			s.wg.Add(1)
@@ -144,7 +144,7 @@ func (s *Store) onInbox(m jetstream.Msg) {
 		return
 	}
 	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered), partition: part,
-		track: s.attempts.newTrack(md.Sequence.Stream)}); err != nil {
+		track: &msgTrack{}}); err != nil {
 		s.handBack(m) // closing
 	}
 }
@@ -285,6 +285,7 @@ func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *inst
 	for _, m := range lease.Messages {
 		if _, done := st.consumed[m.seq]; done {
 			_ = m.msg.Ack()
+			s.attempts.take(m.seq) // counts kept for it, if it was abandoned before
 		}
 	}
 	if len(fresh) == 0 {
@@ -322,7 +323,7 @@ func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *inst
 		LockToken:    lease.Token,
 	}
 	for i := range fresh {
-		attempt := fresh[i].lend()
+		attempt := s.lend(&fresh[i])
 		item.Messages = append(item.Messages, store.Message{Item: fresh[i].item, Attempt: attempt})
 		item.AttemptCount = max(item.AttemptCount, attempt)
 	}
@@ -347,27 +348,28 @@ func (s *Store) takeLease(token string) (*orchLease, bool) {
 	return l, true
 }
 
-// AbandonOrchestrationItem implements [store.Provider]. Without delay the messages
-// stay in the instance's mailbox, to be fetched again at once with whatever arrived
-// meanwhile; with a delay they are nak'ed, so the broker redelivers them after delay.
-// With ignoreAttempt this fetch does not count towards their attempts (attempts.go).
+// AbandonOrchestrationItem implements [store.Provider]: the messages are nak'ed, so
+// the broker redelivers them after delay (its delivery count is the durable part of
+// the attempt count). With ignoreAttempt this fetch does not count towards their
+// attempts (attempts.go).
 func (s *Store) AbandonOrchestrationItem(ctx context.Context, lockToken string, delay time.Duration, ignoreAttempt bool) error {
 	l, live := s.takeLease(lockToken)
 	if l == nil || !live {
 		return fmt.Errorf("%w: abandon with token %q", store.ErrLockLost, lockToken)
 	}
-	for _, m := range l.msgs {
-		if ignoreAttempt {
-			m.track.ignored.Add(1)
-		}
+	// Release before the nak: a redelivery that reached the mailbox while the message
+	// was still lent would be dropped as a duplicate (and come back only after the
+	// inbox AckWait).
+	s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: l.st})
+	for i := range l.msgs {
+		m := &l.msgs[i]
+		s.abandoned(m, ignoreAttempt)
 		if delay > 0 {
-			s.attempts.park(m.seq, m.track.ignored.Load())
 			_ = m.msg.NakWithDelay(delay)
 		} else {
-			_ = m.msg.InProgress()
+			_ = m.msg.Nak()
 		}
 	}
-	s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: l.st, Requeue: delay <= 0})
 	return nil
 }
 

@@ -41,7 +41,7 @@ func (s *Store) runMembership() {
 	tick := time.NewTicker(max(s.cfg.PartitionLease/3, 100*time.Millisecond))
 	defer tick.Stop()
 	for {
-		if err := s.rebalance(); err != nil && !s.isClosed() {
+		if err := s.rebalance(s.life); err != nil && !s.isClosed() {
 			s.log.Warn("partition membership", "err", err)
 		}
 		select {
@@ -59,8 +59,8 @@ func (s *Store) runMembership() {
 
 // rebalance heartbeats, computes the live nodes and starts or stops partition
 // consumers to match this node's share.
-func (s *Store) rebalance() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func (s *Store) rebalance(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if s.nodes == nil {
 		kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{

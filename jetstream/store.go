@@ -158,6 +158,8 @@ type Store struct {
 	iters                     []jetstream.MessagesContext
 	returned                  []jetstream.Msg // delivered while closing, nak'ed at the end
 	closed                    chan struct{}
+	life                      context.Context // cancelled by Close
+	endLife                   context.CancelFunc
 	closeOnce                 sync.Once
 	wg                        sync.WaitGroup
 }
@@ -198,7 +200,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		owned:  make(map[int]jetstream.ConsumeContext),
 		closed: make(chan struct{}),
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	if err := s.ensureStreams(ctx); err != nil {
+		s.endLife()
 		return nil, err
 	}
 	return s, nil
@@ -352,6 +356,7 @@ func permanent(err error) bool {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.endLife()
 		s.mu.Lock()
 		cons, iters := slices.Clone(s.consumers), slices.Clone(s.iters)
 		s.mu.Unlock()
