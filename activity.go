@@ -21,6 +21,8 @@ type ActivityContext struct {
 	orchVersion   string
 	activity      string
 	tag           string
+	session       string
+	worker        string
 	attempt       int
 	logger        *slog.Logger
 	client        *Client
@@ -43,6 +45,13 @@ func (a *ActivityContext) ActivityName() string { return a.activity }
 
 // Tag is the worker tag the activity was scheduled with ("" for untagged).
 func (a *ActivityContext) Tag() string { return a.tag }
+
+// SessionID is the session the activity was scheduled on ([OnSession]), or "".
+func (a *ActivityContext) SessionID() string { return a.session }
+
+// WorkerID is the session owner identity of the node running the activity
+// (Options.WorkerNodeID, or the runtime's generated id).
+func (a *ActivityContext) WorkerID() string { return a.worker }
 
 // Attempt is the delivery attempt, starting at 1. It exceeds 1 when a previous
 // attempt's worker died or lost its lock: activities run at least once.

@@ -93,6 +93,8 @@ func WithTag(tag string) ActivityOption { return func(ev *history.Event) { ev.Ta
 
 // ScheduleActivity schedules the named activity with input (encoded as JSON) and
 // returns its future. A failed activity resolves the future with a [*TaskError].
+// Options: [WithTag] routes it to a worker pool, [OnSession] to the owner of a
+// session.
 func (c *OrchestrationContext) ScheduleActivity(name string, input any, opts ...ActivityOption) *Future {
 	e := c.e
 	in, err := encodePayload(input, "activity input", e.limits.maxPayload)
@@ -107,6 +109,10 @@ func (c *OrchestrationContext) ScheduleActivity(name string, input any, opts ...
 		e.failFromCoroutine(&history.ErrorDetails{Category: history.Application, Kind: history.KindOrchestrationFailed,
 			Message: fmt.Sprintf("activity %q tag is invalid: %d bytes (the limit is %d) and it must not hold a NUL byte",
 				name, len(ev.Tag), MaxTagNameBytes)})
+	}
+	if err := validSessionID(ev.SessionID); err != nil {
+		e.failFromCoroutine(&history.ErrorDetails{Category: history.Application, Kind: history.KindOrchestrationFailed,
+			Message: fmt.Sprintf("activity %q: %v", name, err)})
 	}
 	stored, fresh := e.emit(ev)
 	if fresh {

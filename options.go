@@ -67,6 +67,23 @@ type Options struct {
 	// WorkerTags selects the activities this node runs by tag. Default
 	// [DefaultOnlyTags] (untagged only); [NoTags] runs none.
 	WorkerTags TagFilter
+	// WorkerNodeID is this node's identity as an activity session owner ([OnSession]):
+	// a stable name such as a pod name lets a restarted node keep its sessions and the
+	// work forwarded to it. At most 64 bytes of UTF-8 without NUL. Default: a new id
+	// per runtime.
+	WorkerNodeID string
+	// MaxSessionsPerRuntime caps the sessions this node owns at once; at the cap it
+	// claims no new session (their activities go to other nodes, or wait). Default 10.
+	MaxSessionsPerRuntime int
+	// SessionLockTimeout is the session lease: an owner that stops renewing it for
+	// this long (it died) loses its sessions, and other nodes take over their
+	// pending activities. Renewed every third of it. Default 30s.
+	SessionLockTimeout time.Duration
+	// SessionIdleTimeout releases a session with no activity routed to it or running
+	// for this long, so another node may claim it. It must exceed the activity lock
+	// renewal interval (half of ActivityLockTimeout); Start rejects it otherwise.
+	// Default 5 minutes.
+	SessionIdleTimeout time.Duration
 	// MaxPayloadBytes bounds each input, output and event payload. Default 1 MiB.
 	MaxPayloadBytes int
 	// MaxCachedInstances bounds the live orchestrations kept in memory between turns
@@ -116,6 +133,15 @@ func (o *Options) defaults() {
 	}
 	if o.WorkerTags.mode == tagNone {
 		o.ActivityConcurrency = -1
+	}
+	if o.MaxSessionsPerRuntime <= 0 {
+		o.MaxSessionsPerRuntime = 10
+	}
+	if o.SessionLockTimeout <= 0 {
+		o.SessionLockTimeout = 30 * time.Second
+	}
+	if o.SessionIdleTimeout <= 0 {
+		o.SessionIdleTimeout = 5 * time.Minute
 	}
 	if o.MaxPayloadBytes <= 0 {
 		o.MaxPayloadBytes = DefaultMaxPayloadBytes

@@ -95,6 +95,9 @@ func DefaultRetryPolicy() RetryPolicy {
 // MaxAttempts < 1 or a negative duration returns a failed future wrapping
 // [ErrInvalidInput].
 //
+// opts apply to every attempt: with [OnSession] all attempts run on the session's
+// owner, with [WithTag] on the tag's workers.
+//
 // It blocks the orchestration until it is done, so call it from the orchestration
 // goroutine (run several retried calls in parallel with sub-orchestrations).
 func (c *OrchestrationContext) ScheduleActivityWithRetry(name string, input any, policy RetryPolicy, opts ...ActivityOption) *Future {

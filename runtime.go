@@ -50,6 +50,9 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if err := opts.WorkerTags.validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.validateSessions(); err != nil {
+		return nil, err
+	}
 	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker()}
 	if err := r.connect(); err != nil {
 		return nil, err
@@ -74,6 +77,11 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if err != nil {
 		r.disconnect()
 		return nil, err
+	}
+	if err := st.EnableSessions(opts.sessionConfig()); err != nil {
+		_ = st.Close()
+		r.disconnect()
+		return nil, fmt.Errorf("duroxide: %w", err)
 	}
 	r.st = st
 	r.client = newClient(st, opts.MaxPayloadBytes)

@@ -67,6 +67,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 	actx := &ActivityContext{
 		Context: runCtx, instance: it.Instance, execution: it.ExecutionID, orchestration: it.Orchestration,
 		orchVersion: it.OrchestrationVersion, activity: it.Name, tag: it.Tag, attempt: lease.AttemptCount, client: r.client,
+		session: it.SessionID, worker: r.opts.WorkerNodeID,
 		logger: r.opts.Logger.With("instance", it.Instance, "activity", it.Name, "attempt", lease.AttemptCount),
 	}
 	stop := r.renewWork(lease.LockToken)

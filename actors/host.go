@@ -251,7 +251,7 @@ type ReleaseOpts[S any] struct {
 	State    S
 	Forget   bool
 	// Requeue keeps the lent messages in the mailbox, ahead of those that arrived
-	// meanwhile, so the next Acquire lends them again (an abandon without delay).
+	// meanwhile, so the next Acquire lends them again.
 	Requeue bool
 }
 

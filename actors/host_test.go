@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,5 +104,24 @@ func TestHostConcurrentWorkers(t *testing.T) {
 	wg.Wait()
 	if got := processed.Load(); got != keys*perKey {
 		t.Fatalf("processed %d messages, want %d", got, keys*perKey)
+	}
+}
+
+func TestHostReleaseRequeueKeepsLentMessages(t *testing.T) {
+	h := NewHost[string, int](100)
+	ctx := context.Background()
+	h.Put("a", 1, "m1")
+	h.Put("a", 2, "m2")
+	l, _ := h.Acquire(ctx, time.Minute, 0)
+	h.Put("a", 3, "m3")
+	if !h.Release(l.Token, ReleaseOpts[int]{Requeue: true}) {
+		t.Fatal("release failed")
+	}
+	if ok, _ := h.Put("a", 1, "m1 again"); ok {
+		t.Fatal("a requeued message was accepted again")
+	}
+	l, _ = h.Acquire(ctx, time.Minute, 0)
+	if l == nil || strings.Join(l.Messages, ",") != "m1,m2,m3" {
+		t.Fatalf("after a requeue: %+v, want m1,m2,m3", l)
 	}
 }

@@ -1,63 +1,85 @@
 package jetstream
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync"
 
 // Attempt counts of inbox messages.
 //
 // duroxide counts an orchestrator message's attempts in the store: every fetch that
-// lends it adds one, and an abandon with ignoreAttempt takes that fetch back. Here a
-// message's attempt is
+// lends it adds one, and an abandon with ignoreAttempt gives that fetch back. Here a
+// message's attempt, when a fetch lends it, is the larger of
 //
-//	NumDelivered (broker deliveries, this one included)
-//	+ lends of this delivery beyond the first (an abandon without delay, or an expired
-//	  lock, lends the same delivery again without the broker)
-//	- fetches given back by abandons with ignoreAttempt
+//   - the fetches of it by this store, over all its deliveries, minus the give-backs
+//     (a lock that expires lends the same delivery again, without the broker);
+//   - the broker's delivery count (NumDelivered) minus the give-backs: the durable
+//     part, which carries attempts to another node (an abandon naks the message, so
+//     the broker counts it too).
 //
-// The give-backs survive a redelivery (an abandon with delay naks the message) in
-// attemptBook, keyed by the message's stream sequence, until the message comes back.
+// An abandon hands the message back to the broker, and its redelivery is a new copy
+// in the mailbox, so a message's counts are carried from copy to copy in attemptBook
+// (keyed by the inbox stream sequence), from the abandon until the next fetch lends
+// it.
 
-// msgTrack is shared by every copy of one delivered inbox message.
+// msgTrack counts the fetches of one delivered copy of an inbox message. Copies of
+// an inboxMsg value share it.
 type msgTrack struct {
-	lends   atomic.Int32 // fetches that lent this delivery
-	ignored atomic.Int32 // fetches given back (ignoreAttempt), over all deliveries
-}
-
-// attempt is the attempt number of a fetch that just lent the message.
-func (m *inboxMsg) lend() int {
-	n := m.track.lends.Add(1)
-	return max(1, m.attempt+int(n)-1-int(m.track.ignored.Load()))
-}
-
-// attemptBook keeps the give-backs of messages nak'ed back to the broker.
-type attemptBook struct {
 	mu      sync.Mutex
-	ignored map[uint64]int32 // by inbox stream sequence
+	prev    int // fetches of earlier copies
+	lends   int // fetches of this copy
+	ignored int // fetches given back (ignoreAttempt)
 }
 
-// park records the give-backs of a message about to be redelivered.
-func (b *attemptBook) park(seq uint64, ignored int32) {
-	if ignored == 0 {
-		return
-	}
+// parkedCounts are a message's totals at its last abandon.
+type parkedCounts struct{ lends, ignored int }
+
+// attemptBook keeps the totals of abandoned messages until they are fetched again.
+type attemptBook struct {
+	mu     sync.Mutex
+	parked map[uint64]parkedCounts // by inbox stream sequence
+}
+
+func (b *attemptBook) park(seq uint64, c parkedCounts) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ignored == nil {
-		b.ignored = make(map[uint64]int32)
+	if b.parked == nil {
+		b.parked = make(map[uint64]parkedCounts)
 	}
-	b.ignored[seq] = ignored
+	b.parked[seq] = c
 }
 
-// newTrack starts the track of a delivered message, with the give-backs parked for it.
-func (b *attemptBook) newTrack(seq uint64) *msgTrack {
-	t := &msgTrack{}
+func (b *attemptBook) take(seq uint64) (parkedCounts, bool) {
 	b.mu.Lock()
-	if n, ok := b.ignored[seq]; ok {
-		delete(b.ignored, seq)
-		t.ignored.Store(n)
+	defer b.mu.Unlock()
+	c, ok := b.parked[seq]
+	if ok {
+		delete(b.parked, seq)
 	}
-	b.mu.Unlock()
-	return t
+	return c, ok
+}
+
+// lend counts a fetch of m and returns its attempt number (from 1).
+func (s *Store) lend(m *inboxMsg) int {
+	c, ok := s.attempts.take(m.seq)
+	t := m.track
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ok {
+		if c.lends > t.prev+t.lends {
+			t.prev = c.lends - t.lends
+		}
+		t.ignored = max(t.ignored, c.ignored)
+	}
+	t.lends++
+	return max(1, t.prev+t.lends-t.ignored, m.attempt-t.ignored)
+}
+
+// abandoned records the end of a fetch of m without a commit.
+func (s *Store) abandoned(m *inboxMsg, ignoreAttempt bool) {
+	t := m.track
+	t.mu.Lock()
+	if ignoreAttempt {
+		t.ignored++
+	}
+	c := parkedCounts{lends: t.prev + t.lends, ignored: t.ignored}
+	t.mu.Unlock()
+	s.attempts.park(m.seq, c)
 }

@@ -154,10 +154,12 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 // release ends a lease without a commit. Its messages stay unacked: they are handed
 // back to the broker for redelivery, and the cached state is dropped when fenced.
 func (s *Store) release(l *orchLease, fenced bool) {
+	// Release first: a redelivery that reached the mailbox while the messages were
+	// still lent would be dropped as a duplicate.
+	s.host.Release(l.lease.Token, actors.ReleaseOpts[*instState]{Forget: fenced, SetState: !fenced, State: l.st})
 	for _, m := range l.msgs {
 		_ = m.msg.NakWithDelay(10 * time.Millisecond)
 	}
-	s.host.Release(l.lease.Token, actors.ReleaseOpts[*instState]{Forget: fenced, SetState: !fenced, State: l.st})
 }
 
 func isWrongLastSeq(err error) bool {

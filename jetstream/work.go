@@ -20,6 +20,7 @@ type workLease struct {
 	item    store.WorkItem
 	attempt int
 	token   string
+	session bool // routed as a session item (sessions.go)
 }
 
 // AnyWorkTag in Config.WorkTags makes the store pull every activity, whatever its
@@ -60,6 +61,15 @@ func (s *Store) startWorkConsumers(ctx context.Context) error {
 			}
 			started = append(started, it)
 		}
+		own := -1
+		if s.sess != nil {
+			it, err := s.startSessions(ctx)
+			if err != nil {
+				return fail(err)
+			}
+			own = len(started)
+			started = append(started, it)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.isClosed() {
@@ -69,6 +79,10 @@ func (s *Store) startWorkConsumers(ctx context.Context) error {
 		for _, it := range started {
 			s.wg.Add(1)
 			go s.pumpWork(it)
+		}
+		if own >= 0 {
+			s.wg.Add(1)
+			go s.runSessions()
 		}
 		if anyTag {
 			s.wg.Add(1)
@@ -152,6 +166,8 @@ func (s *Store) scanWorkTags() {
 	}
 }
 
+// pumpWork hands the items of one work consumer to FetchWorkItem. Session items are
+// routed first (sessions.go): only those whose session this node holds are handed on.
 func (s *Store) pumpWork(it jetstream.MessagesContext) {
 	defer s.wg.Done()
 	for {
@@ -173,7 +189,20 @@ func (s *Store) pumpWork(it jetstream.MessagesContext) {
 			_ = m.TermWithReason("malformed work item")
 			continue
 		}
-		wl := &workLease{msg: m, item: item, attempt: int(md.NumDelivered), token: newID()}
+		wl := &workLease{msg: m, item: item, attempt: priorRuns(m) + int(md.NumDelivered), token: newID()}
+		if item.SessionID != "" && s.sess != nil {
+			run, pause := s.routeSession(m, md, &item)
+			if !run {
+				if pause > 0 {
+					select {
+					case <-time.After(pause):
+					case <-s.closed:
+					}
+				}
+				continue
+			}
+			wl.session = true
+		}
 		select {
 		case s.workCh <- wl:
 		case <-s.closed:
@@ -234,6 +263,7 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 			return err
 		}
 	}
+	s.sessionTouched(wl, true)
 	if err := wl.msg.DoubleAck(ctx); err != nil {
 		return fmt.Errorf("%w: ack work item: %v", store.ErrLockLost, err)
 	}
@@ -249,6 +279,7 @@ func (s *Store) RenewWorkItemLock(ctx context.Context, lockToken string, extend 
 	if wl == nil {
 		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
 	}
+	s.sessionTouched(wl, false)
 	if err := wl.msg.InProgress(); err != nil {
 		return fmt.Errorf("%w: renew work item: %v", store.ErrLockLost, err)
 	}
@@ -261,6 +292,7 @@ func (s *Store) AbandonWorkItem(ctx context.Context, lockToken string, delay tim
 	if wl == nil {
 		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
 	}
+	s.sessionTouched(wl, true)
 	if delay > 0 {
 		return wl.msg.NakWithDelay(delay)
 	}
