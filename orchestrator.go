@@ -261,6 +261,18 @@ func poisonDetails(item *store.OrchestrationItem, maxAttempts int) *history.Erro
 // commitFailure appends OrchestrationFailed to the current execution (or drops the
 // messages when there is no execution to fail).
 func (r *Runtime) commitFailure(ctx context.Context, item *store.OrchestrationItem, d *history.ErrorDetails) {
+	now := time.Now().UnixMilli()
+	if item.HistoryError != "" {
+		// The history cannot be read, so the failure is appended where it stands
+		// (the store's ack is append-only): the instance's status becomes Failed
+		// with the reason, though its history stays unreadable.
+		exec := max(item.ExecutionID, 1)
+		ev := history.Event{EventID: 1, InstanceID: item.Instance, ExecutionID: exec, TimestampMs: now,
+			Type: history.OrchestrationFailed, Details: d}
+		r.ack(ctx, item, nil, store.Commit{ExecutionID: exec, HistoryDelta: []history.Event{ev},
+			Metadata: store.ExecutionMetadata{Status: store.StatusFailed, Output: d.DisplayMessage()}})
+		return
+	}
 	if len(item.History) == 0 || execStatus(item.History) != store.StatusRunning {
 		r.log.Warn("dropping messages", "instance", item.Instance, "reason", d.DisplayMessage())
 		r.ack(ctx, item, nil, store.Commit{ExecutionID: item.ExecutionID})
@@ -269,7 +281,7 @@ func (r *Runtime) commitFailure(ctx context.Context, item *store.OrchestrationIt
 	last := item.History[len(item.History)-1]
 	first := item.History[0]
 	ev := history.Event{EventID: last.EventID + 1, InstanceID: item.Instance, ExecutionID: item.ExecutionID,
-		TimestampMs: time.Now().UnixMilli(), Type: history.OrchestrationFailed, Details: d}
+		TimestampMs: now, Type: history.OrchestrationFailed, Details: d}
 	c := store.Commit{ExecutionID: item.ExecutionID, HistoryDelta: []history.Event{ev},
 		Metadata: store.ExecutionMetadata{Status: store.StatusFailed, Output: d.DisplayMessage()}}
 	if first.ParentInstance != "" {

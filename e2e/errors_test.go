@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/history"
 )
@@ -318,5 +320,41 @@ func TestNondeterminismKinds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCorruptedHistoryFailsInstance: an instance whose history cannot be decoded is
+// retried, then failed with a configuration error naming the corruption; the node
+// keeps running other instances.
+func TestCorruptedHistoryFailsInstance(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	must(t, duroxide.RegisterOrchestration(reg, "Waits", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		return duroxide.Await[string](ctx.WaitForEvent("go"))
+	}))
+	rt := startRuntime(t, reg, duroxide.Options{MaxAttempts: 2})
+	c := rt.Client()
+	ctx := context.Background()
+	must(t, c.StartOrchestration(ctx, "corrupt", "Waits", nil))
+	must(t, c.StartOrchestration(ctx, "healthy", "Waits", nil))
+	waitFor(t, "both waiting", func() bool {
+		return len(mustHistory(t, c, "corrupt")) == 2 && len(mustHistory(t, c, "healthy")) == 2
+	})
+	// Append an undecodable record to the instance's history. The runtime's cached
+	// view is now stale: its next commit is fenced, and the reload finds the damage.
+	js, err := natsjs.New(rt.Conn())
+	must(t, err)
+	_, err = js.Publish(ctx, "duroxide.hist.corrupt.1", []byte("{not json"))
+	must(t, err)
+	must(t, c.RaiseEvent(ctx, "corrupt", "go", "x"))
+	must(t, c.RaiseEvent(ctx, "healthy", "go", "y"))
+	st := waitDone(t, c, "healthy", 10*time.Second)
+	var out string
+	must(t, st.Decode(&out))
+	if out != "y" {
+		t.Fatalf("healthy: %q", out)
+	}
+	st = waitDone(t, c, "corrupt", 20*time.Second)
+	if st.State != duroxide.StateFailed || st.Failure.Category != history.Configuration || !strings.Contains(st.Failure.Message, "corrupted history") {
+		t.Fatalf("corrupt: %s %+v", st.State, st.Failure)
 	}
 }
