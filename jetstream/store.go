@@ -148,6 +148,9 @@ type Store struct {
 	mu     sync.Mutex
 	leases map[string]*orchLease // by lock token
 	works  map[string]*workLease // by lock token
+	// workGiveBacks counts, per work stream sequence, deliveries abandoned with
+	// ignoreAttempt (see ignoreDelivery).
+	workGiveBacks map[uint64]int
 
 	inboxStarter, workStarter starter
 	nodeID                    string                           // this store's identity in the nodes bucket

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,7 +22,15 @@ type workLease struct {
 	attempt int
 	token   string
 	session bool // routed as a session item (sessions.go)
+	seq     uint64
+	// deadline (Unix nanoseconds) is when the broker will redeliver the item unless
+	// the lock is renewed (delivery + WorkAckWait). Past it the lease is lost: ack and
+	// renew fail, so a worker never completes an item another worker may already be
+	// running. Renewals run beside the activity, hence atomic.
+	deadline atomic.Int64
 }
+
+func (wl *workLease) expired() bool { return time.Now().UnixNano() > wl.deadline.Load() }
 
 // AnyWorkTag in Config.WorkTags makes the store pull every activity, whatever its
 // tag. It is not a tag name (it holds a NUL byte, which tags may not).
@@ -189,7 +198,9 @@ func (s *Store) pumpWork(it jetstream.MessagesContext) {
 			_ = m.TermWithReason("malformed work item")
 			continue
 		}
-		wl := &workLease{msg: m, item: item, attempt: priorRuns(m) + int(md.NumDelivered), token: newID()}
+		wl := &workLease{msg: m, item: item, token: newID(), seq: md.Sequence.Stream,
+			attempt: max(1, priorRuns(m)+int(md.NumDelivered)-s.ignoredDeliveries(md.Sequence.Stream))}
+		wl.deadline.Store(time.Now().Add(s.cfg.WorkAckWait).UnixNano())
 		if item.SessionID != "" && s.sess != nil {
 			run, pause := s.routeSession(m, md, &item)
 			if !run {
@@ -221,18 +232,23 @@ func (s *Store) FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time
 	}
 	t := time.NewTimer(pollTimeout)
 	defer t.Stop()
-	select {
-	case wl := <-s.workCh:
-		s.mu.Lock()
-		s.works[wl.token] = wl
-		s.mu.Unlock()
-		return &store.WorkLease{Item: wl.item, LockToken: wl.token, AttemptCount: wl.attempt}, nil
-	case <-t.C:
-		return nil, nil
-	case <-s.closed:
-		return nil, store.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for {
+		select {
+		case wl := <-s.workCh:
+			if wl.expired() {
+				continue // buffered past its lock: the broker hands it out again
+			}
+			s.mu.Lock()
+			s.works[wl.token] = wl
+			s.mu.Unlock()
+			return &store.WorkLease{Item: wl.item, LockToken: wl.token, AttemptCount: wl.attempt}, nil
+		case <-t.C:
+			return nil, nil
+		case <-s.closed:
+			return nil, store.ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -254,6 +270,9 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 	if wl == nil {
 		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
 	}
+	if wl.expired() {
+		return fmt.Errorf("%w: work item lock expired", store.ErrLockLost)
+	}
 	if completion != nil {
 		id := fmt.Sprintf("a:%s:%d:%d", EncodeToken(completion.Instance), completion.ExecutionID, completion.ID)
 		if err := s.publishInbox(ctx, *completion, id, 0); err != nil {
@@ -264,8 +283,11 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 		}
 	}
 	s.sessionTouched(wl, true)
-	if err := wl.msg.DoubleAck(ctx); err != nil {
-		return fmt.Errorf("%w: ack work item: %v", store.ErrLockLost, err)
+	s.forgetIgnored(wl.seq)
+	// A plain ack: if it is lost the item runs again, and its second completion is
+	// dropped like any duplicate.
+	if err := wl.msg.Ack(); err != nil {
+		return fmt.Errorf("ack work item: %w", err)
 	}
 	return nil
 }
@@ -279,10 +301,15 @@ func (s *Store) RenewWorkItemLock(ctx context.Context, lockToken string, extend 
 	if wl == nil {
 		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
 	}
+	if wl.expired() {
+		s.takeWork(lockToken)
+		return fmt.Errorf("%w: work item lock expired", store.ErrLockLost)
+	}
 	s.sessionTouched(wl, false)
 	if err := wl.msg.InProgress(); err != nil {
 		return fmt.Errorf("%w: renew work item: %v", store.ErrLockLost, err)
 	}
+	wl.deadline.Store(time.Now().Add(s.cfg.WorkAckWait).UnixNano())
 	return nil
 }
 
@@ -293,10 +320,37 @@ func (s *Store) AbandonWorkItem(ctx context.Context, lockToken string, delay tim
 		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
 	}
 	s.sessionTouched(wl, true)
+	if ignoreAttempt {
+		s.ignoreDelivery(wl.seq)
+	}
 	if delay > 0 {
 		return wl.msg.NakWithDelay(delay)
 	}
 	return wl.msg.Nak()
+}
+
+// ignoreDelivery records that a delivery of the work item at seq does not count as an
+// attempt (abandon with ignoreAttempt): the broker's delivery count cannot be
+// lowered, so the store subtracts these from it.
+func (s *Store) ignoreDelivery(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.workGiveBacks == nil {
+		s.workGiveBacks = make(map[uint64]int)
+	}
+	s.workGiveBacks[seq]++
+}
+
+func (s *Store) ignoredDeliveries(seq uint64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.workGiveBacks[seq]
+}
+
+func (s *Store) forgetIgnored(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.workGiveBacks, seq)
 }
 
 // EnqueueForWorker publishes an activity work item directly (tests, tools).

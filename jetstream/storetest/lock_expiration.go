@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -9,9 +10,6 @@ import (
 	"github.com/duroxide-go/duroxide/store"
 )
 
-// Not ported yet: test_worker_lock_renewal_after_expiration and
-// test_worker_ack_fails_after_lock_expiry (the JetStream store does not yet reject a
-// worker renewal or ack once its lock expired).
 var lockExpirationTests = []Test{
 	{"test_lock_expires_after_timeout", TestLockExpiresAfterTimeout},
 	{"test_abandon_releases_lock_immediately", TestAbandonReleasesLockImmediately},
@@ -19,10 +17,12 @@ var lockExpirationTests = []Test{
 	{"test_concurrent_lock_attempts_respect_expiration", TestConcurrentLockAttemptsRespectExpiration},
 	{"test_worker_lock_renewal_success", TestWorkerLockRenewalSuccess},
 	{"test_worker_lock_renewal_invalid_token", TestWorkerLockRenewalInvalidToken},
+	{"test_worker_lock_renewal_after_expiration", TestWorkerLockRenewalAfterExpiration},
 	{"test_worker_lock_renewal_extends_timeout", TestWorkerLockRenewalExtendsTimeout},
 	{"test_worker_lock_renewal_after_ack", TestWorkerLockRenewalAfterAck},
 	{"test_abandon_work_item_releases_lock", TestAbandonWorkItemReleasesLock},
 	{"test_abandon_work_item_with_delay", TestAbandonWorkItemWithDelay},
+	{"test_worker_ack_fails_after_lock_expiry", TestWorkerAckFailsAfterLockExpiry},
 	{"test_orchestration_lock_renewal_after_expiration", TestOrchestrationLockRenewalAfterExpiration},
 }
 
@@ -213,4 +213,35 @@ func TestOrchestrationLockRenewalAfterExpiration(t *testing.T, f Factory) {
 	if err := h.p.RenewOrchestrationItemLock(h.ctx, item.LockToken, h.lock); err == nil {
 		t.Fatal("renewal of an expired lock succeeded")
 	}
+}
+
+// TestWorkerLockRenewalAfterExpiration: once a work item's lock has expired, renewing
+// it fails.
+func TestWorkerLockRenewalAfterExpiration(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueueWork(activity("test-instance", 1, 1, "TestActivity"))
+	w := h.fetchWork(h.lock)
+	sleep(h.lock + 100*time.Millisecond)
+	if err := h.p.RenewWorkItemLock(h.ctx, w.LockToken, h.lock); !errors.Is(err, store.ErrLockLost) {
+		t.Fatalf("renewal after expiry: %v, want ErrLockLost", err)
+	}
+}
+
+// TestWorkerAckFailsAfterLockExpiry: once a work item's lock has expired, acking it
+// fails and enqueues no completion; the item is delivered again.
+func TestWorkerAckFailsAfterLockExpiry(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueueWork(activity("test-ack-expired", 1, 1, "TestActivity"))
+	w := h.fetchWork(h.lock)
+	sleep(h.lock + 100*time.Millisecond)
+	done := activityDone("test-ack-expired", 1, 1, `"late"`)
+	if err := h.p.AckWorkItem(h.ctx, w.LockToken, &done); !errors.Is(err, store.ErrLockLost) {
+		t.Fatalf("ack after expiry: %v, want ErrLockLost", err)
+	}
+	h.fetchNone(0, "the late ack must not have enqueued the completion")
+	w2 := h.fetchWork(h.lock)
+	if w2.Item.ID != 1 || w2.AttemptCount != 2 {
+		t.Fatalf("redelivered %+v (attempt %d), want the same item at attempt 2", w2.Item, w2.AttemptCount)
+	}
+	h.ackWork(w2.LockToken, &done)
 }

@@ -1,21 +1,21 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/duroxide-go/duroxide/store"
 )
 
-// Not ported yet: abandon_work_item_ignore_attempt_decrements and
-// ignore_attempt_never_goes_negative (the JetStream worker queue does not yet honour
-// ignoreAttempt).
 var poisonMessageTests = []Test{
 	{"orchestration_attempt_count_starts_at_one", TestOrchestrationAttemptCountStartsAtOne},
 	{"orchestration_attempt_count_increments_on_refetch", TestOrchestrationAttemptCountIncrementsOnRefetch},
 	{"worker_attempt_count_starts_at_one", TestWorkerAttemptCountStartsAtOne},
 	{"worker_attempt_count_increments_on_lock_expiry", TestWorkerAttemptCountIncrementsOnLockExpiry},
 	{"attempt_count_is_per_message", TestAttemptCountIsPerMessage},
+	{"abandon_work_item_ignore_attempt_decrements", TestAbandonWorkItemIgnoreAttemptDecrements},
 	{"abandon_orchestration_item_ignore_attempt_decrements", TestAbandonOrchestrationItemIgnoreAttemptDecrements},
+	{"ignore_attempt_never_goes_negative", TestIgnoreAttemptNeverGoesNegative},
 	{"max_attempt_count_across_message_batch", TestMaxAttemptCountAcrossMessageBatch},
 }
 
@@ -144,4 +144,53 @@ func TestMaxAttemptCountAcrossMessageBatch(t *testing.T, f Factory) {
 	}
 	h.wantAttempt(item3, 3, "third fetch (start at 3, completion at 1)")
 	h.ack(item3.LockToken, store.Commit{ExecutionID: 1})
+}
+
+// TestAbandonWorkItemIgnoreAttemptDecrements: a work item abandoned with ignoreAttempt
+// does not count that delivery.
+func TestAbandonWorkItemIgnoreAttemptDecrements(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueueWork(activity("poison-test-ignore-w", 1, 1, "TestActivity"))
+	w1 := h.fetchWork(h.lock)
+	if w1.AttemptCount != 1 {
+		t.Fatalf("first fetch: attempt %d", w1.AttemptCount)
+	}
+	if err := h.p.AbandonWorkItem(h.ctx, w1.LockToken, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	w2 := h.fetchWork(h.lock)
+	if w2.AttemptCount != 2 {
+		t.Fatalf("second fetch: attempt %d, want 2", w2.AttemptCount)
+	}
+	if err := h.p.AbandonWorkItem(h.ctx, w2.LockToken, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	w3 := h.fetchWork(h.lock)
+	if w3.AttemptCount != 2 {
+		t.Fatalf("third fetch: attempt %d, want 2 (the second delivery was given back)", w3.AttemptCount)
+	}
+	done := activityDone("poison-test-ignore-w", 1, 1, `"done"`)
+	h.ackWork(w3.LockToken, &done)
+}
+
+// TestIgnoreAttemptNeverGoesNegative: giving back every delivery leaves the attempt
+// count at 1, for orchestrator and worker items alike.
+func TestIgnoreAttemptNeverGoesNegative(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	h.enqueue(startItem("poison-test-negative"))
+	for i := 0; i < 3; i++ {
+		item := h.fetch(h.lock)
+		h.wantAttempt(item, 1, fmt.Sprintf("orchestrator fetch %d", i+1))
+		h.abandon(item.LockToken, 0, true)
+	}
+	h.enqueueWork(activity("poison-test-negative", 1, 1, "TestActivity"))
+	for i := 0; i < 3; i++ {
+		w := h.fetchWork(h.lock)
+		if w.AttemptCount != 1 {
+			t.Fatalf("worker fetch %d: attempt %d, want 1", i+1, w.AttemptCount)
+		}
+		if err := h.p.AbandonWorkItem(h.ctx, w.LockToken, 0, true); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
