@@ -16,21 +16,29 @@ const fetchPoll = time.Second
 // orchestrationLoop fetches one locked instance batch at a time and runs its turn.
 func (r *Runtime) orchestrationLoop() {
 	defer r.wg.Done()
+	pollLoop(r, "orchestration item", func(ctx context.Context) (*store.OrchestrationItem, error) {
+		return r.st.FetchOrchestrationItem(ctx, r.opts.OrchestrationLockTimeout, fetchPoll)
+	}, r.turn)
+}
+
+// pollLoop fetches and handles items until the runtime stops, backing off (10 ms
+// doubling to 2 s) while fetches fail.
+func pollLoop[T any](r *Runtime, what string, fetch func(context.Context) (*T, error), handle func(*T)) {
 	backoff := 10 * time.Millisecond
 	for r.loopCtx.Err() == nil {
-		item, err := r.st.FetchOrchestrationItem(r.loopCtx, r.opts.OrchestrationLockTimeout, fetchPoll)
+		item, err := fetch(r.loopCtx)
 		if err != nil {
 			if r.isStopping(err) {
 				return
 			}
-			r.log.Warn("fetch orchestration item", "err", err)
+			r.log.Warn("fetch "+what, "err", err)
 			sleepCtx(r.loopCtx, backoff)
 			backoff = min(2*backoff, 2*time.Second)
 			continue
 		}
 		backoff = 10 * time.Millisecond
 		if item != nil {
-			r.turn(item)
+			handle(item)
 		}
 	}
 }

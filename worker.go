@@ -15,23 +15,9 @@ func (r *Runtime) activityLoop() {
 	defer r.wg.Done()
 	r.acts.acquire(r)
 	defer r.acts.release()
-	backoff := 10 * time.Millisecond
-	for r.loopCtx.Err() == nil {
-		lease, err := r.st.FetchWorkItem(r.loopCtx, r.opts.ActivityLockTimeout, fetchPoll)
-		if err != nil {
-			if r.isStopping(err) {
-				return
-			}
-			r.log.Warn("fetch work item", "err", err)
-			sleepCtx(r.loopCtx, backoff)
-			backoff = min(2*backoff, 2*time.Second)
-			continue
-		}
-		backoff = 10 * time.Millisecond
-		if lease != nil {
-			r.runActivity(lease)
-		}
-	}
+	pollLoop(r, "work item", func(ctx context.Context) (*store.WorkLease, error) {
+		return r.st.FetchWorkItem(ctx, r.opts.ActivityLockTimeout, fetchPoll)
+	}, r.runActivity)
 }
 
 func (r *Runtime) runActivity(lease *store.WorkLease) {
