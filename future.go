@@ -52,7 +52,6 @@ type futureState struct {
 	order   uint64 // resolution order, for Select
 	result  string // JSON
 	err     error
-	eventID uint64 // for event futures: the subscription's event id
 	// cancelled is set when the future was dropped (a Select loser): its completion,
 	// if one still arrives, is ignored.
 	cancelled bool

@@ -48,12 +48,3 @@ type instState struct {
 	kvExec   uint64
 	kvLoaded bool
 }
-
-func (st *instState) clone() *instState {
-	c := *st
-	c.consumed = make(map[uint64]uint64, len(st.consumed)+4)
-	for k, v := range st.consumed {
-		c.consumed[k] = v
-	}
-	return &c
-}
