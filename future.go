@@ -45,13 +45,13 @@ func (k futureKind) String() string {
 }
 
 type futureState struct {
-	kind    futureKind
-	id      uint64 // scheduling event id
-	name    string
-	done    bool
-	order   uint64 // resolution order, for Select
-	result  string // JSON
-	err     error
+	kind   futureKind
+	id     uint64 // scheduling event id
+	name   string
+	done   bool
+	order  uint64 // resolution order, for Select
+	result string // JSON
+	err    error
 	// cancelled is set when the future was dropped (a Select loser): its completion,
 	// if one still arrives, is ignored.
 	cancelled bool
