@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/duroxide-go/duroxide/history"
-	"github.com/duroxide-go/duroxide/jetstream"
 	"github.com/duroxide-go/duroxide/projections"
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -33,36 +30,47 @@ var (
 
 // ViewsWaitTimeout bounds how long a management read waits for the projector to
 // apply every turn committed before the read.
-const ViewsWaitTimeout = 10 * time.Second
+const ViewsWaitTimeout = projections.ViewsWaitTimeout
 
-// adminState caches the client's binding to the views.
+// adminState holds the client's management side: the store's [projections.Admin]
+// (which implements store.Admin and store.Deleter), shared with the conformance
+// suite; the methods below validate input and map its errors and types.
 type adminState struct {
-	mu    sync.Mutex
-	views *projections.Views
+	once sync.Once
+	a    *projections.Admin
 }
 
-// views returns the views, caught up with every turn committed before the call.
-func (c *Client) views(ctx context.Context) (*projections.Views, error) {
-	c.admin.mu.Lock()
-	v := c.admin.views
-	c.admin.mu.Unlock()
-	if v == nil {
-		var err error
-		v, err = projections.OpenViews(ctx, c.nc, c.st.JetStream(), c.st.Namespace(), c.st.HistoryStream(), c.st.HistoryLastSeq)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrViewsUnavailable, err)
-		}
-		c.admin.mu.Lock()
-		c.admin.views = v
-		c.admin.mu.Unlock()
+func (c *Client) mgmt() *projections.Admin {
+	c.admin.once.Do(func() { c.admin.a = projections.NewAdmin(c.st) })
+	return c.admin.a
+}
+
+// adminError carries the store's error (its message) and the client's sentinel.
+type adminError struct {
+	sentinel error
+	err      error
+}
+
+func (e *adminError) Error() string   { return e.err.Error() }
+func (e *adminError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// adminErr maps the store's management errors to the client's sentinels.
+func adminErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	if err := v.WaitCaughtUp(ctx, ViewsWaitTimeout); err != nil {
-		if errors.Is(err, projections.ErrLagging) {
-			return nil, fmt.Errorf("%w: %w", ErrViewsUnavailable, err)
+	for _, m := range []struct{ from, to error }{
+		{store.ErrNotFound, ErrInstanceNotFound},
+		{store.ErrExecutionNotFound, ErrExecutionNotFound},
+		{store.ErrInstanceStillRunning, ErrInstanceStillRunning},
+		{store.ErrCannotDeleteSubOrchestration, ErrCannotDeleteSubOrchestration},
+		{store.ErrViewsUnavailable, ErrViewsUnavailable},
+	} {
+		if errors.Is(err, m.from) {
+			return &adminError{sentinel: m.to, err: err}
 		}
-		return nil, err
 	}
-	return v, nil
+	return err
 }
 
 // ListOptions selects the instances ListInstances returns. Zero fields select all.
@@ -108,36 +116,23 @@ func (c *Client) ListInstances(ctx context.Context, opts ListOptions) (*Instance
 	if opts.Limit < 0 || opts.Limit > 10000 {
 		return nil, fmt.Errorf("%w: limit %d is outside 1..10000", ErrInvalidInput, opts.Limit)
 	}
-	var after uint64
 	if opts.Cursor != "" {
-		var err error
-		if after, err = strconv.ParseUint(opts.Cursor, 10, 64); err != nil {
+		if _, err := strconv.ParseUint(opts.Cursor, 10, 64); err != nil {
 			return nil, fmt.Errorf("%w: bad cursor %q", ErrInvalidInput, opts.Cursor)
 		}
 	}
-	v, err := c.views(ctx)
-	if err != nil {
-		return nil, err
-	}
-	q := projections.ListQuery{Status: opts.Status, Name: opts.Name, Limit: opts.Limit, After: after}
+	q := store.ListQuery{Status: opts.Status, Name: opts.Name, Limit: opts.Limit, Cursor: opts.Cursor}
 	if !opts.CreatedAfter.IsZero() {
-		q.CreatedFrom = opts.CreatedAfter.UnixMilli()
+		q.CreatedFromMs = opts.CreatedAfter.UnixMilli()
 	}
 	if !opts.CreatedBefore.IsZero() {
-		q.CreatedTo = opts.CreatedBefore.UnixMilli()
+		q.CreatedToMs = opts.CreatedBefore.UnixMilli()
 	}
-	p, err := v.List(ctx, q, jetstream.DecodeToken)
+	p, err := c.mgmt().ListInstances(ctx, q)
 	if err != nil {
-		return nil, err
+		return nil, adminErr(err)
 	}
-	page := &InstancePage{InstanceIDs: p.Instances}
-	if page.InstanceIDs == nil {
-		page.InstanceIDs = []string{}
-	}
-	if p.Next != 0 {
-		page.Next = strconv.FormatUint(p.Next, 10)
-	}
-	return page, nil
+	return &InstancePage{InstanceIDs: p.Instances, Next: p.Next}, nil
 }
 
 // ListAllInstances returns the ids of every instance matching opts (Limit and
@@ -185,22 +180,15 @@ func (c *Client) InstanceInfo(ctx context.Context, instanceID string) (*Instance
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	v, err := c.views(ctx)
+	iv, err := c.mgmt().InstanceInfo(ctx, instanceID)
 	if err != nil {
-		return nil, err
+		return nil, adminErr(err)
 	}
-	iv, err := v.Instance(ctx, jetstream.EncodeToken(instanceID))
-	if errors.Is(err, projections.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %q", ErrInstanceNotFound, instanceID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &InstanceInfo{InstanceID: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.ExecutionID,
+	return &InstanceInfo{InstanceID: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.CurrentExecutionID,
 		Status: iv.Status, Output: iv.Output, Failure: iv.Failure, CustomStatus: iv.CustomStatus,
 		CustomStatusVersion: iv.CustomStatusVersion, ParentInstanceID: iv.ParentInstance,
 		CreatedAt: time.UnixMilli(iv.CreatedAtMs), UpdatedAt: time.UnixMilli(iv.UpdatedAtMs),
-		ExecutionCount: iv.Executions, EventCount: iv.Events}, nil
+		ExecutionCount: iv.ExecutionCount, EventCount: iv.EventCount}, nil
 }
 
 // ExecutionInfo describes one execution of an instance.
@@ -223,19 +211,12 @@ func (c *Client) ExecutionInfo(ctx context.Context, instanceID string, execution
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	v, err := c.views(ctx)
+	ev, err := c.mgmt().ExecutionInfo(ctx, instanceID, executionID)
 	if err != nil {
-		return nil, err
-	}
-	ev, err := v.Execution(ctx, jetstream.EncodeToken(instanceID), executionID)
-	if errors.Is(err, projections.ErrNotFound) {
-		return nil, fmt.Errorf("%w: execution %d of %q", ErrExecutionNotFound, executionID, instanceID)
-	}
-	if err != nil {
-		return nil, err
+		return nil, adminErr(err)
 	}
 	info := &ExecutionInfo{ExecutionID: ev.ExecutionID, Status: ev.Status, Output: ev.Output, Failure: ev.Failure,
-		StartedAt: time.UnixMilli(ev.StartedAtMs), EventCount: ev.Events}
+		StartedAt: time.UnixMilli(ev.StartedAtMs), EventCount: ev.EventCount}
 	if ev.CompletedAtMs != 0 {
 		info.CompletedAt = time.UnixMilli(ev.CompletedAtMs)
 	}
@@ -257,18 +238,13 @@ type SystemMetrics struct {
 // SystemMetrics returns the system-wide totals as of every turn committed before
 // the call.
 func (c *Client) SystemMetrics(ctx context.Context) (*SystemMetrics, error) {
-	v, err := c.views(ctx)
+	t, err := c.mgmt().SystemMetrics(ctx)
 	if err != nil {
-		return nil, err
+		return nil, adminErr(err)
 	}
-	st, _, err := v.Stats(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t := st.Totals
-	return &SystemMetrics{TotalInstances: t.Instances, TotalExecutions: t.Executions, RunningInstances: t.Running,
-		CompletedInstances: t.Completed, FailedInstances: t.Failed, ContinuedAsNewInstances: t.ContinuedAsNew,
-		TotalEvents: t.Events}, nil
+	return &SystemMetrics{TotalInstances: t.TotalInstances, TotalExecutions: t.TotalExecutions, RunningInstances: t.RunningInstances,
+		CompletedInstances: t.CompletedInstances, FailedInstances: t.FailedInstances,
+		ContinuedAsNewInstances: t.ContinuedAsNewInstances, TotalEvents: t.TotalEvents}, nil
 }
 
 // QueueDepths are the numbers of messages waiting in the queues.
@@ -283,11 +259,11 @@ type QueueDepths struct {
 
 // QueueDepths counts the messages in the streams (it needs no projector).
 func (c *Client) QueueDepths(ctx context.Context) (*QueueDepths, error) {
-	q, err := c.st.QueueDepths(ctx)
+	q, err := c.mgmt().QueueDepths(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &QueueDepths{OrchestratorQueue: int64(q.Orchestrator), WorkerQueue: int64(q.Worker), TimerQueue: int64(q.Timers)}, nil
+	return &QueueDepths{OrchestratorQueue: q.Orchestrator, WorkerQueue: q.Worker, TimerQueue: q.Timers}, nil
 }
 
 // InstanceStats are the sizes of one instance (duroxide's get_instance_stats).
@@ -311,34 +287,12 @@ func (c *Client) InstanceStats(ctx context.Context, instanceID string) (*Instanc
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	v, err := c.views(ctx)
+	st, err := c.mgmt().InstanceStats(ctx, instanceID)
 	if err != nil {
-		return nil, err
+		return nil, adminErr(err)
 	}
-	iv, err := v.Instance(ctx, jetstream.EncodeToken(instanceID))
-	if errors.Is(err, projections.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %q", ErrInstanceNotFound, instanceID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	st := &InstanceStats{HistoryEventCount: iv.Events, HistorySizeBytes: iv.HistoryBytes}
-	kv, err := c.st.InstanceKV(ctx, instanceID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	for _, e := range kv {
-		st.KVUserKeyCount++
-		st.KVTotalValueBytes += int64(len(e.Value))
-	}
-	h, err := c.st.ReadHistory(ctx, instanceID, 0)
-	if err != nil {
-		return nil, err
-	}
-	if len(h) > 0 && h[0].Type == history.OrchestrationStarted {
-		st.QueuePendingCount = int64(len(h[0].CarryForward))
-	}
-	return st, nil
+	return &InstanceStats{HistoryEventCount: st.HistoryEventCount, HistorySizeBytes: st.HistorySizeBytes,
+		KVUserKeyCount: st.KVUserKeyCount, KVTotalValueBytes: st.KVTotalValueBytes, QueuePendingCount: st.QueuePendingCount}, nil
 }
 
 // InstanceTree is an instance and all its sub-orchestrations, recursively.
@@ -354,70 +308,18 @@ func (t *InstanceTree) Size() int { return len(t.AllIDs) }
 // IsRootOnly reports whether the instance has no sub-orchestrations.
 func (t *InstanceTree) IsRootOnly() bool { return len(t.AllIDs) == 1 }
 
-// InstanceTree returns the instance and its sub-orchestrations (found through the
-// SubOrchestrationScheduled events of its histories), or an error wrapping
-// [ErrInstanceNotFound]. It is what DeleteInstance deletes.
+// InstanceTree returns the instance and its sub-orchestrations (the instances that
+// name it as their parent, recursively, from the views' children index), or an
+// error wrapping [ErrInstanceNotFound]. It is what DeleteInstance deletes.
 func (c *Client) InstanceTree(ctx context.Context, instanceID string) (*InstanceTree, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	if _, err := c.summary(ctx, instanceID); err != nil {
-		return nil, err
-	}
-	t := &InstanceTree{RootID: instanceID, AllIDs: []string{instanceID}}
-	seen := map[string]bool{instanceID: true}
-	for i := 0; i < len(t.AllIDs); i++ {
-		children, err := c.children(ctx, t.AllIDs[i])
-		if err != nil {
-			return nil, err
-		}
-		for _, ch := range children {
-			if !seen[ch] {
-				seen[ch] = true
-				t.AllIDs = append(t.AllIDs, ch)
-			}
-		}
-	}
-	return t, nil
-}
-
-func (c *Client) summary(ctx context.Context, id string) (*store.InstanceSummary, error) {
-	sum, err := c.st.InstanceSummary(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %q", ErrInstanceNotFound, id)
-	}
-	return sum, err
-}
-
-// children returns the existing sub-orchestrations id scheduled.
-func (c *Client) children(ctx context.Context, id string) ([]string, error) {
-	execs, err := c.st.ListExecutions(ctx, id)
+	t, err := c.mgmt().InstanceTree(ctx, instanceID)
 	if err != nil {
-		return nil, err
+		return nil, adminErr(err)
 	}
-	var out []string
-	for _, e := range execs {
-		h, err := c.st.ReadHistory(ctx, id, e)
-		if err != nil {
-			return nil, err
-		}
-		for i := range h {
-			if h[i].Type != history.SubOrchestrationScheduled {
-				continue
-			}
-			sum, err := c.st.InstanceSummary(ctx, h[i].Instance)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if sum.ParentInstance == id {
-				out = append(out, h[i].Instance)
-			}
-		}
-	}
-	return out, nil
+	return &InstanceTree{RootID: t.Root, AllIDs: t.All}, nil
 }
 
 // DeleteResult counts what a delete removed.
@@ -427,17 +329,6 @@ type DeleteResult struct {
 	EventsDeleted     int64 `json:"events_deleted"`
 	// QueueMessagesDeleted counts inbox messages, timers and activity work items.
 	QueueMessagesDeleted int64 `json:"queue_messages_deleted"`
-}
-
-func (r *DeleteResult) add(o *DeleteResult) {
-	r.InstancesDeleted += o.InstancesDeleted
-	r.ExecutionsDeleted += o.ExecutionsDeleted
-	r.EventsDeleted += o.EventsDeleted
-	r.QueueMessagesDeleted += o.QueueMessagesDeleted
-}
-
-func isRunning(status string) bool {
-	return status == store.StatusRunning || status == store.StatusContinuedAsNew
 }
 
 // DeleteInstance deletes an instance and its sub-orchestrations, recursively: their
@@ -454,63 +345,39 @@ func (c *Client) DeleteInstance(ctx context.Context, instanceID string, force bo
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	sum, err := c.summary(ctx, instanceID)
-	if err != nil {
-		return nil, err
-	}
-	if sum.ParentInstance != "" {
-		return nil, fmt.Errorf("%w: %q is a sub-orchestration of %q", ErrCannotDeleteSubOrchestration, instanceID, sum.ParentInstance)
-	}
-	return c.deleteTree(ctx, instanceID, force)
+	r, err := c.mgmt().DeleteInstance(ctx, instanceID, force)
+	return deleteResult(r), adminErr(err)
 }
 
-func (c *Client) deleteTree(ctx context.Context, root string, force bool) (*DeleteResult, error) {
-	tree, err := c.InstanceTree(ctx, root)
-	if err != nil {
-		return nil, err
+func deleteResult(r *store.DeleteResult) *DeleteResult {
+	if r == nil {
+		return nil
 	}
-	if !force {
-		for _, id := range tree.AllIDs {
-			sum, err := c.summary(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if isRunning(sum.Status) {
-				return nil, fmt.Errorf("%w: %q is %s (use force)", ErrInstanceStillRunning, id, sum.Status)
-			}
-		}
-	}
-	res := &DeleteResult{}
-	// Children first, so a failure part way leaves a smaller tree, never orphans.
-	for i := len(tree.AllIDs) - 1; i >= 0; i-- {
-		r, err := c.deleteOne(ctx, tree.AllIDs[i])
-		if err != nil {
-			return res, err
-		}
-		res.add(r)
-	}
-	return res, nil
+	return &DeleteResult{InstancesDeleted: r.InstancesDeleted, ExecutionsDeleted: r.ExecutionsDeleted,
+		EventsDeleted: r.EventsDeleted, QueueMessagesDeleted: r.QueueMessagesDeleted}
 }
 
-func (c *Client) deleteOne(ctx context.Context, id string) (*DeleteResult, error) {
-	execs, err := c.st.ListExecutions(ctx, id)
-	if err != nil {
-		return nil, err
+func instanceFilter(f InstanceFilter) store.InstanceFilter {
+	sf := store.InstanceFilter{Instances: f.InstanceIDs, Limit: f.Limit}
+	if !f.CompletedBefore.IsZero() {
+		sf.CompletedBeforeMs = f.CompletedBefore.UnixMilli()
 	}
-	r := &DeleteResult{InstancesDeleted: 1, ExecutionsDeleted: int64(len(execs))}
-	for _, e := range execs {
-		h, err := c.st.ReadHistory(ctx, id, e)
-		if err != nil {
-			return nil, err
-		}
-		r.EventsDeleted += int64(len(h))
+	return sf
+}
+
+func pruneOptions(o PruneOptions) store.PruneOptions {
+	so := store.PruneOptions{KeepLast: o.KeepLast}
+	if !o.CompletedBefore.IsZero() {
+		so.CompletedBeforeMs = o.CompletedBefore.UnixMilli()
 	}
-	counts, err := c.st.DeleteInstanceData(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("duroxide: delete %q: %w", id, err)
+	return so
+}
+
+func pruneResult(r *store.PruneResult) *PruneResult {
+	if r == nil {
+		return nil
 	}
-	r.QueueMessagesDeleted = int64(counts.InboxMessages + counts.Timers + counts.WorkItems)
-	return r, nil
+	return &PruneResult{InstancesProcessed: r.InstancesProcessed, ExecutionsDeleted: r.ExecutionsDeleted, EventsDeleted: r.EventsDeleted}
 }
 
 // InstanceFilter selects instances for the bulk operations. Conditions combine with
@@ -528,50 +395,8 @@ type InstanceFilter struct {
 // their sub-orchestrations), skipping running ones and sub-orchestrations, and
 // returns the total counts.
 func (c *Client) DeleteInstanceBulk(ctx context.Context, f InstanceFilter) (*DeleteResult, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	ids := f.InstanceIDs
-	if ids == nil {
-		for _, status := range []string{store.StatusCompleted, store.StatusFailed} {
-			more, err := c.ListAllInstances(ctx, ListOptions{Status: status})
-			if err != nil {
-				return nil, err
-			}
-			ids = append(ids, more...)
-		}
-	}
-	res := &DeleteResult{}
-	n := 0
-	for _, id := range ids {
-		if n >= limit {
-			break
-		}
-		if validateInstanceID(id) != nil {
-			continue
-		}
-		sum, err := c.st.InstanceSummary(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return res, err
-		}
-		if sum.ParentInstance != "" || isRunning(sum.Status) {
-			continue
-		}
-		if !f.CompletedBefore.IsZero() && !time.UnixMilli(sum.UpdatedAtMs).Before(f.CompletedBefore) {
-			continue
-		}
-		r, err := c.deleteTree(ctx, id, true)
-		if err != nil {
-			return res, err
-		}
-		res.add(r)
-		n++
-	}
-	return res, nil
+	r, err := c.mgmt().DeleteInstanceBulk(ctx, instanceFilter(f))
+	return deleteResult(r), adminErr(err)
 }
 
 // PruneOptions selects the executions PruneExecutions deletes. The current
@@ -599,75 +424,17 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	sum, err := c.summary(ctx, instanceID)
+	r, err := c.mgmt().PruneExecutions(ctx, instanceID, pruneOptions(opts))
 	if err != nil {
-		return nil, err
+		return nil, adminErr(err)
 	}
-	execs, err := c.st.ListExecutions(ctx, instanceID)
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(execs, func(i, j int) bool { return execs[i] < execs[j] })
-	keep := max(opts.KeepLast, 1)
-	res := &PruneResult{InstancesProcessed: 1}
-	if len(execs) <= keep {
-		return res, nil
-	}
-	var prune []uint64
-	for _, e := range execs[:len(execs)-keep] {
-		if e >= sum.ExecutionID {
-			continue // never the current execution
-		}
-		h, err := c.st.ReadHistory(ctx, instanceID, e)
-		if err != nil {
-			return nil, err
-		}
-		if len(h) == 0 || !h[len(h)-1].Type.IsTerminal() {
-			continue
-		}
-		if !opts.CompletedBefore.IsZero() && !time.UnixMilli(h[len(h)-1].TimestampMs).Before(opts.CompletedBefore) {
-			continue
-		}
-		prune = append(prune, e)
-		res.EventsDeleted += int64(len(h))
-	}
-	if _, err := c.st.PruneExecutionData(ctx, instanceID, prune); err != nil {
-		return nil, fmt.Errorf("duroxide: prune %q: %w", instanceID, err)
-	}
-	res.ExecutionsDeleted = int64(len(prune))
-	return res, nil
+	return pruneResult(r), nil
 }
 
 // PruneExecutionsBulk prunes every instance the filter selects (running ones
 // included: pruning is safe while they run) and returns the total counts.
 // CompletedBefore in the filter is ignored; use opts.CompletedBefore.
 func (c *Client) PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	ids := f.InstanceIDs
-	if ids == nil {
-		var err error
-		if ids, err = c.ListAllInstances(ctx, ListOptions{}); err != nil {
-			return nil, err
-		}
-	}
-	res := &PruneResult{}
-	for i, id := range ids {
-		if i >= limit {
-			break
-		}
-		r, err := c.PruneExecutions(ctx, id, opts)
-		if errors.Is(err, ErrInstanceNotFound) || errors.Is(err, ErrInvalidInput) {
-			continue
-		}
-		if err != nil {
-			return res, err
-		}
-		res.InstancesProcessed += r.InstancesProcessed
-		res.ExecutionsDeleted += r.ExecutionsDeleted
-		res.EventsDeleted += r.EventsDeleted
-	}
-	return res, nil
+	r, err := c.mgmt().PruneExecutionsBulk(ctx, instanceFilter(f), pruneOptions(opts))
+	return pruneResult(r), adminErr(err)
 }

@@ -115,10 +115,26 @@ func (s *Store) DeleteInstanceData(ctx context.Context, instance string) (Delete
 	if c.WorkItems, err = s.purge(ctx, s.work, s.subj.ns+".work.*."+enc+".>"); err != nil {
 		return c, err
 	}
+	s.dropWorkLeases(instance)
 	if c.KVState, err = s.deleteKVState(ctx, enc); err != nil {
 		return c, err
 	}
 	return c, s.publishAdmin(ctx, enc, AdminRecord{Op: AdminDelete})
+}
+
+// dropWorkLeases forgets this store's locks on the instance's work items (their
+// messages were purged): acking or renewing one fails with [store.ErrLockLost], so
+// an activity still running when its instance was deleted cannot deliver its
+// completion to an instance recreated under the same id. Leases held by other
+// stores (nodes) are not affected; see docs/STORE.md.
+func (s *Store) dropWorkLeases(instance string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tok, wl := range s.works {
+		if wl.item.Instance == instance {
+			delete(s.works, tok)
+		}
+	}
 }
 
 // PruneExecutionData removes the history of the given executions of an instance

@@ -12,23 +12,18 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/duroxide-go/duroxide/jetstream/storetest"
 	"github.com/duroxide-go/duroxide/store"
 )
 
-// TestConformance runs the store conformance suite against the JetStream store, with
-// file storage and with memory storage. Each test gets its own namespace (its own
-// streams, consumers and buckets) on one embedded server per storage kind.
-func TestConformance(t *testing.T) {
-	for _, memory := range []bool{false, true} {
-		name := "file"
-		if memory {
-			name = "memory"
-		}
-		t.Run(name, func(t *testing.T) {
-			storetest.RunAll(t, newConformanceFactory(t, memory))
-		})
-	}
+// ConformanceFactory is the JetStream store's [storetest.Factory] without its
+// Management method, which needs package projections (which imports this package):
+// TestConformance (conformance_test.go, package jetstream_test) adds it.
+type ConformanceFactory = conformanceFactory
+
+// NewConformanceFactory starts an embedded server (file storage, or memory storage)
+// for one run of the suite.
+func NewConformanceFactory(t *testing.T, memory bool) *ConformanceFactory {
+	return newConformanceFactory(t, memory)
 }
 
 // conformanceFactory implements [storetest.Factory].

@@ -363,6 +363,13 @@ func (p *Projector) applyTurn(ctx context.Context, seq uint64, enc string, rec *
 			prev, prevStatus = Counters{}, ""
 		}
 		sum := &rec.Summary
+		if sum.ParentInstance != "" && sum.ParentInstance != iv.ParentInstance {
+			// The children index entry, before the view: a record re-applied after a
+			// crash rewrites it (the put is idempotent).
+			if _, err := p.kv.Put(ctx, childKey(djs.EncodeToken(sum.ParentInstance), enc), nil); err != nil {
+				return Counters{}, fmt.Errorf("projections: children index: %w", err)
+			}
+		}
 		iv.Instance, iv.Name, iv.Version = instance, sum.Name, sum.Version
 		iv.ExecutionID, iv.Status, iv.Output, iv.Failure = sum.ExecutionID, sum.Status, sum.Output, sum.Failure
 		iv.CustomStatus, iv.CustomStatusVersion = sum.CustomStatus, sum.CustomStatusVersion
@@ -527,6 +534,11 @@ func (p *Projector) cleanup(ctx context.Context, seq uint64, enc string, ar *djs
 		}
 	}
 	if ar.Op == djs.AdminDelete && iv.Deleted {
+		if iv.ParentInstance != "" {
+			if err := p.kv.Purge(ctx, childKey(djs.EncodeToken(iv.ParentInstance), enc)); err != nil {
+				return fmt.Errorf("projections: remove children index entry: %w", err)
+			}
+		}
 		p.cache.forget(instKey(enc))
 		if err := p.kv.Purge(ctx, instKey(enc)); err != nil {
 			return fmt.Errorf("projections: remove instance view: %w", err)

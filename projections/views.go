@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -165,6 +167,11 @@ func ViewsBucket(ns string) string { return ns + "_views" }
 func instKey(enc string) string              { return "i." + enc }
 func execKey(enc string, exec uint64) string { return "e." + enc + "." + strconv.FormatUint(exec, 10) }
 
+// childKey is the children index entry of a sub-orchestration (an empty value under
+// its parent's prefix), written when a turn names the parent and removed with the
+// child's views.
+func childKey(parentEnc, enc string) string { return "c." + parentEnc + "." + enc }
+
 // Views reads the projections of one namespace.
 type Views struct {
 	nc        *nats.Conn
@@ -173,6 +180,9 @@ type Views struct {
 	histStrm  string
 	kv        jetstream.KeyValue
 	lastSeqFn func(ctx context.Context) (uint64, error)
+
+	mu   sync.Mutex
+	hist jetstream.Stream // bound on first use
 }
 
 // OpenViews binds to the views of namespace ns. lastSeq returns the history stream's
@@ -232,6 +242,11 @@ func (v *Views) caughtUp(ctx context.Context, last uint64) (bool, error) {
 	if st.AppliedSeq >= last {
 		return true, nil
 	}
+	// The record at last still exists: the projector will apply it. (The consumer's
+	// pending count below may not include a record stored a moment ago yet.)
+	if exists, err := v.recordExists(ctx, last); err != nil || exists {
+		return false, err
+	}
 	// The last sequences may be records that were purged (deleted or pruned) before
 	// the projector saw them: ask the consumer whether anything is left.
 	c, err := v.js.Consumer(ctx, v.histStrm, consumerName)
@@ -246,6 +261,30 @@ func (v *Views) caughtUp(ctx context.Context, last uint64) (bool, error) {
 		return false, fmt.Errorf("projections: projector consumer info: %w", err)
 	}
 	return info.AckFloor.Stream >= last || info.NumPending == 0 && info.NumAckPending == 0, nil
+}
+
+// recordExists reports whether the history stream still holds the record at seq.
+func (v *Views) recordExists(ctx context.Context, seq uint64) (bool, error) {
+	v.mu.Lock()
+	st := v.hist
+	v.mu.Unlock()
+	if st == nil {
+		var err error
+		if st, err = v.js.Stream(ctx, v.histStrm); err != nil {
+			return false, fmt.Errorf("projections: history stream: %w", err)
+		}
+		v.mu.Lock()
+		v.hist = st
+		v.mu.Unlock()
+	}
+	_, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("projections: history record %d: %w", seq, err)
+	}
+	return true, nil
 }
 
 // Instance returns an instance's view, or [ErrNotFound].
@@ -267,6 +306,21 @@ func (v *Views) Execution(ctx context.Context, enc string, exec uint64) (*Execut
 		return nil, err
 	}
 	return &ev, nil
+}
+
+// Children returns the encoded ids of the instances whose parent is the instance
+// with encoded id enc (in no particular order).
+func (v *Views) Children(ctx context.Context, enc string) ([]string, error) {
+	prefix := "c." + enc + "."
+	kl, err := v.kv.ListKeysFiltered(ctx, prefix+"*")
+	if err != nil {
+		return nil, fmt.Errorf("projections: list children: %w", err)
+	}
+	var out []string
+	for k := range kl.Keys() {
+		out = append(out, strings.TrimPrefix(k, prefix))
+	}
+	return out, nil
 }
 
 // Stats returns the system counters (zero before the first record) and the KV

@@ -44,6 +44,16 @@ type Factory interface {
 	EnqueueRaw(t *testing.T, p store.Provider, instance string, data []byte)
 	// CorruptHistory makes the instance's stored history undecodable.
 	CorruptHistory(t *testing.T, p store.Provider, instance string)
+	// Management returns p's management side (duroxide's ProviderAdmin), with
+	// whatever its views need (such as a projector) running until t ends. The
+	// management tests call it once per store, before their first write.
+	Management(t *testing.T, p store.Provider) Management
+}
+
+// Management is the management side of a store the suite tests.
+type Management interface {
+	store.Admin
+	store.Deleter
 }
 
 // Test is one validation of the suite.
@@ -65,6 +75,11 @@ var Tests = concat(
 	poisonMessageTests,
 	queueSemanticsTests,
 	customStatusTests,
+	managementTests,
+	instanceStatsTests,
+	deletionTests,
+	bulkDeletionTests,
+	pruneTests,
 )
 
 func concat(groups ...[]Test) []Test {
@@ -97,6 +112,7 @@ type harness struct {
 	p    store.Provider
 	ctx  context.Context
 	lock time.Duration
+	mg   Management
 }
 
 func newHarness(t *testing.T, f Factory) *harness {
