@@ -370,10 +370,8 @@ func (p *Projector) applyTurn(ctx context.Context, seq uint64, enc string, rec *
 				return Counters{}, fmt.Errorf("projections: children index: %w", err)
 			}
 		}
-		iv.Instance, iv.Name, iv.Version = instance, sum.Name, sum.Version
-		iv.ExecutionID, iv.Status, iv.Output, iv.Failure = sum.ExecutionID, sum.Status, sum.Output, sum.Failure
-		iv.CustomStatus, iv.CustomStatusVersion = sum.CustomStatus, sum.CustomStatusVersion
-		iv.ParentInstance, iv.CreatedAtMs, iv.UpdatedAtMs = sum.ParentInstance, sum.CreatedAtMs, sum.UpdatedAtMs
+		iv.InstanceSummary = *sum
+		iv.Instance = instance
 		if newExec {
 			iv.Executions++
 		}

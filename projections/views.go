@@ -64,18 +64,9 @@ func (c Counters) add(o Counters, sign int64) Counters {
 
 // InstanceView is the state of one instance.
 type InstanceView struct {
-	Instance            string                `json:"instance"`
-	Name                string                `json:"name"`
-	Version             string                `json:"version"`
-	ExecutionID         uint64                `json:"execution_id"`
-	Status              string                `json:"status"`
-	Output              string                `json:"output,omitempty"`
-	Failure             *history.ErrorDetails `json:"failure,omitempty"`
-	CustomStatus        *string               `json:"custom_status,omitempty"`
-	CustomStatusVersion uint64                `json:"custom_status_version,omitempty"`
-	ParentInstance      string                `json:"parent_instance,omitempty"`
-	CreatedAtMs         int64                 `json:"created_at_ms"`
-	UpdatedAtMs         int64                 `json:"updated_at_ms"`
+	// The summary of the instance's last applied turn (its fields are flattened in
+	// the view's JSON).
+	store.InstanceSummary
 	// Executions, Events and HistoryBytes count what the history stream still holds
 	// of the instance (HistoryBytes: the size of its turn records).
 	Executions   int64 `json:"executions"`
