@@ -106,17 +106,23 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 // WaitForEvent. Events for an instance that does not exist yet wait in its inbox until
 // it starts; events for a finished instance are dropped.
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, data any) error {
+	return c.publishNamed(ctx, store.ExternalRaised, "event", instanceID, name, data)
+}
+
+// publishNamed validates and publishes a named message with a payload (a raised event
+// or a queue message); kind names it in errors.
+func (c *Client) publishNamed(ctx context.Context, typ store.WorkItemType, kind, instanceID, name string, data any) error {
 	if err := validateInstanceID(instanceID); err != nil {
 		return err
 	}
-	if err := validateName("event", name); err != nil {
+	if err := validateName(kind, name); err != nil {
 		return err
 	}
-	d, err := encodePayload(data, "event data", c.maxPayload)
+	d, err := encodePayload(data, kind+" data", c.maxPayload)
 	if err != nil {
 		return err
 	}
-	return c.st.PublishInbox(ctx, store.WorkItem{Type: store.ExternalRaised, Instance: instanceID, Name: name, Data: d}, newULID())
+	return c.st.PublishInbox(ctx, store.WorkItem{Type: typ, Instance: instanceID, Name: name, Data: d}, newULID())
 }
 
 // CancelInstance asks a running instance to stop: it fails with the reason

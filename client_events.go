@@ -18,17 +18,7 @@ import (
 // RaiseEvent. Invalid arguments return an error wrapping [ErrInvalidInput] or
 // [ErrPayloadTooLarge] naming the field.
 func (c *Client) EnqueueEvent(ctx context.Context, instanceID, queue string, data any) error {
-	if err := validateInstanceID(instanceID); err != nil {
-		return err
-	}
-	if err := validateName("queue", queue); err != nil {
-		return err
-	}
-	d, err := encodePayload(data, "queue message data", c.maxPayload)
-	if err != nil {
-		return err
-	}
-	return c.st.PublishInbox(ctx, store.WorkItem{Type: store.QueueMessage, Instance: instanceID, Name: queue, Data: d}, newULID())
+	return c.publishNamed(ctx, store.QueueMessage, "queue message", instanceID, queue, data)
 }
 
 // WaitForStatusChange waits until the instance's custom status version is greater
