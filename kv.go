@@ -3,7 +3,6 @@ package duroxide
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -162,26 +161,19 @@ func getKVActivity(actx *ActivityContext, input string) (string, error) {
 // running execution sees it (the store its ended executions left plus its own
 // changes so far). It reports false when the key or the instance does not exist.
 func (c *Client) GetValue(ctx context.Context, instanceID, key string) (string, bool, error) {
-	m, err := c.instanceKV(ctx, instanceID)
-	if err != nil {
+	if err := validateInstanceID(instanceID); err != nil {
 		return "", false, err
 	}
-	v, ok := m[key]
-	return v.Value, ok, nil
+	return c.st.GetKVValue(ctx, instanceID, key)
 }
 
 // GetAllValues returns an instance's whole store (empty when the instance does not
 // exist).
 func (c *Client) GetAllValues(ctx context.Context, instanceID string) (map[string]string, error) {
-	m, err := c.instanceKV(ctx, instanceID)
-	if err != nil {
+	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v.Value
-	}
-	return out, nil
+	return c.st.GetKVAllValues(ctx, instanceID)
 }
 
 // WaitForValue waits until key is set in an instance's store and returns its value.
@@ -206,15 +198,4 @@ func (c *Client) WaitForValue(ctx context.Context, instanceID, key string) (stri
 		}
 		poll = min(2*poll, 200*time.Millisecond)
 	}
-}
-
-func (c *Client) instanceKV(ctx context.Context, instanceID string) (map[string]store.KVEntry, error) {
-	if err := validateInstanceID(instanceID); err != nil {
-		return nil, err
-	}
-	m, err := c.st.InstanceKV(ctx, instanceID)
-	if errors.Is(err, store.ErrNotFound) {
-		return map[string]store.KVEntry{}, nil
-	}
-	return m, err
 }

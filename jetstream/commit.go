@@ -46,6 +46,11 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 			}
 			return fmt.Errorf("%w: instance %q", store.ErrFenced, instance)
 		}
+		if err := s.purgeCancelled(ctx, c.CancelledActivities); err != nil {
+			// Nothing was recorded: the turn can run again.
+			s.release(l, false)
+			return err
+		}
 		for _, m := range l.msgs {
 			_ = m.msg.Ack()
 		}
@@ -55,7 +60,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	enc := EncodeToken(instance)
 	now := time.Now().UnixMilli()
 
-	rec := &turnRecord{V: recordVersion, Exec: c.ExecutionID, Events: c.HistoryDelta, Work: c.WorkerItems, Orch: c.OrchestratorItems}
+	rec := &turnRecord{V: recordVersion, Exec: c.ExecutionID, Events: c.HistoryDelta, Work: c.WorkerItems, Orch: c.OrchestratorItems, Cancel: c.CancelledActivities}
 	for _, m := range l.msgs {
 		rec.Consumed = append(rec.Consumed, m.seq)
 	}
@@ -290,7 +295,9 @@ func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) e
 			return ctx.Err()
 		}
 	}
-	return nil
+	// Insert before delete: a work item published above and cancelled by the same
+	// turn is removed too.
+	return s.purgeCancelled(ctx, rec.Cancel)
 }
 
 // redrive dispatches the outbox of the record at histSeq again.

@@ -268,6 +268,40 @@ func (s *Store) InstanceKV(ctx context.Context, instance string) (map[string]sto
 	return m, nil
 }
 
+var _ store.KVReader = (*Store)(nil)
+
+// GetKVValue implements [store.KVReader] with [Store.InstanceKV].
+func (s *Store) GetKVValue(ctx context.Context, instance, key string) (string, bool, error) {
+	m, err := s.clientKV(ctx, instance)
+	if err != nil {
+		return "", false, err
+	}
+	v, ok := m[key]
+	return v.Value, ok, nil
+}
+
+// GetKVAllValues implements [store.KVReader] with [Store.InstanceKV].
+func (s *Store) GetKVAllValues(ctx context.Context, instance string) (map[string]string, error) {
+	m, err := s.clientKV(ctx, instance)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v.Value
+	}
+	return out, nil
+}
+
+// clientKV is InstanceKV with a missing instance read as an empty store.
+func (s *Store) clientKV(ctx context.Context, instance string) (map[string]store.KVEntry, error) {
+	m, err := s.InstanceKV(ctx, instance)
+	if errors.Is(err, store.ErrNotFound) {
+		return map[string]store.KVEntry{}, nil
+	}
+	return m, err
+}
+
 // deleteKVState removes an instance's materialized store; it reports whether there
 // was one.
 func (s *Store) deleteKVState(ctx context.Context, enc string) (bool, error) {

@@ -23,6 +23,9 @@ type turnRecord struct {
 	PriorConsumed []uint64         `json:"prior_consumed,omitempty"`
 	Work          []store.WorkItem `json:"work,omitempty"`
 	Orch          []store.WorkItem `json:"orch,omitempty"`
+	// Cancel are the activities whose work items the turn removed; they are purged
+	// after Work is published, on every dispatch of the outbox.
+	Cancel []store.ScheduledActivity `json:"cancel,omitempty"`
 	// Summary is the instance's state after this turn: status reads are one direct get
 	// of the instance's last record.
 	Summary store.InstanceSummary `json:"summary"`

@@ -58,7 +58,8 @@ type Config struct {
 	// renewal. Default 30s.
 	WorkAckWait time.Duration
 	// WorkTags are the activity tags this store's worker fetches: "" is the untagged
-	// (default) queue. Default: untagged only.
+	// (default) queue. Default (nil): untagged only. An empty, non-nil slice: no
+	// activities at all (an orchestration-only store; FetchWorkItem finds nothing).
 	WorkTags []string
 	// WorkPrefetch bounds the work items buffered ahead of FetchWorkItem. Default 64.
 	WorkPrefetch int
@@ -112,7 +113,7 @@ func (c *Config) defaults() error {
 	if c.WorkAckWait <= 0 {
 		c.WorkAckWait = 30 * time.Second
 	}
-	if len(c.WorkTags) == 0 {
+	if c.WorkTags == nil {
 		c.WorkTags = []string{""}
 	}
 	if c.WorkPrefetch <= 0 {
@@ -148,6 +149,11 @@ type Store struct {
 	mu     sync.Mutex
 	leases map[string]*orchLease // by lock token
 	works  map[string]*workLease // by lock token
+	// cancelledWork holds the activities this store removed from the work stream
+	// (Commit.CancelledActivities), with the stream's last sequence after the purge:
+	// a delivery of one of them that is still buffered in a pump is dropped by
+	// FetchWorkItem. Entries are swept after two WorkAckWaits.
+	cancelledWork map[store.ScheduledActivity]cancelledMark
 	// workGiveBacks counts, per work stream sequence, deliveries abandoned with
 	// ignoreAttempt (see ignoreDelivery).
 	workGiveBacks map[uint64]int

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/duroxide-go/duroxide/jetstream/storetest"
 	"github.com/duroxide-go/duroxide/store"
 )
 
@@ -56,21 +57,13 @@ func newConformanceFactory(t *testing.T, memory bool) *conformanceFactory {
 }
 
 func (f *conformanceFactory) NewProvider(t *testing.T) store.Provider {
-	nc := f.srvURL()
-	st, err := Open(context.Background(), nc, Config{
-		Namespace:     fmt.Sprintf("ct%d", f.seq.Add(1)),
-		Partitions:    4,
-		MemoryStorage: f.memory,
-		WorkAckWait:   conformanceLock,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = st.Close()
-		nc.Close()
-	})
+	return f.NewTaggedProvider(t, storetest.DefaultOnly())
+}
+
+// NewTaggedProvider is NewProvider with the worker's tags set from filter (the
+// JetStream store's tags are fixed at Open: Config.WorkTags).
+func (f *conformanceFactory) NewTaggedProvider(t *testing.T, filter storetest.TagFilter) store.Provider {
+	st := f.open(t, fmt.Sprintf("ct%d", f.seq.Add(1)), workTags(filter), conformanceLock)
 	// Start both queues' consumers, so the first fetch of a test is not the one that
 	// creates them.
 	ctx := context.Background()
@@ -81,6 +74,45 @@ func (f *conformanceFactory) NewProvider(t *testing.T) store.Provider {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// NewWorker opens another store on p's namespace (another runtime's store) whose
+// worker pulls the activities filter selects, with a work lock (AckWait) of
+// lockTimeout. Its consumers start with its first fetch.
+func (f *conformanceFactory) NewWorker(t *testing.T, p store.Provider, filter storetest.TagFilter, lockTimeout time.Duration) store.Provider {
+	return f.open(t, p.(*Store).Namespace(), workTags(filter), lockTimeout)
+}
+
+func (f *conformanceFactory) open(t *testing.T, ns string, tags []string, lock time.Duration) *Store {
+	nc := f.srvURL()
+	st, err := Open(context.Background(), nc, Config{
+		Namespace:     ns,
+		Partitions:    4,
+		MemoryStorage: f.memory,
+		WorkAckWait:   lock,
+		WorkTags:      tags,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = st.Close()
+		nc.Close()
+	})
+	return st
+}
+
+// workTags maps a filter to Config.WorkTags.
+func workTags(f storetest.TagFilter) []string {
+	if f.Any {
+		return []string{AnyWorkTag}
+	}
+	tags := []string{} // none: no work consumers
+	if f.Default {
+		tags = append(tags, "")
+	}
+	return append(tags, f.Tags...)
 }
 
 func (f *conformanceFactory) LockTimeout() time.Duration        { return conformanceLock }

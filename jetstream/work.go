@@ -238,6 +238,9 @@ func (s *Store) FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time
 			if wl.expired() {
 				continue // buffered past its lock: the broker hands it out again
 			}
+			if s.wasCancelled(wl) {
+				continue // purged since its delivery (Commit.CancelledActivities)
+			}
 			s.mu.Lock()
 			s.works[wl.token] = wl
 			s.mu.Unlock()

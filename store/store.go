@@ -96,6 +96,21 @@ type Commit struct {
 	// TimerFired items become visible at their FireAtMs.
 	OrchestratorItems []WorkItem
 	Metadata          ExecutionMetadata
+	// CancelledActivities are activities whose worker-queue items the commit removes
+	// (duroxide's cancelled_activities, "lock stealing"): after WorkerItems are
+	// enqueued, so an activity scheduled and cancelled in the same turn nets to
+	// nothing. Activities with no item (finished, never scheduled) are ignored. A
+	// worker holding a removed item finds out when its ack or renewal fails with
+	// [ErrLockLost].
+	CancelledActivities []ScheduledActivity
+}
+
+// ScheduledActivity names one scheduled activity (duroxide's
+// ScheduledActivityIdentifier): its instance, execution and ActivityScheduled id.
+type ScheduledActivity struct {
+	Instance    string `json:"instance"`
+	ExecutionID uint64 `json:"execution_id"`
+	ID          uint64 `json:"id"`
 }
 
 // WorkLease is a locked worker-queue item.

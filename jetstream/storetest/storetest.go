@@ -48,6 +48,15 @@ type Factory interface {
 	// whatever its views need (such as a projector) running until t ends. The
 	// management tests call it once per store, before their first write.
 	Management(t *testing.T, p store.Provider) Management
+	// NewTaggedProvider is NewProvider for a store whose FetchWorkItem returns only
+	// the activities filter selects (duroxide passes a TagFilter to each
+	// fetch_work_item; a store whose filter is fixed when it is opened gets it here).
+	NewTaggedProvider(t *testing.T, filter TagFilter) store.Provider
+	// NewWorker returns another store on p's queues and histories (as another
+	// runtime on the same deployment would open) whose FetchWorkItem returns only the
+	// activities filter selects, with work locks of lockTimeout. It is closed when t
+	// ends; a test may close it earlier.
+	NewWorker(t *testing.T, p store.Provider, filter TagFilter, lockTimeout time.Duration) store.Provider
 }
 
 // Management is the management side of a store the suite tests.
@@ -80,6 +89,9 @@ var Tests = concat(
 	deletionTests,
 	bulkDeletionTests,
 	pruneTests,
+	kvStoreTests,
+	tagFilteringTests,
+	cancellationTests,
 )
 
 func concat(groups ...[]Test) []Test {
