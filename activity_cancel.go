@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/duroxide-go/duroxide/jetstream"
+	"github.com/duroxide-go/duroxide/store"
 )
 
 // ErrActivityCancelled is the cause of a cancelled ActivityContext when the
@@ -110,8 +111,19 @@ func (t *activityTracker) finish(k actKey) {
 	t.mu.Unlock()
 }
 
-// cancelActivities removes and signals the activities a committed turn cancelled.
-func (r *Runtime) cancelActivities(instance string, refs []activityRef) {
+// scheduledActivities turns the engine's cancelled activities into the commit's
+// CancelledActivities: the store purges their work items as part of the turn.
+func scheduledActivities(instance string, refs []activityRef) []store.ScheduledActivity {
+	out := make([]store.ScheduledActivity, len(refs))
+	for i, a := range refs {
+		out[i] = store.ScheduledActivity{Instance: instance, ExecutionID: a.exec, ID: a.id}
+	}
+	return out
+}
+
+// signalCancelled tells running attempts of the activities a committed turn cancelled
+// to stop (this node's at once, other nodes' through the store's signal).
+func (r *Runtime) signalCancelled(instance string, refs []activityRef) {
 	if len(refs) == 0 {
 		return
 	}
@@ -120,9 +132,7 @@ func (r *Runtime) cancelActivities(instance string, refs []activityRef) {
 		out[i] = jetstream.ActivityRef{Instance: instance, ExecutionID: a.exec, ID: a.id, ScheduledAtMs: a.schedAtMs}
 	}
 	r.acts.cancel(out)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := r.st.CancelActivities(ctx, instance, out); err != nil {
-		r.log.Warn("cancel activities", "instance", instance, "err", err)
+	if err := r.st.SignalCancelled(instance, out); err != nil {
+		r.log.Warn("signal cancelled activities", "instance", instance, "err", err)
 	}
 }

@@ -97,12 +97,13 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 	events, work, orch := e.takeTurn()
 	cancels := e.takeCancels()
 	commit := store.Commit{ExecutionID: e.exec, HistoryDelta: events, WorkerItems: work, OrchestratorItems: orch,
+		CancelledActivities: scheduledActivities(item.Instance, cancels),
 		Metadata: store.ExecutionMetadata{Status: st, Output: out, OrchestrationName: e.name, OrchestrationVersion: e.version,
 			ParentInstanceID: e.parentInst}}
 	if !r.ack(ctx, item, e, commit) {
 		return
 	}
-	r.cancelActivities(item.Instance, cancels)
+	r.signalCancelled(item.Instance, cancels)
 	if e.done() {
 		e.abort()
 		return

@@ -3,7 +3,6 @@ package jetstream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -23,38 +22,27 @@ type ActivityRef struct {
 }
 
 // CancelSubjectAll is the core NATS subject filter of activity cancellation signals
-// (<ns>.cancel.<id>). Workers subscribe to it; see [Store.CancelActivities].
+// (<ns>.cancel.<id>). Workers subscribe to it; see [Store.SignalCancelled].
 func (s *Store) CancelSubjectAll() string { return s.subj.ns + ".cancel.>" }
 
-// CancelActivities cancels activities of one instance after the turn that cancelled
-// them has committed. It removes their work items that no worker has finished
-// (purging ns.work.*.<id>.<exec>.<n>, whatever the tag) and then pushes one signal on
-// the core NATS subject <ns>.cancel.<id> (payload: the refs as JSON), so a worker
-// running one of them cancels it at once instead of at its next lock renewal.
-//
-// Both steps are best effort: a work item redelivered later, or a signal that reached
-// no one, only costs a run whose result the orchestration ignores (the future was
-// cancelled). It returns the first error met, after trying every step.
-func (s *Store) CancelActivities(ctx context.Context, instance string, refs []ActivityRef) error {
+// SignalCancelled pushes one signal on the core NATS subject <ns>.cancel.<id>
+// (payload: the refs as JSON) after the turn that cancelled the activities has
+// committed, so a worker running one of them cancels it at once instead of at its
+// next lock renewal. Their work items were already purged by the commit
+// ([store.Commit.CancelledActivities]). The signal is best effort: one that reached
+// no one only costs a run whose result the orchestration ignores.
+func (s *Store) SignalCancelled(instance string, refs []ActivityRef) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	enc := EncodeToken(instance)
-	var errs []error
-	for _, r := range refs {
-		subj := fmt.Sprintf("%s.work.*.%s.%d.%d", s.subj.ns, enc, r.ExecutionID, r.ID)
-		if err := s.work.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
-			errs = append(errs, fmt.Errorf("jetstream: purge work %s: %w", subj, err))
-		}
-	}
 	data, err := json.Marshal(refs)
 	if err == nil {
-		err = s.nc.Publish(s.subj.ns+".cancel."+enc, data)
+		err = s.nc.Publish(s.subj.ns+".cancel."+EncodeToken(instance), data)
 	}
 	if err != nil {
-		errs = append(errs, fmt.Errorf("jetstream: signal cancellation of %q: %w", instance, err))
+		return fmt.Errorf("jetstream: signal cancellation of %q: %w", instance, err)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // cancelledMark records one purge of an activity's work items (see
