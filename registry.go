@@ -224,3 +224,17 @@ func cmpU(a, b uint64) int {
 	}
 	return 0
 }
+
+// capabilities lists the registered orchestrations as sorted name@version strings.
+func (r *Registry) capabilities() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for name, e := range r.orchs {
+		for _, v := range e.versions {
+			out = append(out, name+"@"+v.s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

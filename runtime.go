@@ -70,6 +70,7 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		Replicas:           opts.Cluster.Replicas,
 		PartitionLease:     opts.Cluster.PartitionLease,
 		NodeName:           opts.Cluster.ServerName,
+		Capabilities:       reg.capabilities(),
 		SharedPartitions:   opts.SharedPartitions,
 		Logger:             opts.Logger,
 		Hooks:              opts.StoreHooks,

@@ -31,6 +31,8 @@ import (
 // nodeInfo is a heartbeat's value.
 type nodeInfo struct {
 	Name string `json:"name"`
+	// Caps are the orchestrations (name@version) the node can run.
+	Caps []string `json:"caps,omitempty"`
 }
 
 func (s *Store) nodesBucket() string { return s.subj.streamName("NODES") }
@@ -72,7 +74,7 @@ func (s *Store) rebalance(ctx context.Context) error {
 		}
 		s.nodes = kv
 	}
-	info, _ := json.Marshal(nodeInfo{Name: s.cfg.NodeName})
+	info, _ := json.Marshal(nodeInfo{Name: s.cfg.NodeName, Caps: s.cfg.Capabilities})
 	if _, err := s.nodes.Put(ctx, s.nodeID, info); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
@@ -102,7 +104,8 @@ func (s *Store) rebalance(ctx context.Context) error {
 }
 
 // liveNodes lists the nodes whose heartbeat is younger than the lease (this node
-// always counts), and deletes long-dead entries. "Now" is the newest heartbeat's
+// always counts) and that are capable of every live orchestration version (see
+// capable), and deletes long-dead entries. "Now" is the newest heartbeat's
 // server timestamp, so clocks of different machines never matter.
 func (s *Store) liveNodes(ctx context.Context) ([]string, error) {
 	keys, err := s.nodes.ListKeys(ctx)
@@ -125,18 +128,57 @@ func (s *Store) liveNodes(ctx context.Context) ([]string, error) {
 		}
 	}
 	live := []string{s.nodeID}
+	caps := map[string][]string{s.nodeID: s.cfg.Capabilities}
 	for _, e := range entries {
 		age := now.Sub(e.Created())
 		switch {
 		case e.Key() == s.nodeID:
 		case age <= s.cfg.PartitionLease:
 			live = append(live, e.Key())
+			var info nodeInfo
+			_ = json.Unmarshal(e.Value(), &info)
+			caps[e.Key()] = info.Caps
 		case age > 20*s.cfg.PartitionLease:
 			_ = s.nodes.Delete(ctx, e.Key(), jetstream.LastRevision(e.Revision()))
 		}
 	}
 	slices.Sort(live)
-	return live, nil
+	return capable(live, caps), nil
+}
+
+// capable keeps the nodes that can run every orchestration version some live node
+// can run: during a rolling upgrade the partitions go to the upgraded nodes (which
+// keep the old versions registered to replay old executions), so an instance of a new
+// version is never stuck on a node without it. If no node has them all (disjoint
+// registries), every node stays eligible.
+func capable(live []string, caps map[string][]string) []string {
+	union := map[string]bool{}
+	for _, n := range live {
+		for _, c := range caps[n] {
+			union[c] = true
+		}
+	}
+	var out []string
+	for _, n := range live {
+		have := map[string]bool{}
+		for _, c := range caps[n] {
+			have[c] = true
+		}
+		all := true
+		for c := range union {
+			if !have[c] {
+				all = false
+				break
+			}
+		}
+		if all {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return live
+	}
+	return out
 }
 
 // owner is the live node with the highest rendezvous hash for partition p.

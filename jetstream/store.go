@@ -74,6 +74,10 @@ type Config struct {
 	SharedPartitions bool
 	// NodeName names this node in logs and in the nodes bucket. Default: the host name.
 	NodeName string
+	// Capabilities are the orchestrations (name@version) this node can run. Inbox
+	// partitions go only to nodes that can run every version a live node can (so a
+	// rolling upgrade moves orchestration work to upgraded nodes).
+	Capabilities []string
 	// Logger receives the store's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Hooks are fault-injection points for tests.
