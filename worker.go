@@ -132,7 +132,12 @@ func (r *Runtime) completeActivity(ctx context.Context, lease *store.WorkLease, 
 	for attempt := 0; ; attempt++ {
 		err := r.st.AckWorkItem(ctx, lease.LockToken, c)
 		if err == nil || errors.Is(err, store.ErrLockLost) {
-			if err != nil {
+			switch {
+			case err == nil:
+			case c == nil:
+				// A cancelled activity: its work item was already removed.
+				r.log.Debug("cancelled activity's work item already removed", "instance", lease.Item.Instance, "activity", lease.Item.Name)
+			default:
 				r.log.Warn("activity result dropped: its lock was lost", "instance", lease.Item.Instance, "activity", lease.Item.Name)
 			}
 			return
