@@ -200,7 +200,16 @@ func checkFlows(t *testing.T, c *duroxide.Client, prefix string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("%s-%d", prefix, i)
-		st := waitDone(t, c, id, 120*time.Second)
+		wctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		st, err := c.WaitForOrchestration(wctx, id)
+		cancel()
+		if err != nil {
+			evs, _ := c.ReadHistory(context.Background(), id, 0)
+			for _, e := range evs {
+				t.Logf("%s: %d %s src=%d %s", id, e.EventID, e.Type, e.SourceEventID, e.Name)
+			}
+			t.Fatalf("wait for %s: %v", id, err)
+		}
 		var out int
 		must(t, st.Decode(&out))
 		if want := 1000 + i*10 + 10; out != want {

@@ -54,7 +54,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 		for _, m := range l.msgs {
 			_ = m.msg.Ack()
 		}
-		s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: st})
+		s.host.Release(lockToken, keepState(st))
 		return nil
 	}
 	enc := EncodeToken(instance)
@@ -161,7 +161,11 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 func (s *Store) release(l *orchLease, fenced bool) {
 	// Release first: a redelivery that reached the mailbox while the messages were
 	// still lent would be dropped as a duplicate.
-	s.host.Release(l.lease.Token, actors.ReleaseOpts[*instState]{Forget: fenced, SetState: !fenced, State: l.st})
+	opts := keepState(l.st)
+	if fenced {
+		opts = actors.ReleaseOpts[*instState]{Forget: true}
+	}
+	s.host.Release(l.lease.Token, opts)
 	for _, m := range l.msgs {
 		_ = m.msg.NakWithDelay(10 * time.Millisecond)
 	}
@@ -335,4 +339,15 @@ func (s *Store) isCurrent(ctx context.Context, instance string, st *instState) (
 		return st.lastSeq == 0, err
 	}
 	return last.seq == st.lastSeq, nil
+}
+
+// keepState caches st with the mailbox when the lock is released, unless the
+// instance has no history yet: that is not cached, so the next fetch reads the stream
+// again instead of trusting a "does not exist" that a start (or a lagging read) may
+// have made stale.
+func keepState(st *instState) actors.ReleaseOpts[*instState] {
+	if st == nil || !st.exists {
+		return actors.ReleaseOpts[*instState]{Forget: true}
+	}
+	return actors.ReleaseOpts[*instState]{SetState: true, State: st}
 }

@@ -84,8 +84,11 @@ func (s *Store) directBatch(ctx context.Context, stream, subject string, from ui
 
 // lastRecord returns the last history record on subject, or (nil, 0, nil) if none.
 func (s *Store) lastRecord(ctx context.Context, subject string) (*turnRecord, *storedMsg, error) {
-	m, err := s.hist.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	// Read from the stream leader, not with a direct get: in a replicated stream a
+	// direct get may be answered by a replica that lags, and a stale "no record" or
+	// stale last sequence here would be taken as the instance's state.
+	m, err := s.legacy.GetLastMsg(s.subj.historyStream(), subject, nats.Context(ctx))
+	if errors.Is(err, nats.ErrMsgNotFound) {
 		return nil, nil, nil
 	}
 	if err != nil {

@@ -289,7 +289,7 @@ func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *inst
 		}
 	}
 	if len(fresh) == 0 {
-		s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{SetState: true, State: st})
+		s.host.Release(lease.Token, keepState(st))
 		return nil, nil
 	}
 	if !st.exists && onlyQueueMessages(fresh) {
@@ -307,7 +307,7 @@ func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *inst
 		for _, m := range fresh {
 			_ = m.msg.Ack()
 		}
-		s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{SetState: true, State: st})
+		s.host.Release(lease.Token, keepState(st))
 		return nil, nil
 	}
 	kv, err := s.priorKV(ctx, lease.Key, st)
@@ -360,7 +360,7 @@ func (s *Store) AbandonOrchestrationItem(ctx context.Context, lockToken string, 
 	// Release before the nak: a redelivery that reached the mailbox while the message
 	// was still lent would be dropped as a duplicate (and come back only after the
 	// inbox AckWait).
-	s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: l.st})
+	s.host.Release(lockToken, keepState(l.st))
 	for i := range l.msgs {
 		m := &l.msgs[i]
 		s.abandoned(m, ignoreAttempt)
