@@ -29,14 +29,7 @@ func newAdminCmd(name, usageLine string, stdout io.Writer) *adminCmd {
 
 // run connects and calls f.
 func (a *adminCmd) run(ctx context.Context, f func(ctx context.Context, c *duroxide.Client) error) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	c, closeConn, err := a.cf.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeConn()
-	return f(ctx, c)
+	return a.cf.run(ctx, f)
 }
 
 func (a *adminCmd) print(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {

@@ -42,6 +42,18 @@ func (f *clientFlags) connect(ctx context.Context) (c *duroxide.Client, close fu
 	return c, nc.Close, nil
 }
 
+// run connects (bounded by requestTimeout), calls f and closes the connection.
+func (f *clientFlags) run(ctx context.Context, fn func(ctx context.Context, c *duroxide.Client) error) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	c, closeConn, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	return fn(ctx, c)
+}
+
 // parseJSON checks that s is one JSON value; what names it in the error.
 func parseJSON(what, s string) (json.RawMessage, error) {
 	var v any
@@ -78,14 +90,10 @@ func runStart(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		in = raw
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	c, closeConn, err := cf.connect(ctx)
+	err = cf.run(ctx, func(ctx context.Context, c *duroxide.Client) error {
+		return c.StartOrchestration(ctx, *id, pos[0], in)
+	})
 	if err != nil {
-		return err
-	}
-	defer closeConn()
-	if err := c.StartOrchestration(ctx, *id, pos[0], in); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, *id)
@@ -112,14 +120,10 @@ func runRaise(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		data = raw
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	c, closeConn, err := cf.connect(ctx)
+	err = cf.run(ctx, func(ctx context.Context, c *duroxide.Client) error {
+		return c.RaiseEvent(ctx, pos[0], pos[1], data)
+	})
 	if err != nil {
-		return err
-	}
-	defer closeConn()
-	if err := c.RaiseEvent(ctx, pos[0], pos[1], data); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "raised %s for %s\n", pos[1], pos[0])
