@@ -37,31 +37,47 @@ type nodeInfo struct {
 
 func (s *Store) nodesBucket() string { return s.subj.streamName("NODES") }
 
-// runMembership heartbeats and rebalances until the store closes.
+// runMembership heartbeats and rebalances until the store closes. The heartbeat has
+// its own loop, so a slow rebalance (draining a released partition) never makes the
+// other nodes think this one died.
 func (s *Store) runMembership() {
 	defer s.wg.Done()
-	tick := time.NewTicker(max(s.cfg.PartitionLease/3, 100*time.Millisecond))
+	period := max(s.cfg.PartitionLease/3, 100*time.Millisecond)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if err := s.heartbeat(s.life); err != nil && !s.isClosed() {
+					s.log.Warn("partition membership", "err", err)
+				}
+			case <-s.closed:
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = s.nodes.Delete(ctx, s.nodeID)
+				cancel()
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
-		if err := s.rebalance(s.life); err != nil && !s.isClosed() {
-			s.log.Warn("partition membership", "err", err)
-		}
 		select {
 		case <-tick.C:
 		case <-s.closed:
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			if s.nodes != nil {
-				_ = s.nodes.Delete(ctx, s.nodeID)
-			}
-			cancel()
 			return
+		}
+		if err := s.rebalance(s.life); err != nil && !s.isClosed() {
+			s.log.Warn("partition membership", "err", err)
 		}
 	}
 }
 
-// rebalance heartbeats, computes the live nodes and starts or stops partition
-// consumers to match this node's share.
-func (s *Store) rebalance(ctx context.Context) error {
+// heartbeat records this node as alive (creating the nodes bucket on first use).
+func (s *Store) heartbeat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if s.nodes == nil {
@@ -78,6 +94,15 @@ func (s *Store) rebalance(ctx context.Context) error {
 	if _, err := s.nodes.Put(ctx, s.nodeID, info); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
+	return nil
+}
+
+// rebalance computes the live nodes and starts or stops partition consumers to match
+// this node's share. Only the membership loop (and, before it starts, the first
+// fetch) calls it.
+func (s *Store) rebalance(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	live, err := s.liveNodes(ctx)
 	if err != nil {
 		return err

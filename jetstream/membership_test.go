@@ -48,22 +48,27 @@ func TestPartitionsRebalance(t *testing.T) {
 			return true
 		}
 	}
-	waitUntil(t, "two nodes share all partitions", balanced(stores[:2]))
+	waitUntil(t, "two nodes share all partitions", balanced(stores[:2]), stores[:2]...)
 	// A third joins and takes its share.
 	if _, err := stores[2].FetchOrchestrationItem(ctx, time.Second, 0); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "three nodes share all partitions", balanced(stores))
+	waitUntil(t, "three nodes share all partitions", balanced(stores), stores...)
 	// One leaves: the others take its partitions.
 	_ = stores[1].Close()
-	waitUntil(t, "the remaining nodes share all partitions", balanced([]*Store{stores[0], stores[2]}))
+	waitUntil(t, "the remaining nodes share all partitions", balanced([]*Store{stores[0], stores[2]}), stores[0], stores[2])
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+// waitUntil polls cond for up to 20s; on timeout it reports the partitions each of
+// stores owns.
+func waitUntil(t *testing.T, what string, cond func() bool, stores ...*Store) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, st := range stores {
+				t.Logf("node %s owns %v", st.cfg.NodeName, st.OwnedPartitions())
+			}
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
