@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -20,8 +21,8 @@ import (
 // third of the partition lease. The live nodes are those whose last heartbeat is
 // younger than the lease (measured with the server's timestamps, so clock skew between
 // machines does not matter). Each inbox partition belongs to the live node with the
-// highest rendezvous hash for it, so a node joining or leaving moves only its share of
-// the partitions. A node consumes exactly the partitions it owns.
+// highest rendezvous hash for it within a balanced bound (see assign), so a node
+// joining or leaving moves about its share of the partitions. A node consumes exactly the partitions it owns.
 //
 // Ownership is advisory; the consumers' pinned priority group makes sure only one node
 // pulls a partition at a time during a hand-over (the old owner unpins when it lets
@@ -108,8 +109,8 @@ func (s *Store) rebalance(ctx context.Context) error {
 		return err
 	}
 	want := map[int]bool{}
-	for p := 0; p < s.cfg.Partitions; p++ {
-		if owner(live, p) == s.nodeID {
+	for p, n := range assign(live, s.cfg.Partitions) {
+		if n == s.nodeID {
 			want[p] = true
 		}
 	}
@@ -206,17 +207,45 @@ func capable(live []string, caps map[string][]string) []string {
 	return out
 }
 
-// owner is the live node with the highest rendezvous hash for partition p.
-func owner(live []string, p int) string {
-	var best string
-	var bestScore uint64
-	for _, n := range live {
-		sum := sha256.Sum256([]byte(n + ":" + strconv.Itoa(p)))
-		if sc := binary.BigEndian.Uint64(sum[:8]); best == "" || sc > bestScore {
-			best, bestScore = n, sc
+// assign maps each of n partitions to a live node: every node gets n/len(live)
+// partitions or one more, and within that bound each partition goes to the node with
+// the highest rendezvous hash for it, so every node computes the same assignment
+// from the same live set and a node joining or leaving moves few partitions. (Plain
+// rendezvous hashing is not enough: with 12 partitions and 3 nodes it leaves a node
+// with none about once in 40 memberships.)
+func assign(live []string, n int) []string {
+	out := make([]string, n)
+	if len(live) == 0 {
+		return out
+	}
+	base, extra := n/len(live), n%len(live)
+	count := make(map[string]int, len(live))
+	order := make([]string, len(live))
+	score := make(map[string]uint64, len(live))
+	for p := range out {
+		copy(order, live)
+		for _, node := range live {
+			sum := sha256.Sum256([]byte(node + ":" + strconv.Itoa(p)))
+			score[node] = binary.BigEndian.Uint64(sum[:8])
+		}
+		slices.SortFunc(order, func(a, b string) int {
+			if c := cmp.Compare(score[b], score[a]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+		for _, node := range order {
+			if c := count[node]; c < base || (c == base && extra > 0) {
+				if c == base {
+					extra--
+				}
+				count[node]++
+				out[p] = node
+				break
+			}
 		}
 	}
-	return best
+	return out
 }
 
 // OwnedPartitions returns the inbox partitions this store consumes, ascending (all

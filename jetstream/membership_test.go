@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -72,5 +73,37 @@ func waitUntil(t *testing.T, what string, cond func() bool, stores ...*Store) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAssignIsBalanced: whatever the node ids, every live node gets n/len(live)
+// partitions or one more, and the assignment does not depend on the order of live.
+func TestAssignIsBalanced(t *testing.T) {
+	for nodes := 1; nodes <= 7; nodes++ {
+		for trial := range 200 {
+			live := make([]string, nodes)
+			for i := range live {
+				live[i] = newID()
+			}
+			const n = 12
+			got := assign(live, n)
+			count := map[string]int{}
+			for p, node := range got {
+				if node == "" {
+					t.Fatalf("%d nodes, trial %d: partition %d has no owner", nodes, trial, p)
+				}
+				count[node]++
+			}
+			for _, node := range live {
+				if c := count[node]; c < n/nodes || c > n/nodes+1 {
+					t.Fatalf("%d nodes, trial %d: node owns %d partitions, want %d or %d: %v", nodes, trial, c, n/nodes, n/nodes+1, count)
+				}
+			}
+			reversed := slices.Clone(live)
+			slices.Reverse(reversed)
+			if !slices.Equal(assign(reversed, n), got) {
+				t.Fatalf("%d nodes, trial %d: the assignment depends on the order of the live list", nodes, trial)
+			}
+		}
 	}
 }
