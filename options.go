@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/duroxide-go/duroxide/jetstream"
+	"github.com/duroxide-go/duroxide/store"
 )
 
 // Options configures a [Runtime]. The zero value of every field means its documented
@@ -59,6 +60,14 @@ type Options struct {
 	// may bring it): base·2^(attempt-1), capped. Defaults 1s and 60s.
 	UnregisteredBaseDelay time.Duration
 	UnregisteredMaxDelay  time.Duration
+	// SupportedReplayVersions is the inclusive range of replay-engine versions whose
+	// executions this node runs (duroxide's supported_replay_versions). Every
+	// execution is pinned to the [EngineVersion] of the node that started it; the
+	// store hands this node only executions pinned inside the range (and those with
+	// no pinned version), so nodes of different versions can share a deployment
+	// during a rolling upgrade. Default: 0.0.0 to [EngineVersion]. Start rejects a
+	// range whose Min is above its Max.
+	SupportedReplayVersions *store.VersionRange
 	// ActivityCancellationGracePeriod is how long a worker waits for a cancelled
 	// activity (a Select loser, or in flight when its orchestration ended) to return
 	// after its context was cancelled; then the result is dropped and the worker
@@ -79,11 +88,15 @@ type Options struct {
 	// this long (it died) loses its sessions, and other nodes take over their
 	// pending activities. Renewed every third of it. Default 30s.
 	SessionLockTimeout time.Duration
-	// SessionIdleTimeout releases a session with no activity routed to it or running
-	// for this long, so another node may claim it. It must exceed the activity lock
-	// renewal interval (half of ActivityLockTimeout); Start rejects it otherwise.
-	// Default 5 minutes.
+	// SessionIdleTimeout stops renewing a session with no activity routed to it,
+	// fetched, renewed or completed for this long, so its lease lapses and another
+	// node may claim it. It must exceed the activity lock renewal interval (half of
+	// ActivityLockTimeout); Start rejects it otherwise. Default 5 minutes.
 	SessionIdleTimeout time.Duration
+	// SessionCleanupInterval is how often the runtime deletes expired session
+	// leases whose sessions have no work left (duroxide's
+	// session_cleanup_interval). Default 5 minutes.
+	SessionCleanupInterval time.Duration
 	// MaxPayloadBytes bounds each input, output and event payload. Default 1 MiB.
 	MaxPayloadBytes int
 	// MaxCachedInstances bounds the live orchestrations kept in memory between turns
@@ -142,6 +155,9 @@ func (o *Options) defaults() {
 	}
 	if o.SessionIdleTimeout <= 0 {
 		o.SessionIdleTimeout = 5 * time.Minute
+	}
+	if o.SessionCleanupInterval <= 0 {
+		o.SessionCleanupInterval = 5 * time.Minute
 	}
 	if o.MaxPayloadBytes <= 0 {
 		o.MaxPayloadBytes = DefaultMaxPayloadBytes

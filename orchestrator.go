@@ -17,7 +17,7 @@ const fetchPoll = time.Second
 func (r *Runtime) orchestrationLoop() {
 	defer r.wg.Done()
 	pollLoop(r, "orchestration item", func(ctx context.Context) (*store.OrchestrationItem, error) {
-		return r.st.FetchOrchestrationItem(ctx, r.opts.OrchestrationLockTimeout, fetchPoll)
+		return r.st.FetchOrchestrationItem(ctx, r.opts.OrchestrationLockTimeout, fetchPoll, r.replay)
 	}, r.turn)
 }
 
@@ -50,6 +50,15 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 	stopRenew := r.renewWhileRunning(item.LockToken)
 	defer stopRenew()
 
+	if !r.replay.Compatible(item.PinnedEngineVersion) {
+		// The store's filter should have skipped it; this engine must not replay an
+		// execution pinned to a version it does not support. Leave it to a node
+		// that does (retried after 1 s, poison once its attempts run out).
+		r.log.Warn("execution pinned to an unsupported engine version", "instance", item.Instance,
+			"pinned", item.PinnedEngineVersion, "supported", r.replay.SupportedVersions[0].String())
+		r.failOrAbandon(ctx, item, poisonDetails(item, r.opts.MaxAttempts), time.Second)
+		return
+	}
 	if item.HistoryError != "" {
 		r.failOrAbandon(ctx, item, &history.ErrorDetails{Category: history.Configuration, Kind: history.KindNondeterminism,
 			Message: "corrupted history: " + item.HistoryError}, time.Second)
@@ -100,6 +109,10 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 		CancelledActivities: scheduledActivities(item.Instance, cancels),
 		Metadata: store.ExecutionMetadata{Status: st, Output: out, OrchestrationName: e.name, OrchestrationVersion: e.version,
 			ParentInstanceID: e.parentInst}}
+	if newExec {
+		// The first turn of an execution pins it to this engine's version.
+		commit.Metadata.PinnedEngineVersion = EngineVersion
+	}
 	if !r.ack(ctx, item, e, commit) {
 		return
 	}

@@ -31,6 +31,10 @@ type Runtime struct {
 	cache  *engineCache
 	mgmt   management       // projector and system activities (runtime_projector.go)
 	acts   *activityTracker // running activities, for cancellation signals
+	// sessStop stops the session manager (sessions.go), which closes sessDone.
+	sessStop, sessDone chan struct{}
+
+	replay *store.CapabilityFilter // SupportedReplayVersions (replay_versions.go)
 
 	stop      context.CancelFunc // stops fetching new work
 	loopCtx   context.Context
@@ -53,7 +57,11 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if err := opts.validateSessions(); err != nil {
 		return nil, err
 	}
-	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker()}
+	replay, err := opts.replayFilter()
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker(), replay: replay}
 	if err := r.connect(); err != nil {
 		return nil, err
 	}
@@ -90,6 +98,10 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	r.loopCtx, r.stop = context.WithCancel(context.Background())
 	r.actCtx, r.actCancel = context.WithCancel(context.Background())
 	r.startManagement(ctx)
+	if opts.ActivityConcurrency > 0 {
+		r.sessStop, r.sessDone = make(chan struct{}), make(chan struct{})
+		go r.sessionManager(r.sessStop, r.sessDone)
+	}
 	for i := 0; i < opts.OrchestrationConcurrency; i++ {
 		r.wg.Add(1)
 		go r.orchestrationLoop()
@@ -187,6 +199,10 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 		r.actCancel()
 		r.cache.clear()
 		r.stopManagement()
+		if r.sessStop != nil {
+			close(r.sessStop)
+			<-r.sessDone
+		}
 		_ = r.st.Close()
 		r.disconnect()
 	})

@@ -1,10 +1,12 @@
 package duroxide
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/duroxide-go/duroxide/history"
@@ -27,8 +29,9 @@ const (
 //
 // The first node that receives an activity of an unowned session claims it (unless
 // it owns Options.MaxSessionsPerRuntime sessions already) and keeps it while the
-// session is busy; a session idle for Options.SessionIdleTimeout is released and
-// may move to another node, and the sessions of a node that dies move after
+// session is busy; a session idle for Options.SessionIdleTimeout is no longer
+// renewed, so its lease lapses within Options.SessionLockTimeout and it may move to
+// another node, and the sessions of a node that dies move after
 // Options.SessionLockTimeout. Activities must therefore cope with a session moving
 // (for example by rebuilding in-memory state on a miss). Sessions are plain ids:
 // they survive continue-as-new. A session whose activities use several tags has
@@ -73,8 +76,41 @@ func (o *Options) validateSessions() error {
 }
 
 func (o *Options) sessionConfig() jetstream.SessionConfig {
-	return jetstream.SessionConfig{Owner: o.WorkerNodeID, MaxSessions: o.MaxSessionsPerRuntime,
-		LockTimeout: o.SessionLockTimeout, IdleTimeout: o.SessionIdleTimeout}
+	return jetstream.SessionConfig{Owner: o.WorkerNodeID, MaxSessions: o.MaxSessionsPerRuntime, LockTimeout: o.SessionLockTimeout}
+}
+
+// sessionManager is duroxide's session manager: every third of SessionLockTimeout it
+// renews the leases of this runtime's sessions that saw activity within
+// SessionIdleTimeout (an idle session's lease lapses, and another node may claim
+// it), and every SessionCleanupInterval it deletes expired leases of sessions with
+// no work left. It runs until stop is closed, then closes done.
+func (r *Runtime) sessionManager(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	renew := time.NewTicker(max(r.opts.SessionLockTimeout/3, 10*time.Millisecond))
+	defer renew.Stop()
+	cleanup := time.NewTicker(r.opts.SessionCleanupInterval)
+	defer cleanup.Stop()
+	owners := []string{r.opts.WorkerNodeID}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-renew.C:
+			ctx, cancel := context.WithTimeout(context.Background(), r.opts.SessionLockTimeout)
+			if _, err := r.st.RenewSessionLocks(ctx, owners, r.opts.SessionLockTimeout, r.opts.SessionIdleTimeout); err != nil {
+				r.log.Warn("renew session leases", "err", err)
+			}
+			cancel()
+		case <-cleanup.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if n, err := r.st.CleanupOrphanedSessions(ctx, r.opts.SessionIdleTimeout); err != nil {
+				r.log.Warn("clean up orphaned sessions", "err", err)
+			} else if n > 0 {
+				r.log.Debug("orphaned sessions cleaned up", "count", n)
+			}
+			cancel()
+		}
+	}
 }
 
 // OwnedSessions returns the sessions this runtime currently owns ("<tag>/<id>" for

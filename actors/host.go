@@ -23,7 +23,7 @@ type Host[M any, S any] struct {
 	boxes   map[string]*box[M, S]
 	locked  map[string]*box[M, S] // by lock token
 	ready   []*box[M, S]          // FIFO of unlocked boxes with pending messages
-	notify  chan struct{}         // "the ready queue may be non-empty"
+	waiters []*waiter[M, S]       // Acquire calls waiting for a box they accept, FIFO
 	done    chan struct{}         // closed by Close
 	closed  bool
 	maxIdle int
@@ -46,6 +46,22 @@ type entry[M any] struct {
 	msg M
 }
 
+// waiter is a waiting Acquire. A box that becomes ready wakes the first waiter
+// that accepts it (and only that one), removing it from the list.
+type waiter[M any, S any] struct {
+	skip SkipFunc[S]
+	ch   chan struct{} // buffered (1)
+}
+
+func (w *waiter[M, S]) accepts(b *box[M, S]) bool {
+	return w.skip == nil || !w.skip(b.key, b.state, b.hasSt)
+}
+
+// SkipFunc tells [Host.AcquireWhere] to pass over a ready mailbox: it gets the key
+// and the cached state (hasState false when there is none). It runs with the host's
+// lock held, so it must be quick and must not call the host.
+type SkipFunc[S any] func(key string, state S, hasState bool) bool
+
 // Lease is a locked mailbox: its messages and the owner's cached state.
 type Lease[M any, S any] struct {
 	Key      string
@@ -64,7 +80,6 @@ func NewHost[M any, S any](maxIdle int) *Host[M, S] {
 	return &Host[M, S]{
 		boxes:   make(map[string]*box[M, S]),
 		locked:  make(map[string]*box[M, S]),
-		notify:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		maxIdle: maxIdle,
 	}
@@ -98,59 +113,136 @@ func (h *Host[M, S]) makeReady(b *box[M, S]) {
 	}
 	b.inReady = true
 	h.ready = append(h.ready, b)
+	h.wakeFor(b)
+}
+
+// wakeFor wakes the first waiter that accepts b. Callers hold h.mu.
+func (h *Host[M, S]) wakeFor(b *box[M, S]) {
+	for i, w := range h.waiters {
+		if w.accepts(b) {
+			h.waiters = append(h.waiters[:i], h.waiters[i+1:]...)
+			select {
+			case w.ch <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
+}
+
+// leave removes a waiter that stops waiting. If it was woken meanwhile, the wake-up
+// is passed on, so a box it was woken for does not wait for the next Acquire.
+// Callers hold h.mu.
+func (h *Host[M, S]) leave(w *waiter[M, S]) {
+	for i, o := range h.waiters {
+		if o == w {
+			h.waiters = append(h.waiters[:i], h.waiters[i+1:]...)
+			return
+		}
+	}
 	select {
-	case h.notify <- struct{}{}:
+	case <-w.ch:
 	default:
+	}
+	h.passOn()
+}
+
+// passOn wakes waiters for the ready boxes, so a box whose wake-up went to an
+// Acquire that took another box (or none) does not wait for the next one. Callers
+// hold h.mu.
+func (h *Host[M, S]) passOn() {
+	for _, b := range h.ready {
+		if len(h.waiters) == 0 {
+			return
+		}
+		if len(b.pending) > 0 && b.token == "" {
+			h.wakeFor(b)
+		}
 	}
 }
 
 // Acquire waits up to wait for a ready mailbox, locks it until now+lockFor and lends
 // out all its pending messages. It returns (nil, nil) when nothing became ready.
 func (h *Host[M, S]) Acquire(ctx context.Context, lockFor, wait time.Duration) (*Lease[M, S], error) {
+	return h.AcquireWhere(ctx, lockFor, wait, nil)
+}
+
+// AcquireWhere is Acquire that passes over the ready mailboxes skip rejects (nil:
+// none): they are not locked and stay ready, in their place, for other callers.
+// While it waits, only a mailbox it accepts wakes it.
+func (h *Host[M, S]) AcquireWhere(ctx context.Context, lockFor, wait time.Duration, skip SkipFunc[S]) (*Lease[M, S], error) {
 	var timer *time.Timer
+	var w *waiter[M, S]
 	for {
 		h.mu.Lock()
 		if h.closed {
+			if w != nil {
+				h.leave(w)
+			}
 			h.mu.Unlock()
 			return nil, errClosed
 		}
 		h.expireLocked()
-		if len(h.ready) > 0 {
-			b := h.ready[0]
-			h.ready[0] = nil
-			h.ready = h.ready[1:]
+		if b := h.takeReady(skip); b != nil {
 			if len(h.ready) > 0 {
-				select {
-				case h.notify <- struct{}{}:
-				default:
-				}
-			}
-			b.inReady = false
-			if len(b.pending) == 0 || b.token != "" {
-				h.mu.Unlock()
-				continue
+				h.passOn()
 			}
 			lease := h.lend(b, lockFor)
 			h.mu.Unlock()
 			return lease, nil
 		}
-		h.mu.Unlock()
 		if wait <= 0 {
+			h.mu.Unlock()
 			return nil, nil
 		}
+		if w == nil {
+			w = &waiter[M, S]{skip: skip, ch: make(chan struct{}, 1)}
+		}
+		h.waiters = append(h.waiters, w)
+		h.mu.Unlock()
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
 		}
 		select {
-		case <-h.notify:
+		case <-w.ch: // the waker removed w from the list
 		case <-h.done:
 		case <-timer.C:
+			h.mu.Lock()
+			h.leave(w)
+			h.mu.Unlock()
 			return nil, nil
 		case <-ctx.Done():
+			h.mu.Lock()
+			h.leave(w)
+			h.mu.Unlock()
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// takeReady removes and returns the first ready box that skip does not reject,
+// dropping stale entries (emptied or locked boxes) on the way. Callers hold h.mu.
+func (h *Host[M, S]) takeReady(skip SkipFunc[S]) *box[M, S] {
+	for i := 0; i < len(h.ready); {
+		b := h.ready[i]
+		stale := len(b.pending) == 0 || b.token != ""
+		if !stale && skip != nil && skip(b.key, b.state, b.hasSt) {
+			i++
+			continue
+		}
+		if i == 0 {
+			h.ready[0] = nil
+			h.ready = h.ready[1:]
+		} else {
+			h.ready = append(h.ready[:i], h.ready[i+1:]...)
+		}
+		b.inReady = false
+		if !stale {
+			return b
+		}
+	}
+	return nil
 }
 
 func (h *Host[M, S]) lend(b *box[M, S], lockFor time.Duration) *Lease[M, S] {

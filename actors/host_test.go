@@ -125,3 +125,64 @@ func TestHostReleaseRequeueKeepsLentMessages(t *testing.T) {
 		t.Fatalf("after a requeue: %+v, want m1,m2,m3", l)
 	}
 }
+
+// TestHostAcquireWhereSkips: a mailbox the caller skips is neither locked nor taken
+// out of the ready queue; a waiting caller is woken only by a mailbox it accepts, and
+// another caller still gets the skipped one.
+func TestHostAcquireWhereSkips(t *testing.T) {
+	h := NewHost[string, int](100)
+	ctx := context.Background()
+	skipA := func(key string, _ int, _ bool) bool { return key == "a" }
+	h.Put("a", 1, "m1")
+	if l, err := h.AcquireWhere(ctx, time.Minute, 0, skipA); err != nil || l != nil {
+		t.Fatalf("skipping a: %+v %v", l, err)
+	}
+	got := make(chan *Lease[string, int], 1)
+	go func() {
+		l, _ := h.AcquireWhere(ctx, time.Minute, 10*time.Second, skipA)
+		got <- l
+	}()
+	// The waiter must not take "a", however often "a" becomes ready.
+	for i := 0; i < 3; i++ {
+		l, _ := h.Acquire(ctx, time.Minute, time.Second)
+		if l == nil || l.Key != "a" {
+			t.Fatalf("unfiltered acquire %d: %+v, want a", i, l)
+		}
+		h.Release(l.Token, ReleaseOpts[int]{Requeue: true, SetState: true, State: i})
+	}
+	h.Put("b", 2, "m2")
+	select {
+	case l := <-got:
+		if l == nil || l.Key != "b" {
+			t.Fatalf("waiter got %+v, want b", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter was not woken by b")
+	}
+	// "a" is still ready for an unfiltered caller, with its state.
+	l, _ := h.Acquire(ctx, time.Minute, 0)
+	if l == nil || l.Key != "a" || !l.HasState || l.State != 2 {
+		t.Fatalf("a after the skips: %+v", l)
+	}
+}
+
+// TestHostAcquireWhereTimesOutWhenAllSkipped: a caller that skips every ready mailbox
+// waits for its poll timeout (no busy loop) and returns nothing.
+func TestHostAcquireWhereTimesOutWhenAllSkipped(t *testing.T) {
+	h := NewHost[string, int](100)
+	ctx := context.Background()
+	calls := atomic.Int64{}
+	skipAll := func(string, int, bool) bool { calls.Add(1); return true }
+	h.Put("a", 1, "m1")
+	start := time.Now()
+	l, err := h.AcquireWhere(ctx, time.Minute, 200*time.Millisecond, skipAll)
+	if err != nil || l != nil {
+		t.Fatalf("acquire: %+v %v", l, err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("returned after %v, before the poll timeout", d)
+	}
+	if n := calls.Load(); n > 2 {
+		t.Fatalf("skip called %d times: the caller spun", n)
+	}
+}

@@ -48,7 +48,7 @@ func (e *storeEnv) turn(msg store.WorkItem, exec uint64, delta []history.Event, 
 	e.t.Helper()
 	ctx := ctxT(e.t)
 	must(e.t, e.st.EnqueueForOrchestrator(ctx, msg, 0))
-	item, err := e.st.FetchOrchestrationItem(ctx, 30*time.Second, 5*time.Second)
+	item, err := e.st.FetchOrchestrationItem(ctx, 30*time.Second, 5*time.Second, nil)
 	must(e.t, err)
 	if item == nil || item.Instance != msg.Instance {
 		e.t.Fatalf("fetch: got %+v, want an item for %q", item, msg.Instance)
@@ -494,7 +494,7 @@ func TestForceDeleteFencesInFlightTurn(t *testing.T) {
 	ctx := ctxT(t)
 	e.createInstance("fenced")
 	must(t, e.st.EnqueueForOrchestrator(ctx, poke("fenced", "p"), 0))
-	item, err := e.st.FetchOrchestrationItem(ctx, 30*time.Second, 5*time.Second)
+	item, err := e.st.FetchOrchestrationItem(ctx, 30*time.Second, 5*time.Second, nil)
 	must(t, err)
 	if item == nil {
 		t.Fatal("no item")

@@ -39,7 +39,7 @@ func TestPoisonOrchestrationMessageFailsInstance(t *testing.T) {
 	must(t, c.StartOrchestration(ctx, "poisoned", "Victim", ""))
 	s := openStore(t, host)
 	for {
-		item, err := s.FetchOrchestrationItem(ctx, time.Second, 5*time.Second)
+		item, err := s.FetchOrchestrationItem(ctx, time.Second, 5*time.Second, nil)
 		must(t, err)
 		if item == nil {
 			t.Fatal("the start message was not delivered")

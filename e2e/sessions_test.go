@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/history"
 )
@@ -653,5 +655,104 @@ func TestSessionReleasedOnShutdown(t *testing.T) {
 	}
 	if runs := log.of("kept"); !slices.Equal(runs, []string{"pod-a", "pod-a", "pod-b", "pod-b"}) {
 		t.Fatalf("runs of kept: %v, want two on pod-a then two on pod-b", runs)
+	}
+}
+
+// The runtime's session manager renews the leases of sessions in use: four sessions
+// whose activities are separated by a timer longer than SessionLockTimeout are still
+// held when the lease time has passed, and stay on their runtimes.
+func TestSessionLeaseRenewedAcrossGaps(t *testing.T) {
+	log := newRunLog()
+	regA, regB := duroxide.NewRegistry(), duroxide.NewRegistry()
+	for _, reg := range []*duroxide.Registry{regA, regB} {
+		registerWhere(t, reg, log)
+		must(t, duroxide.RegisterOrchestration(reg, "Gap", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+			sessions := []string{"g1", "g2", "g3", "g4"}
+			round := func() error {
+				var fs []*duroxide.Future
+				for _, s := range sessions {
+					fs = append(fs, ctx.ScheduleActivity("Where", s, duroxide.OnSession(s)))
+				}
+				ctx.Join(fs...)
+				for _, f := range fs {
+					if _, err := duroxide.Await[string](f); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if err := round(); err != nil {
+				return "", err
+			}
+			if err := ctx.ScheduleTimer(2500 * time.Millisecond).Get(nil); err != nil {
+				return "", err
+			}
+			return "done", round()
+		}))
+	}
+	opts := duroxide.Options{SessionLockTimeout: time.Second}
+	rtA, rtB := startPair(t, regA, regB, opts, opts)
+	c := rtA.Client()
+	must(t, c.StartOrchestration(context.Background(), "gap", "Gap", ""))
+	waitFor(t, "the first round", func() bool {
+		for _, s := range []string{"g1", "g2", "g3", "g4"} {
+			if len(log.of(s)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// Past the lease of the first round (the timer still runs): every session is
+	// still held, since the runtimes renewed them.
+	time.Sleep(1500 * time.Millisecond)
+	held := append(rtA.OwnedSessions(), rtB.OwnedSessions()...)
+	slices.Sort(held)
+	if !slices.Equal(held, []string{"g1", "g2", "g3", "g4"}) {
+		t.Fatalf("held sessions %v after the lease time, want g1..g4", held)
+	}
+	if st := waitDone(t, c, "gap", sampleWait); st.State != duroxide.StateCompleted {
+		t.Fatalf("%s %+v", st.State, st.Failure)
+	}
+	for _, s := range []string{"g1", "g2", "g3", "g4"} {
+		if runs := log.of(s); len(runs) != 2 || runs[0] != runs[1] {
+			t.Fatalf("session %s ran on %v, want twice on one worker", s, runs)
+		}
+	}
+}
+
+// An idle session is no longer renewed; once its lease lapsed the runtime's orphan
+// sweep (every SessionCleanupInterval) deletes it, since no work of it is left.
+func TestSessionOrphanCleanup(t *testing.T) {
+	log := newRunLog()
+	reg := duroxide.NewRegistry()
+	registerWhere(t, reg, log)
+	registerFanOnSessions(t, reg)
+	rt := startRuntime(t, reg, duroxide.Options{ActivityLockTimeout: 2 * time.Second, SessionLockTimeout: time.Second,
+		SessionIdleTimeout: 1500 * time.Millisecond, SessionCleanupInterval: 200 * time.Millisecond})
+	c := rt.Client()
+	ctx := context.Background()
+	must(t, c.StartOrchestration(ctx, "orphan", "FanOnSessions", "o|2"))
+	if st := waitDone(t, c, "orphan", sampleWait); st.State != duroxide.StateCompleted {
+		t.Fatalf("%s %+v", st.State, st.Failure)
+	}
+	js, err := jetstream.New(rt.Conn())
+	must(t, err)
+	kv, err := js.KeyValue(ctx, "DUROXIDE_SESSIONS")
+	must(t, err)
+	leases := func() int {
+		lister, err := kv.ListKeysFiltered(ctx, "s.>")
+		must(t, err)
+		n := 0
+		for range lister.Keys() {
+			n++
+		}
+		return n
+	}
+	if n := leases(); n != 1 {
+		t.Fatalf("%d session leases after the run, want 1 (session o)", n)
+	}
+	waitFor(t, "the idle session's lease to lapse and be swept", func() bool { return leases() == 0 })
+	if owned := rt.OwnedSessions(); len(owned) != 0 {
+		t.Fatalf("the runtime still owns %v", owned)
 	}
 }

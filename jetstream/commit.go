@@ -35,7 +35,17 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	}
 	st := l.st
 	instance := l.lease.Key
-	if len(c.HistoryDelta) == 0 && len(c.WorkerItems) == 0 && len(c.OrchestratorItems) == 0 {
+	newExec := c.ExecutionID != st.exec
+	// The execution's pinned engine version: set by the metadata, else carried from
+	// the execution's previous record (a new execution starts without one).
+	pinned := c.Metadata.PinnedEngineVersion
+	if pinned == "" && !newExec {
+		pinned = st.pinned
+	}
+	// A turn that only sets a new pinned version on the current execution (a
+	// backfill) is recorded too: the version lives in the records' headers.
+	repin := st.exists && !newExec && pinned != st.pinned
+	if len(c.HistoryDelta) == 0 && len(c.WorkerItems) == 0 && len(c.OrchestratorItems) == 0 && !repin {
 		// Nothing to record (messages for a finished instance, duplicates): ack the
 		// messages without writing history. Dropping messages is a decision too, so it
 		// must rest on the instance's latest history, like a fenced commit.
@@ -64,7 +74,6 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	for _, m := range l.msgs {
 		rec.Consumed = append(rec.Consumed, m.seq)
 	}
-	newExec := c.ExecutionID != st.exec
 	if newExec && st.exists {
 		for in, hs := range st.consumed {
 			if hs == st.lastSeq {
@@ -88,6 +97,9 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	m := nats.NewMsg(s.subj.history(enc, c.ExecutionID))
 	m.Data = data
 	m.Header.Set(nats.MsgIdHdr, msgID)
+	if pinned != "" {
+		m.Header.Set(HeaderEngineVersion, pinned)
+	}
 	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequenceForSubject(st.lastSeq, s.subj.historyAny(enc)))
 	var seq uint64
 	switch {
@@ -127,6 +139,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	st.lastSeq = seq
 	st.summary = rec.Summary
 	st.histErr = ""
+	st.pinned = pinned
 
 	if h := s.cfg.Hooks.AfterCommit; h != nil {
 		if err := h(instance); err != nil {

@@ -27,7 +27,7 @@ func TestFencedCommitLosesToConcurrentWriter(t *testing.T) {
 	if err := st.EnqueueForOrchestrator(ctx, store.WorkItem{Type: store.StartOrchestration, Instance: "f1", Name: "O"}, 0); err != nil {
 		t.Fatal(err)
 	}
-	item, err := st.FetchOrchestrationItem(ctx, 5*time.Second, 5*time.Second)
+	item, err := st.FetchOrchestrationItem(ctx, 5*time.Second, 5*time.Second, nil)
 	if err != nil || item == nil {
 		t.Fatalf("fetch: %v %v", item, err)
 	}
@@ -56,7 +56,7 @@ func TestFencedCommitLosesToConcurrentWriter(t *testing.T) {
 
 	// The start message is redelivered; the store reloads and fences on the rival's
 	// record, so this commit lands after it.
-	item, err = st.FetchOrchestrationItem(ctx, 5*time.Second, 5*time.Second)
+	item, err = st.FetchOrchestrationItem(ctx, 5*time.Second, 5*time.Second, nil)
 	if err != nil || item == nil {
 		t.Fatalf("refetch: %v %v", item, err)
 	}
@@ -90,7 +90,7 @@ func TestRedeliveredMessageIsNotAppliedTwice(t *testing.T) {
 	if err := st.EnqueueForOrchestrator(ctx, store.WorkItem{Type: store.StartOrchestration, Instance: "r1", Name: "O"}, 0); err != nil {
 		t.Fatal(err)
 	}
-	item, err := st.FetchOrchestrationItem(ctx, 5*time.Second, 5*time.Second)
+	item, err := st.FetchOrchestrationItem(ctx, 5*time.Second, 5*time.Second, nil)
 	if err != nil || item == nil {
 		t.Fatalf("fetch: %v %v", item, err)
 	}
@@ -107,7 +107,7 @@ func TestRedeliveredMessageIsNotAppliedTwice(t *testing.T) {
 		t.Fatalf("work before redelivery: %v %v (the outbox must not have been sent)", lease, err)
 	}
 	// The redelivered start is consumed by a fetch call that returns nothing.
-	got, err := st.FetchOrchestrationItem(ctx, 5*time.Second, 2*time.Second)
+	got, err := st.FetchOrchestrationItem(ctx, 5*time.Second, 2*time.Second, nil)
 	if err != nil || got != nil {
 		t.Fatalf("the redelivered start produced an item %+v (%v); it was already applied", got, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,8 @@ type storedMsg struct {
 	subject string
 	data    []byte
 	msgID   string
+	// pinned is the record's HeaderEngineVersion (history records only).
+	pinned string
 }
 
 // readSubject returns every message of stream on subject (wildcards allowed), in
@@ -73,7 +76,8 @@ func (s *Store) directBatch(ctx context.Context, stream, subject string, from ui
 			}
 		}
 		seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		out = append(out, storedMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr)})
+		out = append(out, storedMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr),
+			pinned: m.Header.Get(HeaderEngineVersion)})
 		if len(out) == n {
 			// A full batch: the server may still send its end-of-batch marker.
 			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
@@ -82,32 +86,44 @@ func (s *Store) directBatch(ctx context.Context, stream, subject string, from ui
 	}
 }
 
-// lastRecord returns the last history record on subject, or (nil, 0, nil) if none.
-func (s *Store) lastRecord(ctx context.Context, subject string) (*turnRecord, *storedMsg, error) {
+// lastMsg returns the last history message on subject, undecoded, or nil if none.
+func (s *Store) lastMsg(ctx context.Context, subject string) (*storedMsg, error) {
 	// Read from the stream leader, not with a direct get: in a replicated stream a
 	// direct get may be answered by a replica that lags, and a stale "no record" or
 	// stale last sequence here would be taken as the instance's state.
 	m, err := s.legacy.GetLastMsg(s.subj.historyStream(), subject, nats.Context(ctx))
 	if errors.Is(err, nats.ErrMsgNotFound) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("jetstream: read last record of %s: %w", subject, err)
+		return nil, fmt.Errorf("jetstream: read last record of %s: %w", subject, err)
+	}
+	return &storedMsg{seq: m.Sequence, subject: m.Subject, data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr),
+		pinned: m.Header.Get(HeaderEngineVersion)}, nil
+}
+
+// lastRecord returns the last history record on subject, or (nil, nil, nil) if none.
+// A record that cannot be decoded is returned as (nil, msg, err).
+func (s *Store) lastRecord(ctx context.Context, subject string) (*turnRecord, *storedMsg, error) {
+	sm, err := s.lastMsg(ctx, subject)
+	if sm == nil || err != nil {
+		return nil, nil, err
 	}
 	var rec turnRecord
-	sm := &storedMsg{seq: m.Sequence, subject: m.Subject, data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr)}
-	if err := json.Unmarshal(m.Data, &rec); err != nil {
-		return nil, sm, fmt.Errorf("jetstream: decode history record %d: %w", m.Sequence, err)
+	if err := json.Unmarshal(sm.data, &rec); err != nil {
+		return nil, sm, fmt.Errorf("jetstream: decode history record %d: %w", sm.seq, err)
 	}
 	return &rec, sm, nil
 }
 
-// loadInstance reads an instance's current execution from the history stream.
-func (s *Store) loadInstance(ctx context.Context, instance string) (*instState, error) {
+// loadInstance reads an instance's current execution from the history stream. With a
+// filter, the pinned engine version is read first, from the last record's header:
+// when filter rejects it, nothing is decoded and the returned state is headerOnly.
+func (s *Store) loadInstance(ctx context.Context, instance string, filter *store.CapabilityFilter) (*instState, error) {
 	enc := EncodeToken(instance)
 	st := &instState{consumed: make(map[uint64]uint64)}
-	last, lastMsg, err := s.lastRecord(ctx, s.subj.historyAny(enc))
-	if lastMsg == nil && err != nil {
+	lastMsg, err := s.lastMsg(ctx, s.subj.historyAny(enc))
+	if err != nil {
 		return nil, err
 	}
 	if lastMsg == nil {
@@ -115,12 +131,27 @@ func (s *Store) loadInstance(ctx context.Context, instance string) (*instState, 
 	}
 	st.exists = true
 	st.lastSeq = lastMsg.seq
-	if err != nil {
-		st.histErr = err.Error()
+	st.pinned = lastMsg.pinned
+	if !filter.Compatible(st.pinned) {
+		st.headerOnly = true
 		return st, nil
 	}
-	st.exec = last.Exec
-	st.summary = last.Summary
+	var last turnRecord
+	lastBad := false
+	if err := json.Unmarshal(lastMsg.data, &last); err == nil {
+		st.exec = last.Exec
+		st.summary = last.Summary
+	} else {
+		// The execution is named by the subject (ns.hist.<id>.<exec>); the summary
+		// is the last one that can be read (below).
+		lastBad = true
+		st.histErr = fmt.Sprintf("history record %d of %q: %v", lastMsg.seq, instance, err)
+		st.exec, err = strconv.ParseUint(lastMsg.subject[strings.LastIndexByte(lastMsg.subject, '.')+1:], 10, 64)
+		if err != nil {
+			return st, nil
+		}
+		st.summary = store.InstanceSummary{Instance: instance, ExecutionID: st.exec, Status: store.StatusRunning}
+	}
 	msgs, err := s.readSubject(ctx, s.subj.historyStream(), s.subj.history(enc, st.exec))
 	if err != nil {
 		return nil, err
@@ -128,9 +159,14 @@ func (s *Store) loadInstance(ctx context.Context, instance string) (*instState, 
 	for _, m := range msgs {
 		var rec turnRecord
 		if err := json.Unmarshal(m.data, &rec); err != nil {
-			st.histErr = fmt.Sprintf("history record %d of %q: %v", m.seq, instance, err)
-			st.events = nil
-			return st, nil
+			if st.histErr == "" {
+				st.histErr = fmt.Sprintf("history record %d of %q: %v", m.seq, instance, err)
+			}
+			continue
+		}
+		if lastBad {
+			// The last record is unreadable: keep the latest summary that is not.
+			st.summary = rec.Summary
 		}
 		st.events = append(st.events, rec.Events...)
 		for _, c := range rec.Consumed {
@@ -139,6 +175,9 @@ func (s *Store) loadInstance(ctx context.Context, instance string) (*instState, 
 		for _, c := range rec.PriorConsumed {
 			st.consumed[c] = 0
 		}
+	}
+	if st.histErr != "" {
+		st.events = nil
 	}
 	return st, nil
 }

@@ -221,16 +221,36 @@ const (
 )
 
 // FetchOrchestrationItem implements [store.Provider].
-func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*store.OrchestrationItem, error) {
+//
+// With a capability filter, an instance whose cached state shows an incompatible
+// pinned version is passed over in the mailbox queue without being lent. One
+// without cached state is lent while the pinned version is read from its last
+// history record's header (HeaderEngineVersion, before anything is decoded); if it
+// is incompatible the mailbox is put back as it was (its messages not counted as
+// fetched, the header-only state cached for the next fetch) and the fetch goes on
+// with the other ready mailboxes, waiting for new work until pollTimeout.
+func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTimeout time.Duration, filter *store.CapabilityFilter) (*store.OrchestrationItem, error) {
 	if err := s.startInboxConsumers(ctx); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(pollTimeout)
+	if filter != nil && len(filter.SupportedVersions) == 0 {
+		// Supports nothing: no work can come, but a caller polling in a loop must
+		// not spin.
+		return nil, s.sleep(ctx, pollTimeout)
+	}
+	var skip actors.SkipFunc[*instState]
+	var rejected map[string]bool // instances this fetch lent and found incompatible
+	if filter != nil {
+		skip = func(key string, st *instState, hasState bool) bool {
+			return rejected[key] || (hasState && st != nil && st.exists && !filter.Compatible(st.pinned))
+		}
+	}
 	for {
 		if s.isClosed() {
 			return nil, store.ErrClosed
 		}
-		lease, err := s.host.Acquire(ctx, lockTimeout, time.Until(deadline))
+		lease, err := s.host.AcquireWhere(ctx, lockTimeout, time.Until(deadline), skip)
 		if err != nil {
 			if err == actors.ErrClosed {
 				return nil, store.ErrClosed
@@ -240,7 +260,7 @@ func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTim
 		if lease == nil {
 			return nil, nil
 		}
-		item, err := s.prepare(ctx, lease)
+		item, skipped, err := s.prepare(ctx, lease, filter)
 		if err != nil {
 			for _, m := range lease.Messages {
 				_ = m.msg.NakWithDelay(time.Second)
@@ -251,22 +271,59 @@ func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTim
 		if item != nil {
 			return item, nil
 		}
+		if skipped {
+			// The skip function reads rejected only while this fetch is in
+			// AcquireWhere, under the host's lock.
+			if rejected == nil {
+				rejected = make(map[string]bool)
+			}
+			rejected[lease.Key] = true
+			continue // other ready mailboxes first, even past the deadline
+		}
 		if time.Now().After(deadline) {
 			return nil, nil
 		}
 	}
 }
 
+// sleep waits for d, the context's end or the store's close.
+func (s *Store) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return store.ErrClosed
+	}
+}
+
 // prepare loads the leased instance's state and filters out redelivered messages that
-// a committed turn already applied. It returns nil when nothing is left to process.
-func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *instState]) (*store.OrchestrationItem, error) {
+// a committed turn already applied. It returns nil when nothing is left to process,
+// and skipped when filter rejects the instance's pinned engine version: the lease is
+// then released with its messages put back, uncounted.
+func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *instState], filter *store.CapabilityFilter) (item *store.OrchestrationItem, skipped bool, err error) {
 	st := lease.State
-	if !lease.HasState || st == nil {
-		var err error
-		if st, err = s.loadInstance(ctx, lease.Key); err != nil {
-			return nil, err
+	if !lease.HasState || st == nil || st.headerOnly {
+		if st, err = s.loadInstance(ctx, lease.Key, filter); err != nil {
+			return nil, false, err
 		}
 	}
+	if !filter.Compatible(st.pinned) {
+		s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{Requeue: true, SetState: true, State: st})
+		return nil, true, nil
+	}
+	item, err = s.prepareLoaded(ctx, lease, st)
+	return item, false, err
+}
+
+// prepareLoaded is prepare for a compatible instance whose state is loaded.
+func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg, *instState], st *instState) (*store.OrchestrationItem, error) {
 	var fresh []inboxMsg
 	redrive := map[uint64]bool{}
 	for _, m := range lease.Messages {
@@ -318,12 +375,13 @@ func (s *Store) prepare(ctx context.Context, lease *actors.Lease[inboxMsg, *inst
 		return nil, err
 	}
 	item := &store.OrchestrationItem{
-		KV:           kv,
-		Instance:     lease.Key,
-		ExecutionID:  st.exec,
-		History:      st.events,
-		HistoryError: st.histErr,
-		LockToken:    lease.Token,
+		KV:                  kv,
+		Instance:            lease.Key,
+		ExecutionID:         st.exec,
+		History:             st.events,
+		HistoryError:        st.histErr,
+		LockToken:           lease.Token,
+		PinnedEngineVersion: st.pinned,
 	}
 	for i := range fresh {
 		attempt := s.lend(&fresh[i])

@@ -23,7 +23,7 @@ func TestPartitionsRebalance(t *testing.T) {
 	}
 	// Two nodes first.
 	for _, st := range stores[:2] {
-		if _, err := st.FetchOrchestrationItem(ctx, time.Second, 0); err != nil {
+		if _, err := st.FetchOrchestrationItem(ctx, time.Second, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,7 +51,7 @@ func TestPartitionsRebalance(t *testing.T) {
 	}
 	waitUntil(t, "two nodes share all partitions", balanced(stores[:2]), stores[:2]...)
 	// A third joins and takes its share.
-	if _, err := stores[2].FetchOrchestrationItem(ctx, time.Second, 0); err != nil {
+	if _, err := stores[2].FetchOrchestrationItem(ctx, time.Second, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "three nodes share all partitions", balanced(stores), stores...)

@@ -33,6 +33,13 @@ type turnRecord struct {
 
 const recordVersion = 1
 
+// HeaderEngineVersion is the header of a history record that holds its execution's
+// pinned engine version (store.ExecutionMetadata.PinnedEngineVersion). Every record
+// of an execution repeats it, so the instance's last record names the current
+// execution's version, and a fetch with a capability filter reads it without decoding
+// the record. A record without it belongs to an execution with no pinned version.
+const HeaderEngineVersion = "Duroxide-Engine-Version"
+
 // instState is the store's cached view of one instance: enough to serve a fetch and
 // fence the next commit without reading the stream.
 type instState struct {
@@ -46,6 +53,12 @@ type instState struct {
 	summary  store.InstanceSummary
 	// histErr is set when the stored history could not be decoded.
 	histErr string
+	// pinned is the current execution's pinned engine version ("" if none).
+	pinned string
+	// headerOnly marks a state read only as far as the last record's header (a
+	// filtered fetch that skipped the instance): exists, lastSeq and pinned are
+	// set, nothing else. A fetch that takes the instance loads it fully.
+	headerOnly bool
 	// kv is the instance's KV store as of execution kvExec (see kvstate.go).
 	kv       map[string]store.KVEntry
 	kvExec   uint64

@@ -54,10 +54,9 @@ func TestEnableSessionsValidation(t *testing.T) {
 		cfg   SessionConfig
 		field string
 	}{
-		{SessionConfig{MaxSessions: 1, LockTimeout: time.Second, IdleTimeout: time.Second}, "Owner"},
-		{SessionConfig{Owner: "a", LockTimeout: time.Second, IdleTimeout: time.Second}, "MaxSessions"},
-		{SessionConfig{Owner: "a", MaxSessions: 1, IdleTimeout: time.Second}, "LockTimeout"},
-		{SessionConfig{Owner: "a", MaxSessions: 1, LockTimeout: time.Second}, "IdleTimeout"},
+		{SessionConfig{MaxSessions: 1, LockTimeout: time.Second}, "Owner"},
+		{SessionConfig{Owner: "a", LockTimeout: time.Second}, "MaxSessions"},
+		{SessionConfig{Owner: "a", MaxSessions: 1}, "LockTimeout"},
 	} {
 		if err := st.EnableSessions(c.cfg); err == nil || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("EnableSessions(%+v) = %v, want an error naming %s", c.cfg, err, c.field)
@@ -69,7 +68,7 @@ func TestEnableSessionsValidation(t *testing.T) {
 // item is fetched from the winner, exactly once. Items without a session, mixed in,
 // go to either store.
 func TestSessionConcurrentClaimOneWins(t *testing.T) {
-	sts := sessionStores(t, 2, SessionConfig{MaxSessions: 10, LockTimeout: 5 * time.Second, IdleTimeout: time.Minute})
+	sts := sessionStores(t, 2, SessionConfig{MaxSessions: 10, LockTimeout: 5 * time.Second})
 	ctx := context.Background()
 	const n, plain = 40, 10
 	for i := 1; i <= n+plain; i++ {
@@ -128,7 +127,7 @@ func TestSessionConcurrentClaimOneWins(t *testing.T) {
 // A store at its cap gives an unowned session's item back without counting an
 // attempt: when another store claims it, it is attempt 1.
 func TestSessionGiveBackKeepsAttempt(t *testing.T) {
-	sts := sessionStores(t, 2, SessionConfig{MaxSessions: 1, LockTimeout: 5 * time.Second, IdleTimeout: time.Minute})
+	sts := sessionStores(t, 2, SessionConfig{MaxSessions: 1, LockTimeout: 5 * time.Second})
 	a, b := sts[0], sts[1]
 	ctx := context.Background()
 	if err := a.EnqueueForWorker(ctx, sessionItem("x", 1)); err != nil {
@@ -184,11 +183,11 @@ func TestSessionGiveBackKeepsAttempt(t *testing.T) {
 }
 
 // A session moves while one of its activities is running (here: another store's
-// lease replaces the owner's). The old owner drops the session at its next renewal,
-// the running item still completes, and the session's next items go to the new
-// owner, through whichever store pulls them.
+// lease replaces the owner's). The old owner's next renewal finds the lease lost and
+// drops the session, the running item still completes, and the session's next
+// items go to the new owner, through whichever store pulls them.
 func TestSessionMovedInFlightAckSucceeds(t *testing.T) {
-	sts := sessionStores(t, 2, SessionConfig{MaxSessions: 5, LockTimeout: 600 * time.Millisecond, IdleTimeout: time.Minute})
+	sts := sessionStores(t, 2, SessionConfig{MaxSessions: 5, LockTimeout: 30 * time.Second})
 	a, b := sts[0], sts[1]
 	ctx := context.Background()
 	fetch := func(st *Store) *store.WorkLease {
@@ -209,15 +208,18 @@ func TestSessionMovedInFlightAckSucceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	inFlight := fetch(a)
+	if n, err := a.RenewSessionLocks(ctx, []string{"o0"}, 30*time.Second, time.Minute); err != nil || n != 1 {
+		t.Fatalf("a renews %d sessions (%v), want 1", n, err)
+	}
 	// b takes the lease over (as if a's lease had expired and b had claimed it).
-	if _, err := a.sess.kv.Put(ctx, sessionKey("", "m"), []byte(`{"owner":"o1"}`)); err != nil {
+	if _, err := a.sess.kv.Put(ctx, sessionKey("", "m"), []byte(`{"owner":"o1","ttl_ms":30000}`)); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(15 * time.Second); len(a.OwnedSessions()) > 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("a still owns %v", a.OwnedSessions())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if n, err := a.RenewSessionLocks(ctx, []string{"o0"}, 30*time.Second, time.Minute); err != nil || n != 0 {
+		t.Fatalf("a renews %d sessions (%v) after losing its lease, want 0", n, err)
+	}
+	if owned := a.OwnedSessions(); len(owned) > 0 {
+		t.Fatalf("a still owns %v", owned)
 	}
 	if err := a.EnqueueForWorker(ctx, sessionItem("m", 2)); err != nil {
 		t.Fatal(err)
@@ -232,8 +234,12 @@ func TestSessionMovedInFlightAckSucceeds(t *testing.T) {
 	if err := b.AckWorkItem(ctx, l2.LockToken, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Item 3, pulled by a, is forwarded to b.
 	if err := a.EnqueueForWorker(ctx, sessionItem("m", 3)); err != nil {
 		t.Fatal(err)
+	}
+	if l, err := a.FetchWorkItem(ctx, time.Minute, 300*time.Millisecond); err != nil || l != nil {
+		t.Fatalf("a fetched %+v (%v), want nothing: m is b's", l, err)
 	}
 	if l3 := fetch(b); l3.Item.ID != 3 {
 		t.Fatalf("b fetched %+v, want item 3", l3.Item)

@@ -61,7 +61,9 @@ type Config struct {
 	// (default) queue. Default (nil): untagged only. An empty, non-nil slice: no
 	// activities at all (an orchestration-only store; FetchWorkItem finds nothing).
 	WorkTags []string
-	// WorkPrefetch bounds the work items buffered ahead of FetchWorkItem. Default 64.
+	// WorkPrefetch bounds the work items one pull asks for: a store pulls only for
+	// FetchWorkItem calls that wait, one item each, at most this many at once.
+	// Default 64.
 	WorkPrefetch int
 	// MaxPayloadBytes bounds the input, data and result of inbox messages; larger ones
 	// are dead-lettered. 0 means no limit beyond the server's.
@@ -170,8 +172,9 @@ type Store struct {
 	nodes                     jetstream.KeyValue               // heartbeats (nil until first used)
 	owned                     map[int]jetstream.ConsumeContext // partitions this node consumes
 	workCh                    chan *workLease
+	demand                    workDemand    // waiting FetchWorkItem calls (work.go)
+	givePause                 time.Duration // pacing of give-backs (sessions.go)
 	consumers                 []jetstream.ConsumeContext
-	iters                     []jetstream.MessagesContext
 	returned                  []jetstream.Msg // delivered while closing, nak'ed at the end
 	closed                    chan struct{}
 	life                      context.Context // cancelled by Close
@@ -379,11 +382,12 @@ func (s *Store) Close() error {
 		close(s.closed)
 		s.endLife()
 		s.mu.Lock()
-		cons, iters := slices.Clone(s.consumers), slices.Clone(s.iters)
+		cons := slices.Clone(s.consumers)
 		s.mu.Unlock()
-		// Drain: stop pulling, but let what is already buffered reach onInbox and
-		// pumpWork, which hand it back to the broker (nak) so another node, or the
-		// next start, gets it without waiting for an ack timeout.
+		// Drain: stop pulling, but let what is already buffered reach onInbox, which
+		// hands it back to the broker (nak) so another node, or the next start, gets
+		// it without waiting for an ack timeout. The work pumps stop at once and nak
+		// what they pulled (work.go: handBackWork).
 		for _, c := range cons {
 			c.Drain()
 		}
@@ -400,9 +404,6 @@ func (s *Store) Close() error {
 				_ = s.inbox.UnpinConsumer(ctx, partitionConsumer(p), priorityGroup)
 			}
 			cancel()
-		}
-		for _, it := range iters {
-			it.Drain()
 		}
 		for _, m := range s.host.Close() {
 			s.handBack(m.msg)
@@ -425,9 +426,6 @@ func (s *Store) Close() error {
 		case <-deadline:
 			for _, c := range cons {
 				c.Stop()
-			}
-			for _, it := range iters {
-				it.Stop()
 			}
 			<-pumps
 		}

@@ -67,7 +67,7 @@ func (f *conformanceFactory) NewTaggedProvider(t *testing.T, filter storetest.Ta
 	// Start both queues' consumers, so the first fetch of a test is not the one that
 	// creates them.
 	ctx := context.Background()
-	if _, err := st.FetchOrchestrationItem(ctx, time.Second, 0); err != nil {
+	if _, err := st.FetchOrchestrationItem(ctx, time.Second, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.FetchWorkItem(ctx, time.Second, 0); err != nil {
@@ -81,6 +81,18 @@ func (f *conformanceFactory) NewTaggedProvider(t *testing.T, filter storetest.Ta
 // lockTimeout. Its consumers start with its first fetch.
 func (f *conformanceFactory) NewWorker(t *testing.T, p store.Provider, filter storetest.TagFilter, lockTimeout time.Duration) store.Provider {
 	return f.open(t, p.(*Store).Namespace(), workTags(filter), lockTimeout)
+}
+
+// NewSessionWorker opens another store on p's namespace pulling untagged activities,
+// with sessions enabled for owner (EnableSessions: the session identity is fixed
+// per store) and a work lock (AckWait) of workLock. Its consumers start with its
+// first fetch.
+func (f *conformanceFactory) NewSessionWorker(t *testing.T, p store.Provider, owner string, sessionLock, workLock time.Duration) store.Provider {
+	st := f.open(t, p.(*Store).Namespace(), []string{""}, workLock)
+	if err := st.EnableSessions(SessionConfig{Owner: owner, MaxSessions: 1000, LockTimeout: sessionLock}); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func (f *conformanceFactory) open(t *testing.T, ns string, tags []string, lock time.Duration) *Store {
@@ -164,17 +176,24 @@ func (f *conformanceFactory) EnqueueRaw(t *testing.T, p store.Provider, instance
 }
 
 // CorruptHistory appends an undecodable record to the instance's history (records are
-// append-only) and drops the store's cached state of it.
+// append-only) and drops the store's cached state of it. The record keeps the pinned
+// engine version header of the last record (duroxide corrupts the event rows, not the
+// execution row that holds the pinned version).
 func (f *conformanceFactory) CorruptHistory(t *testing.T, p store.Provider, instance string) {
 	t.Helper()
 	st := p.(*Store)
 	ctx := context.Background()
 	enc := EncodeToken(instance)
-	last, _, err := st.lastRecord(ctx, st.subj.historyAny(enc))
+	last, lastMsg, err := st.lastRecord(ctx, st.subj.historyAny(enc))
 	if err != nil || last == nil {
 		t.Fatalf("corrupt %q: no history (%v)", instance, err)
 	}
-	if _, err := st.js.Publish(ctx, st.subj.history(enc, last.Exec), []byte(`{"v":1,"events":[{"event_id":"not a number"`)); err != nil {
+	m := nats.NewMsg(st.subj.history(enc, last.Exec))
+	m.Data = []byte(`{"v":1,"events":[{"event_id":"not a number"`)
+	if lastMsg.pinned != "" {
+		m.Header.Set(HeaderEngineVersion, lastMsg.pinned)
+	}
+	if _, err := st.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	st.host.Forget(instance)

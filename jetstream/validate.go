@@ -10,8 +10,14 @@ import (
 // written: the delta's event ids must grow strictly and, within the current
 // execution, follow its last event (duroxide rejects a duplicate (instance,
 // execution, event id)). A commit for an execution older than the current one is
-// rejected too. st is the lock holder's state, so reading it needs no lock.
+// rejected too, and so is a pinned engine version that does not parse. st is the
+// lock holder's state, so reading it needs no lock.
 func validateCommit(st *instState, c store.Commit) error {
+	if v := c.Metadata.PinnedEngineVersion; v != "" {
+		if _, err := store.ParseSemver(v); err != nil {
+			return fmt.Errorf("%w: pinned engine version: %v", store.ErrInvalidCommit, err)
+		}
+	}
 	if len(c.HistoryDelta) == 0 {
 		return nil
 	}

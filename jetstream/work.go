@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 // workLease is a delivered, locked work item.
 type workLease struct {
 	msg     jetstream.Msg
+	md      *jetstream.MsgMetadata
 	item    store.WorkItem
 	attempt int
 	token   string
@@ -46,50 +48,126 @@ const AnyWorkTag = "\x00any"
 // anyTagScan is how often an any-node looks for new tags in the work stream.
 const anyTagScan = time.Second
 
-// startWorkConsumers binds one durable consumer per configured tag and starts pulling.
-// Each consumer's buffer is bounded by WorkPrefetch so that items do not sit in this
-// process (their lock running) while other nodes are idle.
+// Work items are pulled on demand: a store pulls from its work consumers only while
+// FetchWorkItem calls are waiting, at most as many items as there are waiting calls
+// (bounded by WorkPrefetch), with pull requests that expire with the calls (and
+// after pullChunk at the latest). An idle store therefore holds no work item that
+// another store could run, as with duroxide's fetch, which locks only the item it
+// returns. An item that arrives when no call is waiting any more (a store pulls from
+// several consumers at once) waits for the next call for up to holdLimit and is then
+// given back (moveWork: republished without counting an attempt).
+const pullChunk = 500 * time.Millisecond
+
+// minPull is the shortest pull worth sending: a waiting call about to time out does
+// not start one.
+const minPull = 5 * time.Millisecond
+
+// holdLimit is how long a pulled item waits for a FetchWorkItem call before it is
+// given back: a second, or half the work lock when that is shorter.
+func (s *Store) holdLimit() time.Duration { return min(time.Second, s.cfg.WorkAckWait/2) }
+
+// workDemand counts the FetchWorkItem calls that are waiting and the latest of
+// their deadlines.
+type workDemand struct {
+	mu    sync.Mutex
+	n     int
+	until time.Time
+	wake  chan struct{} // closed when a call starts waiting
+}
+
+func (d *workDemand) add(deadline time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.n++
+	if deadline.After(d.until) {
+		d.until = deadline
+	}
+	if d.wake != nil {
+		close(d.wake)
+		d.wake = nil
+	}
+}
+
+// done removes a call: it got an item (the pump that handed it over calls done), or
+// it stopped waiting without one.
+func (d *workDemand) done() {
+	d.mu.Lock()
+	d.n--
+	if d.n == 0 {
+		d.until = time.Time{} // the next calls set their own deadline
+	}
+	d.mu.Unlock()
+}
+
+// waiting returns the number of calls waiting for an item.
+func (d *workDemand) waiting() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
+}
+
+// wait returns the number of waiting calls and the pull's deadline once some are
+// waiting, or ok false when stop or closed is closed first.
+func (d *workDemand) wait(stop, closed <-chan struct{}) (n int, until time.Time, ok bool) {
+	for {
+		d.mu.Lock()
+		if d.n > 0 && time.Until(d.until) >= minPull {
+			n, until = d.n, d.until
+			if c := time.Now().Add(pullChunk); c.Before(until) {
+				until = c
+			}
+			d.mu.Unlock()
+			return n, until, true
+		}
+		if d.wake == nil {
+			d.wake = make(chan struct{})
+		}
+		w := d.wake
+		d.mu.Unlock()
+		select {
+		case <-w:
+		case <-stop:
+			return 0, time.Time{}, false
+		case <-closed:
+			return 0, time.Time{}, false
+		}
+	}
+}
+
+// startWorkConsumers binds one durable consumer per configured tag (and, with
+// sessions, this node's own consumer) and starts their pumps.
 func (s *Store) startWorkConsumers(ctx context.Context) error {
 	return s.workStarter.run(func() error {
-		var started []jetstream.MessagesContext
-		fail := func(err error) error {
-			for _, it := range started {
-				it.Stop()
-			}
-			return err
-		}
+		var binds []func(context.Context) (jetstream.Consumer, error)
 		anyTag := false
 		for _, tag := range s.cfg.WorkTags {
 			if tag == AnyWorkTag {
 				anyTag = true
 				tag = ""
 			}
-			it, err := s.consumeWorkTag(ctx, tag)
-			if err != nil {
-				return fail(err)
+			bind := s.workTagBinder(tag)
+			if _, err := bind(ctx); err != nil {
+				return err
 			}
-			started = append(started, it)
+			binds = append(binds, bind)
 		}
-		own := -1
 		if s.sess != nil {
-			it, err := s.startSessions(ctx)
+			bind, err := s.startSessions(ctx)
 			if err != nil {
-				return fail(err)
+				return err
 			}
-			own = len(started)
-			started = append(started, it)
+			binds = append(binds, bind)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.isClosed() {
-			return fail(store.ErrClosed)
+			return store.ErrClosed
 		}
-		s.iters = append(s.iters, started...)
-		for _, it := range started {
+		for _, bind := range binds {
 			s.wg.Add(1)
-			go s.pumpWork(it)
+			go s.pumpWork(bind, nil)
 		}
-		if own >= 0 {
+		if s.sess != nil {
 			s.wg.Add(1)
 			go s.runSessions()
 		}
@@ -101,30 +179,28 @@ func (s *Store) startWorkConsumers(ctx context.Context) error {
 	})
 }
 
-// consumeWorkTag binds the durable consumer of one tag ("" = untagged) and starts
-// pulling from it.
-func (s *Store) consumeWorkTag(ctx context.Context, tag string) (jetstream.MessagesContext, error) {
+// workTagBinder returns the function that binds (creating it if needed) the
+// durable consumer of one tag ("" = untagged).
+func (s *Store) workTagBinder(tag string) func(context.Context) (jetstream.Consumer, error) {
 	name := "work-default"
 	if tag != "" {
 		name = "work-t" + EncodeToken(tag)
 	}
-	cons, err := s.work.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   "duroxide activity workers, tag " + tag,
-		FilterSubject: s.subj.workFilter(tag),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.WorkAckWait,
-		MaxAckPending: 10000,
-		MemoryStorage: true, // see startInboxConsumers
-	})
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: work consumer %s: %w", name, err)
+	return func(ctx context.Context) (jetstream.Consumer, error) {
+		cons, err := s.work.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       name,
+			Description:   "duroxide activity workers, tag " + tag,
+			FilterSubject: s.subj.workFilter(tag),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       s.cfg.WorkAckWait,
+			MaxAckPending: 10000,
+			MemoryStorage: true, // see startInboxConsumers
+		})
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: work consumer %s: %w", name, err)
+		}
+		return cons, nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.WorkPrefetch))
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: consume work %s: %w", name, err)
-	}
-	return it, nil
 }
 
 // scanWorkTags is the any-node's tag discovery (see [AnyWorkTag]).
@@ -135,7 +211,7 @@ func (s *Store) scanWorkTags() {
 	defer t.Stop()
 	prefix := s.subj.ns + ".work."
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
 		info, err := s.work.Info(ctx, jetstream.WithSubjectFilter(prefix+"*.>"))
 		if err == nil {
 			for subj := range info.State.Subjects {
@@ -147,22 +223,20 @@ func (s *Store) scanWorkTags() {
 				if derr != nil {
 					continue
 				}
-				it, cerr := s.consumeWorkTag(ctx, tag)
-				if cerr != nil {
+				bind := s.workTagBinder(tag)
+				if _, cerr := bind(ctx); cerr != nil {
 					s.log.Warn("bind work consumer for discovered tag", "tag", tag, "err", cerr)
 					continue
 				}
 				s.mu.Lock()
 				if s.isClosed() {
 					s.mu.Unlock()
-					it.Stop()
 					cancel()
 					return
 				}
 				known[tok] = true
-				s.iters = append(s.iters, it)
 				s.wg.Add(1)
-				go s.pumpWork(it)
+				go s.pumpWork(bind, nil)
 				s.mu.Unlock()
 			}
 		}
@@ -175,76 +249,222 @@ func (s *Store) scanWorkTags() {
 	}
 }
 
-// pumpWork hands the items of one work consumer to FetchWorkItem. Session items are
-// routed first (sessions.go): only those whose session this node holds are handed on.
-func (s *Store) pumpWork(it jetstream.MessagesContext) {
+// pumpWork pulls from one work consumer while FetchWorkItem calls wait and hands
+// the items on (deliverWork), until stop (nil: never) or the store closes. bind
+// binds the consumer; it is called again after a failed pull (a consumer removed
+// for inactivity is recreated).
+func (s *Store) pumpWork(bind func(context.Context) (jetstream.Consumer, error), stop <-chan struct{}) {
 	defer s.wg.Done()
+	var cons jetstream.Consumer
+	retry := func() bool {
+		cons = nil
+		select {
+		case <-time.After(100 * time.Millisecond):
+			return true
+		case <-stop:
+		case <-s.closed:
+		}
+		return false
+	}
 	for {
-		m, err := it.Next()
+		n, until, ok := s.demand.wait(stop, s.closed)
+		if !ok {
+			return
+		}
+		if cons == nil {
+			ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
+			c, err := bind(ctx)
+			cancel()
+			if err != nil {
+				if !s.isClosed() {
+					s.log.Warn("bind work consumer", "err", err)
+				}
+				if !retry() {
+					return
+				}
+				continue
+			}
+			cons = c
+		}
+		// The pull expires on the server at until; the client waits a second more
+		// for its end, so that no message is delivered to a pull it gave up on.
+		batch, err := cons.Fetch(min(n, s.cfg.WorkPrefetch), jetstream.FetchMaxWait(max(time.Until(until), minPull)))
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if !retry() {
 				return
 			}
 			continue
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			_ = m.Term()
-			continue
-		}
-		var item store.WorkItem
-		if err := json.Unmarshal(m.Data(), &item); err != nil || item.Type != store.ActivityExecute {
-			s.log.Warn("dropping malformed work item", "subject", m.Subject(), "seq", md.Sequence.Stream)
-			_ = m.TermWithReason("malformed work item")
-			continue
-		}
-		wl := &workLease{msg: m, item: item, token: newID(), seq: md.Sequence.Stream,
-			attempt: max(1, priorRuns(m)+int(md.NumDelivered)-s.ignoredDeliveries(md.Sequence.Stream))}
-		wl.deadline.Store(time.Now().Add(s.cfg.WorkAckWait).UnixNano())
-		if item.SessionID != "" && s.sess != nil {
-			run, pause := s.routeSession(m, md, &item)
-			if !run {
-				if pause > 0 {
-					select {
-					case <-time.After(pause):
-					case <-s.closed:
-					}
+		var pause time.Duration
+		msgs := batch.Messages()
+	pull:
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break pull
 				}
-				continue
+				pause = max(pause, s.deliverWork(m))
+			case <-stop:
+				go nakAll(msgs)
+				return
+			case <-s.closed:
+				go nakAll(msgs)
+				return
 			}
-			wl.session = true
 		}
-		select {
-		case s.workCh <- wl:
-		case <-s.closed:
-			// Closing: Drain keeps delivering what was buffered until the
-			// iterator closes; all of it goes back to the broker.
-			s.handBack(m)
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			if !s.isClosed() {
+				s.log.Debug("pull work items", "err", err)
+			}
+			if !retry() {
+				return
+			}
+			continue
+		}
+		if pause > 0 {
+			select {
+			case <-time.After(pause):
+			case <-stop:
+				return
+			case <-s.closed:
+				return
+			}
 		}
 	}
 }
 
+// nakAll hands back what a pull still delivers after its pump stopped.
+func nakAll(msgs <-chan jetstream.Msg) {
+	for m := range msgs {
+		handBackWork(m)
+	}
+}
+
+// handBackWork returns a pulled item that no call will take (the store is closing or
+// the pump stopped) to the broker. The nak is delayed past the end of the store's
+// pull requests, so that the item is not delivered straight back to one of them.
+func handBackWork(m jetstream.Msg) { _ = m.NakWithDelay(pullChunk) }
+
+// deliverWork hands one pulled item to a waiting FetchWorkItem call. Session items
+// are routed first (sessions.go): only those whose session this store holds are
+// handed on. A store without sessions gives session items back (duroxide's fetch
+// with no session configuration skips them). It returns how long the pump should
+// pause before pulling again (after a give-back).
+func (s *Store) deliverWork(m jetstream.Msg) time.Duration {
+	md, err := m.Metadata()
+	if err != nil {
+		_ = m.Term()
+		return 0
+	}
+	var item store.WorkItem
+	if err := json.Unmarshal(m.Data(), &item); err != nil || item.Type != store.ActivityExecute {
+		s.log.Warn("dropping malformed work item", "subject", m.Subject(), "seq", md.Sequence.Stream)
+		_ = m.TermWithReason("malformed work item")
+		return 0
+	}
+	if s.isClosed() {
+		handBackWork(m)
+		return 0
+	}
+	wl := &workLease{msg: m, md: md, item: item, token: newID(), seq: md.Sequence.Stream,
+		attempt: max(1, priorRuns(m)+int(md.NumDelivered)-s.ignoredDeliveries(md.Sequence.Stream))}
+	wl.deadline.Store(time.Now().Add(s.cfg.WorkAckWait).UnixNano())
+	if item.SessionID != "" {
+		if s.sess == nil {
+			return s.giveBack(m, md, &item)
+		}
+		run, pause := s.routeSession(m, md, &item)
+		if !run {
+			return pause
+		}
+		wl.session = true
+	}
+	hold := time.NewTimer(s.holdLimit())
+	defer hold.Stop()
+	select {
+	case s.workCh <- wl:
+		s.demand.done() // that call is served: pull no more for it
+		s.resetGiveBackPause()
+	case <-hold.C:
+		// No call took it: give it back rather than keep it from other stores.
+		if !wl.expired() {
+			subject := s.subj.work(item.Tag, EncodeToken(item.Instance), item.ExecutionID, item.ID)
+			if wl.session {
+				subject = s.subj.nodeWork(s.sess.ownerTok, EncodeToken(item.Instance), item.ExecutionID, item.ID)
+			}
+			s.moveWork(m, md, &item, subject)
+		}
+	case <-s.closed:
+		// Closing: what was pulled goes back to the broker.
+		handBackWork(m)
+	}
+	return 0
+}
+
+// claimWork registers a delivered item as fetched, unless its lock ran out while it
+// waited or its activity was cancelled since.
+func (s *Store) claimWork(wl *workLease) *store.WorkLease {
+	if wl.expired() {
+		return nil // waited past its lock: the broker hands it out again
+	}
+	if s.wasCancelled(wl) {
+		return nil // purged since its delivery (Commit.CancelledActivities)
+	}
+	s.mu.Lock()
+	s.works[wl.token] = wl
+	s.mu.Unlock()
+	s.sessionTouched(wl)
+	return &store.WorkLease{Item: wl.item, LockToken: wl.token, AttemptCount: wl.attempt}
+}
+
 // FetchWorkItem implements [store.Provider]. The lock is the work consumer's AckWait
-// (Config.WorkAckWait); lockTimeout is accepted for the contract and not used.
+// (Config.WorkAckWait); lockTimeout is accepted for the contract and not used. Items
+// are pulled while the call waits: with a pollTimeout of 0 it returns only an item
+// already pulled for an earlier call.
 func (s *Store) FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*store.WorkLease, error) {
 	if err := s.startWorkConsumers(ctx); err != nil {
 		return nil, err
+	}
+	// The call counts as demand until the pump that hands it an item counts it
+	// served; a call that leaves without an item removes itself.
+	deadline := time.Now().Add(max(pollTimeout, 0))
+	s.demand.add(deadline)
+	served := false
+	defer func() {
+		if !served {
+			s.demand.done()
+		}
+	}()
+	take := func(wl *workLease) *store.WorkLease {
+		if l := s.claimWork(wl); l != nil {
+			served = true
+			return l
+		}
+		s.demand.add(deadline) // the pump counted this call served: wait on
+		return nil
+	}
+	for drained := false; !drained; {
+		select {
+		case wl := <-s.workCh:
+			if l := take(wl); l != nil {
+				return l, nil
+			}
+		default:
+			drained = true
+		}
+	}
+	if pollTimeout <= 0 {
+		return nil, nil
 	}
 	t := time.NewTimer(pollTimeout)
 	defer t.Stop()
 	for {
 		select {
 		case wl := <-s.workCh:
-			if wl.expired() {
-				continue // buffered past its lock: the broker hands it out again
+			if l := take(wl); l != nil {
+				return l, nil
 			}
-			if s.wasCancelled(wl) {
-				continue // purged since its delivery (Commit.CancelledActivities)
-			}
-			s.mu.Lock()
-			s.works[wl.token] = wl
-			s.mu.Unlock()
-			return &store.WorkLease{Item: wl.item, LockToken: wl.token, AttemptCount: wl.attempt}, nil
 		case <-t.C:
 			return nil, nil
 		case <-s.closed:
@@ -285,7 +505,7 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 			return err
 		}
 	}
-	s.sessionTouched(wl, true)
+	s.sessionTouched(wl)
 	s.forgetIgnored(wl.seq)
 	// A plain ack: if it is lost the item runs again, and its second completion is
 	// dropped like any duplicate.
@@ -308,7 +528,7 @@ func (s *Store) RenewWorkItemLock(ctx context.Context, lockToken string, extend 
 		s.takeWork(lockToken)
 		return fmt.Errorf("%w: work item lock expired", store.ErrLockLost)
 	}
-	s.sessionTouched(wl, false)
+	s.sessionTouched(wl)
 	if err := wl.msg.InProgress(); err != nil {
 		return fmt.Errorf("%w: renew work item: %v", store.ErrLockLost, err)
 	}
@@ -322,7 +542,7 @@ func (s *Store) AbandonWorkItem(ctx context.Context, lockToken string, delay tim
 	if wl == nil {
 		return fmt.Errorf("%w: work item token %q", store.ErrLockLost, lockToken)
 	}
-	s.sessionTouched(wl, true)
+	s.sessionTouched(wl)
 	if ignoreAttempt {
 		s.ignoreDelivery(wl.seq)
 	}

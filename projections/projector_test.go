@@ -46,7 +46,7 @@ func turn(t *testing.T, st *jetstream.Store, msg store.WorkItem, delta []history
 	t.Helper()
 	ctx := context.Background()
 	must(t, st.EnqueueForOrchestrator(ctx, msg, 0))
-	item, err := st.FetchOrchestrationItem(ctx, 30*time.Second, 5*time.Second)
+	item, err := st.FetchOrchestrationItem(ctx, 30*time.Second, 5*time.Second, nil)
 	must(t, err)
 	if item == nil {
 		t.Fatal("no item")

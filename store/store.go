@@ -61,6 +61,9 @@ type OrchestrationItem struct {
 	// KV is the instance's key-value store as left by its previous executions (the
 	// current execution rebuilds its own changes by replaying its history).
 	KV map[string]KVEntry
+	// PinnedEngineVersion is the current execution's pinned engine version ("" if it
+	// has none; see [ExecutionMetadata.PinnedEngineVersion]).
+	PinnedEngineVersion string
 }
 
 // KVEntry is one value of an instance's key-value store.
@@ -80,6 +83,15 @@ type ExecutionMetadata struct {
 	OrchestrationName    string
 	OrchestrationVersion string
 	ParentInstanceID     string
+	// PinnedEngineVersion (MAJOR.MINOR.PATCH; duroxide's pinned_duroxide_version),
+	// when set, becomes the execution's pinned engine version: the version of the
+	// replay engine that created it, matched by [CapabilityFilter]s. The store
+	// overwrites the execution's pinned version with it unconditionally (keeping it
+	// write-once is the runtime's job). Empty leaves the pinned version unchanged. A
+	// new execution (continue-as-new) does not inherit the previous execution's
+	// version: it has none until a commit sets one. A value that does not parse is
+	// rejected with [ErrInvalidCommit].
+	PinnedEngineVersion string
 }
 
 // Commit is everything one orchestration turn produced.
@@ -153,7 +165,18 @@ type Provider interface {
 	// work and returns (nil, nil) if none arrived. The lock lasts lockTimeout unless
 	// renewed; while it is held no other caller receives the instance, and messages
 	// that arrive meanwhile wait for the next fetch.
-	FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*OrchestrationItem, error)
+	//
+	// filter (nil: no filter) restricts the fetch to instances whose current
+	// execution is compatible with it ([CapabilityFilter.Compatible]: only the
+	// filter's first range is used; a filter with no ranges matches nothing; an
+	// execution without a pinned version matches every other filter).
+	// Incompatible instances are skipped BEFORE they are locked and before their
+	// history is decoded: a skipped instance is not locked, its messages' attempt
+	// counts do not change, it stays available to other fetches, and a corrupted
+	// history of a skipped instance yields no HistoryError and no error. When only
+	// incompatible instances have work, the fetch waits for other work until
+	// pollTimeout, then returns (nil, nil).
+	FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTimeout time.Duration, filter *CapabilityFilter) (*OrchestrationItem, error)
 
 	// AckOrchestrationItem commits a turn atomically: the history delta, the worker and
 	// orchestrator items, and the removal of the locked messages all happen, or none
@@ -174,7 +197,11 @@ type Provider interface {
 	RenewOrchestrationItemLock(ctx context.Context, lockToken string, extend time.Duration) error
 
 	// FetchWorkItem locks the oldest visible worker-queue item, waiting up to
-	// pollTimeout; (nil, nil) when none arrived.
+	// pollTimeout; (nil, nil) when none arrived. Items with a session id are routed
+	// by session (see [SessionStore]): a store configured with a session owner
+	// returns items without a session, items of sessions it holds, and items of
+	// sessions nobody holds (claiming them); a store without one returns only items
+	// without a session.
 	FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*WorkLease, error)
 
 	// AckWorkItem removes a locked work item and, if completion is not nil, enqueues it

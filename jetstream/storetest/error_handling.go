@@ -60,7 +60,7 @@ func TestMissingInstanceMetadata(t *testing.T, f Factory) {
 // HistoryError, with the lock held.
 func TestCorruptedSerializationData(t *testing.T, f Factory) {
 	h := newHarness(t, f)
-	if _, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0); err != nil {
+	if _, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0, nil); err != nil {
 		t.Fatalf("fetch on an empty store: %v", err)
 	}
 

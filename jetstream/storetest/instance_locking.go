@@ -93,7 +93,7 @@ func TestConcurrentInstanceFetching(t *testing.T, f Factory) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * 30 * time.Millisecond) // stagger, as duroxide does
-			item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0)
+			item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0, nil)
 			errs[i] = err
 			if item != nil {
 				got[i] = item.Instance
@@ -218,7 +218,7 @@ func TestMultiThreadedLockContention(t *testing.T, f Factory) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * 5 * time.Millisecond)
-			item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0)
+			item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0, nil)
 			if err != nil {
 				t.Errorf("fetcher %d: %v", i, err)
 			}
@@ -258,7 +258,7 @@ func TestMultiThreadedNoDuplicateProcessing(t *testing.T, f Factory) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration((i*3)%50) * time.Millisecond)
-			item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0)
+			item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0, nil)
 			if err != nil {
 				t.Errorf("fetcher %d: %v", i, err)
 				return
@@ -298,19 +298,19 @@ func TestMultiThreadedLockExpirationRecovery(t *testing.T, f Factory) {
 	go func() { // holds the lock and never acks
 		defer wg.Done()
 		<-start
-		item1, err1 = h.p.FetchOrchestrationItem(h.ctx, lock, 0)
+		item1, err1 = h.p.FetchOrchestrationItem(h.ctx, lock, 0, nil)
 	}()
 	go func() { // tries while the lock is held
 		defer wg.Done()
 		<-start
 		time.Sleep(200 * time.Millisecond)
-		item2, err2 = h.p.FetchOrchestrationItem(h.ctx, lock, 0)
+		item2, err2 = h.p.FetchOrchestrationItem(h.ctx, lock, 0, nil)
 	}()
 	go func() { // tries after the lock expired
 		defer wg.Done()
 		<-start
 		sleep(lock + 100*time.Millisecond)
-		item3, err3 = h.p.FetchOrchestrationItem(h.ctx, lock, 0)
+		item3, err3 = h.p.FetchOrchestrationItem(h.ctx, lock, 0, nil)
 	}()
 	close(start)
 	wg.Wait()

@@ -52,7 +52,7 @@ func TestAbandonReleasesLockImmediately(t *testing.T, f Factory) {
 	h.fetchNone(h.lock, "the instance is locked")
 	h.abandon(item.LockToken, 0, false)
 	h.f.Settle(t, h.p)
-	item2, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0)
+	item2, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0, nil)
 	if err != nil || item2 == nil || item2.Instance != "instance-A" {
 		t.Fatalf("fetch right after abandon: %+v %v, want instance-A", item2, err)
 	}
@@ -69,7 +69,7 @@ func TestLockRenewalOnAck(t *testing.T, f Factory) {
 	h.fetchNone(h.lock, "the new message waits for the lock")
 	h.ack(item.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started("instance-A", 1)}})
 	h.f.Settle(t, h.p)
-	item2, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0)
+	item2, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0, nil)
 	if err != nil || item2 == nil || item2.Instance != "instance-A" {
 		t.Fatalf("fetch right after the ack: %+v %v, want instance-A", item2, err)
 	}
@@ -88,7 +88,7 @@ func TestConcurrentLockAttemptsRespectExpiration(t *testing.T, f Factory) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * 50 * time.Millisecond)
-			item, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0)
+			item, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0, nil)
 			if err != nil {
 				t.Errorf("fetcher %d: %v", i, err)
 			}

@@ -20,7 +20,7 @@ var longPollingTests = []Test{
 func TestShortPollReturnsImmediately(t *testing.T, f Factory) {
 	h := newHarness(t, f)
 	start := time.Now()
-	item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0)
+	item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, 0, nil)
 	elapsed := time.Since(start)
 	if err != nil || item != nil {
 		t.Fatalf("fetch on an empty queue: %+v %v", item, err)
@@ -35,7 +35,7 @@ func TestLongPollWaitsForTimeout(t *testing.T, f Factory) {
 	h := newHarness(t, f)
 	const poll = 500 * time.Millisecond
 	start := time.Now()
-	item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, poll)
+	item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, poll, nil)
 	elapsed := time.Since(start)
 	if err != nil || item != nil {
 		t.Fatalf("fetch on an empty queue: %+v %v", item, err)
@@ -51,7 +51,7 @@ func TestFetchRespectsTimeoutUpperBound(t *testing.T, f Factory) {
 	h := newHarness(t, f)
 	const poll, tolerance = 300 * time.Millisecond, 200 * time.Millisecond
 	start := time.Now()
-	item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, poll)
+	item, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, poll, nil)
 	elapsed := time.Since(start)
 	if err != nil || item != nil {
 		t.Fatalf("fetch on an empty queue: %+v %v", item, err)

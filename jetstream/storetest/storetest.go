@@ -57,6 +57,17 @@ type Factory interface {
 	// activities filter selects, with work locks of lockTimeout. It is closed when t
 	// ends; a test may close it earlier.
 	NewWorker(t *testing.T, p store.Provider, filter TagFilter, lockTimeout time.Duration) store.Provider
+	// NewSessionWorker returns another store on p's queues and histories (as
+	// NewWorker, fetching untagged activities) whose FetchWorkItem routes session
+	// items as owner with session leases of sessionLock (duroxide passes
+	// SessionFetchConfig{owner_id, lock_timeout} to each fetch_work_item; a store
+	// whose session owner is fixed when it is opened gets it here), with work locks
+	// of workLock and no session cap a test reaches. It implements
+	// store.SessionStore. Workers with the same owner share its sessions; the
+	// workers of one test use one workLock. p itself has no session owner
+	// (duroxide's session=None) and implements store.SessionStore too. It is closed
+	// when t ends.
+	NewSessionWorker(t *testing.T, p store.Provider, owner string, sessionLock, workLock time.Duration) store.Provider
 }
 
 // Management is the management side of a store the suite tests.
@@ -92,6 +103,8 @@ var Tests = concat(
 	kvStoreTests,
 	tagFilteringTests,
 	cancellationTests,
+	sessionsTests,
+	capabilityFilteringTests,
 )
 
 func concat(groups ...[]Test) []Test {
@@ -148,7 +161,7 @@ func (h *harness) enqueueWork(item store.WorkItem) {
 func (h *harness) fetch(lock time.Duration) *store.OrchestrationItem {
 	h.t.Helper()
 	h.f.Settle(h.t, h.p)
-	item, err := h.p.FetchOrchestrationItem(h.ctx, lock, waitFor)
+	item, err := h.p.FetchOrchestrationItem(h.ctx, lock, waitFor, nil)
 	if err != nil {
 		h.t.Fatalf("fetch orchestration item: %v", err)
 	}
@@ -163,7 +176,7 @@ func (h *harness) fetch(lock time.Duration) *store.OrchestrationItem {
 func (h *harness) fetchNone(lock time.Duration, why string) {
 	h.t.Helper()
 	h.f.Settle(h.t, h.p)
-	item, err := h.p.FetchOrchestrationItem(h.ctx, lock, 0)
+	item, err := h.p.FetchOrchestrationItem(h.ctx, lock, 0, nil)
 	if err != nil {
 		h.t.Fatalf("fetch orchestration item: %v", err)
 	}
