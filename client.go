@@ -86,7 +86,7 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 		o(&item)
 	}
 	if item.Version != "" {
-		if _, err := parseSemver(item.Version); err != nil {
+		if _, err := store.ParseSemver(item.Version); err != nil {
 			return fmt.Errorf("%w: version: %v", ErrInvalidInput, err)
 		}
 	}

@@ -189,7 +189,7 @@ func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, 
 		return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w", name, err))
 	}
 	if o.version != "" {
-		if _, err := parseSemver(o.version); err != nil {
+		if _, err := store.ParseSemver(o.version); err != nil {
 			return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w: version: %v", name, ErrInvalidInput, err))
 		}
 	}
@@ -257,7 +257,7 @@ func (c *OrchestrationContext) ContinueAsNew(input any, opts ...SubOrchestration
 		return fmt.Errorf("duroxide: continue as new: %w", err)
 	}
 	if o.version != "" {
-		v, err := parseSemver(o.version)
+		v, err := store.ParseSemver(o.version)
 		if err != nil {
 			return fmt.Errorf("duroxide: continue as new: %w: version: %v", ErrInvalidInput, err)
 		}

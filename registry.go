@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/duroxide-go/duroxide/store"
 )
 
 // DefaultVersion is the version of orchestrations registered without one.
@@ -28,7 +29,7 @@ type orchEntry struct {
 }
 
 type orchVersion struct {
-	v  semver
+	v  store.Semver
 	s  string
 	fn orchestrationFunc
 }
@@ -57,7 +58,7 @@ func RegisterOrchestrationVersion[In, Out any](r *Registry, name, version string
 	if err := checkRegistrationName("orchestration", name); err != nil {
 		return err
 	}
-	v, err := parseSemver(version)
+	v, err := store.ParseSemver(version)
 	if err != nil {
 		return fmt.Errorf("%w: orchestration %q: %v", ErrInvalidInput, name, err)
 	}
@@ -85,7 +86,7 @@ func RegisterOrchestrationVersion[In, Out any](r *Registry, name, version string
 		}
 	}
 	e.versions = append(e.versions, orchVersion{v: v, s: v.String(), fn: wrapped})
-	slices.SortFunc(e.versions, func(a, b orchVersion) int { return a.v.compare(b.v) })
+	slices.SortFunc(e.versions, func(a, b orchVersion) int { return a.v.Compare(b.v) })
 	return nil
 }
 
@@ -129,7 +130,7 @@ func (r *Registry) SetVersionPolicy(name, exactVersion string) error {
 		return fmt.Errorf("%w: orchestration %q is not registered", ErrInvalidInput, name)
 	}
 	if exactVersion != "" {
-		v, err := parseSemver(exactVersion)
+		v, err := store.ParseSemver(exactVersion)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalidInput, err)
 		}
@@ -156,7 +157,7 @@ func (r *Registry) resolveOrchestration(name, version string) (orchestrationFunc
 		last := e.versions[len(e.versions)-1]
 		return last.fn, last.s, true
 	}
-	v, err := parseSemver(want)
+	v, err := store.ParseSemver(want)
 	if err != nil {
 		return nil, "", false
 	}
@@ -183,46 +184,6 @@ func checkRegistrationName(kind, name string) error {
 		return fmt.Errorf("%w: %s name %q uses the reserved prefix %q", ErrInvalidInput, kind, name, reservedPrefix)
 	}
 	return nil
-}
-
-type semver struct{ major, minor, patch uint64 }
-
-func parseSemver(s string) (semver, error) {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return semver{}, fmt.Errorf("version %q is not MAJOR.MINOR.PATCH", s)
-	}
-	var n [3]uint64
-	for i, p := range parts {
-		v, err := strconv.ParseUint(p, 10, 32)
-		if err != nil {
-			return semver{}, fmt.Errorf("version %q is not MAJOR.MINOR.PATCH", s)
-		}
-		n[i] = v
-	}
-	return semver{n[0], n[1], n[2]}, nil
-}
-
-func (v semver) String() string { return fmt.Sprintf("%d.%d.%d", v.major, v.minor, v.patch) }
-
-func (v semver) compare(o semver) int {
-	switch {
-	case v.major != o.major:
-		return cmpU(v.major, o.major)
-	case v.minor != o.minor:
-		return cmpU(v.minor, o.minor)
-	}
-	return cmpU(v.patch, o.patch)
-}
-
-func cmpU(a, b uint64) int {
-	if a < b {
-		return -1
-	}
-	if a > b {
-		return 1
-	}
-	return 0
 }
 
 // capabilities lists the registered orchestrations as sorted name@version strings.
