@@ -79,6 +79,8 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		PartitionLease:     opts.Cluster.PartitionLease,
 		NodeName:           opts.Cluster.ServerName,
 		Capabilities:       reg.capabilities(),
+		EngineVersion:      EngineVersion,
+		Replay:             replay,
 		SharedPartitions:   opts.SharedPartitions,
 		Logger:             opts.Logger,
 		Hooks:              opts.StoreHooks,

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -64,5 +65,40 @@ func TestSupportedReplayVersionsValidated(t *testing.T) {
 	}
 	if !errors.Is(err, duroxide.ErrInvalidInput) {
 		t.Fatalf("Start: %v, want ErrInvalidInput", err)
+	}
+}
+
+// TestReplayEngineUpgradeMovesPartitions: a node whose SupportedReplayVersions
+// cannot replay the engine version another live node pins executions to (an old
+// node during an engine upgrade) gives up its inbox partitions, so executions pinned
+// by the new engine never wait on it.
+func TestReplayEngineUpgradeMovesPartitions(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	must(t, duroxide.RegisterOrchestration(reg, "Waits", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		return duroxide.Await[string](ctx.WaitForEvent("go"))
+	}))
+	opts := duroxide.Options{Listen: "127.0.0.1:0", Cluster: duroxide.ClusterOptions{PartitionLease: time.Second},
+		SupportedReplayVersions: &store.VersionRange{Max: store.MustParseSemver("0.0.1")}}
+	old := startRuntime(t, reg, opts)
+	opts.Listen, opts.NATSURL, opts.SupportedReplayVersions = "", old.ClientURL(), nil
+	upgraded := startRuntime(t, reg, opts)
+	waitFor(t, "the upgraded node to own every partition", func() bool {
+		return len(upgraded.Partitions()) == 16 && len(old.Partitions()) == 0
+	})
+	ctx := context.Background()
+	c := old.Client()
+	for i := 0; i < 10; i++ {
+		must(t, c.StartOrchestration(ctx, fmt.Sprintf("eng-%d", i), "Waits", nil))
+	}
+	for i := 0; i < 10; i++ {
+		id := fmt.Sprintf("eng-%d", i)
+		waitFor(t, id+"'s first turn", func() bool { return len(mustHistory(t, c, id)) == 2 })
+		must(t, c.RaiseEvent(ctx, id, "go", "x"))
+	}
+	for i := 0; i < 10; i++ {
+		st := waitDone(t, c, fmt.Sprintf("eng-%d", i), 20*time.Second)
+		if st.State != duroxide.StateCompleted {
+			t.Fatalf("eng-%d: %s %+v", i, st.State, st.Failure)
+		}
 	}
 }

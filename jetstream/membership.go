@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroxide-go/duroxide/store"
 )
 
 // Partition ownership across nodes.
@@ -34,6 +36,14 @@ type nodeInfo struct {
 	Name string `json:"name"`
 	// Caps are the orchestrations (name@version) the node can run.
 	Caps []string `json:"caps,omitempty"`
+	// Engine is the replay-engine version the node pins new executions to, and
+	// Replay the range of pinned versions it runs (Config.EngineVersion, Config.Replay).
+	Engine string                  `json:"engine,omitempty"`
+	Replay *store.CapabilityFilter `json:"replay,omitempty"`
+}
+
+func (s *Store) selfInfo() nodeInfo {
+	return nodeInfo{Name: s.cfg.NodeName, Caps: s.cfg.Capabilities, Engine: s.cfg.EngineVersion, Replay: s.cfg.Replay}
 }
 
 func (s *Store) nodesBucket() string { return s.subj.streamName("NODES") }
@@ -91,7 +101,7 @@ func (s *Store) heartbeat(ctx context.Context) error {
 		}
 		s.nodes = kv
 	}
-	info, _ := json.Marshal(nodeInfo{Name: s.cfg.NodeName, Caps: s.cfg.Capabilities})
+	info, _ := json.Marshal(s.selfInfo())
 	if _, err := s.nodes.Put(ctx, s.nodeID, info); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
@@ -154,7 +164,7 @@ func (s *Store) liveNodes(ctx context.Context) ([]string, error) {
 		}
 	}
 	live := []string{s.nodeID}
-	caps := map[string][]string{s.nodeID: s.cfg.Capabilities}
+	infos := map[string]nodeInfo{s.nodeID: s.selfInfo()}
 	for _, e := range entries {
 		age := now.Sub(e.Created())
 		switch {
@@ -163,36 +173,47 @@ func (s *Store) liveNodes(ctx context.Context) ([]string, error) {
 			live = append(live, e.Key())
 			var info nodeInfo
 			_ = json.Unmarshal(e.Value(), &info)
-			caps[e.Key()] = info.Caps
+			infos[e.Key()] = info
 		case age > 20*s.cfg.PartitionLease:
 			_ = s.nodes.Delete(ctx, e.Key(), jetstream.LastRevision(e.Revision()))
 		}
 	}
 	slices.Sort(live)
-	return capable(live, caps), nil
+	return capable(live, infos), nil
 }
 
 // capable keeps the nodes that can run every orchestration version some live node
-// can run: during a rolling upgrade the partitions go to the upgraded nodes (which
-// keep the old versions registered to replay old executions), so an instance of a new
-// version is never stuck on a node without it. If no node has them all (disjoint
-// registries), every node stays eligible.
-func capable(live []string, caps map[string][]string) []string {
+// can run, and whose replay filter accepts every live node's engine version: during
+// a rolling upgrade the partitions go to the upgraded nodes (which keep the old
+// versions registered, and replay the old engine's executions), so an instance of a
+// new version, or pinned to a new engine, is never stuck on a node that cannot run
+// it. If no node qualifies (disjoint registries), every node stays eligible.
+func capable(live []string, infos map[string]nodeInfo) []string {
 	union := map[string]bool{}
+	var engines []string
 	for _, n := range live {
-		for _, c := range caps[n] {
+		for _, c := range infos[n].Caps {
 			union[c] = true
+		}
+		if e := infos[n].Engine; e != "" {
+			engines = append(engines, e)
 		}
 	}
 	var out []string
 	for _, n := range live {
 		have := map[string]bool{}
-		for _, c := range caps[n] {
+		for _, c := range infos[n].Caps {
 			have[c] = true
 		}
 		all := true
 		for c := range union {
 			if !have[c] {
+				all = false
+				break
+			}
+		}
+		for _, e := range engines {
+			if !infos[n].Replay.Compatible(e) {
 				all = false
 				break
 			}

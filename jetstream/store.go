@@ -80,6 +80,13 @@ type Config struct {
 	// partitions go only to nodes that can run every version a live node can (so a
 	// rolling upgrade moves orchestration work to upgraded nodes).
 	Capabilities []string
+	// EngineVersion is the replay-engine version this node pins new executions to,
+	// and Replay the filter of the executions it runs (see store.CapabilityFilter).
+	// Inbox partitions go only to nodes whose filter accepts the engine version of
+	// every live node (so during an upgrade of the replay engine, orchestration work
+	// moves to the nodes that can replay both). Empty / nil: no constraint.
+	EngineVersion string
+	Replay        *store.CapabilityFilter
 	// Logger receives the store's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Hooks are fault-injection points for tests.
