@@ -1,21 +1,10 @@
 package store
 
 import (
-	"context"
 	"errors"
 
 	"github.com/duroxide-go/duroxide/history"
 )
-
-// The management side of the store contract (duroxide's ProviderAdmin), split by
-// concern: [Admin] reads (listings, views, metrics, queue depths, stats, trees) and
-// [Deleter] removes (delete, bulk delete, prune). A store that supports management
-// implements both on one value; callers discover them with a type assertion on the
-// [Provider] (or get them from the store's constructor).
-//
-// Reads that depend on views built asynchronously from the history must observe every
-// turn committed before the call (read-your-writes); a store that cannot guarantee it
-// in bounded time returns [ErrViewsUnavailable].
 
 // Sentinel errors of the management side. Implementations wrap them with %w; callers
 // branch with errors.Is. A missing instance is [ErrNotFound].
@@ -177,84 +166,4 @@ type PruneResult struct {
 	InstancesProcessed int64
 	ExecutionsDeleted  int64
 	EventsDeleted      int64
-}
-
-// Admin is the read side of management. Every method is safe for concurrent use and
-// reflects every turn committed before the call; view-backed reads return
-// [ErrViewsUnavailable] if the views cannot catch up in time.
-type Admin interface {
-	// ListInstances returns one page of instance ids: all instances in creation
-	// order, or those in q.Status in the order they reached it, filtered by name and
-	// creation time. A bad cursor is an error.
-	ListInstances(ctx context.Context, q ListQuery) (*ListPage, error)
-
-	// ListAllInstances returns every instance id q selects (q.Limit and q.Cursor are
-	// ignored).
-	ListAllInstances(ctx context.Context, q ListQuery) ([]string, error)
-
-	// ListExecutions returns the execution ids the instance still holds, ascending
-	// (pruned executions are absent); empty for a missing instance.
-	ListExecutions(ctx context.Context, instance string) ([]uint64, error)
-
-	// InstanceInfo returns an instance's view, or [ErrNotFound].
-	InstanceInfo(ctx context.Context, instance string) (*InstanceInfo, error)
-
-	// ExecutionInfo returns an execution's view, or [ErrExecutionNotFound] (also for
-	// a pruned execution or a missing instance).
-	ExecutionInfo(ctx context.Context, instance string, execution uint64) (*ExecutionInfo, error)
-
-	// SystemMetrics returns the system-wide totals.
-	SystemMetrics(ctx context.Context) (*SystemMetrics, error)
-
-	// QueueDepths counts the messages waiting in the queues. It reflects every
-	// enqueue acknowledged before the call.
-	QueueDepths(ctx context.Context) (*QueueDepths, error)
-
-	// InstanceStats returns an instance's sizes, or [ErrNotFound].
-	InstanceStats(ctx context.Context, instance string) (*InstanceStats, error)
-
-	// ListChildren returns the instance's direct sub-orchestrations (instances whose
-	// parent is it), in no particular order; empty for a leaf or a missing instance.
-	ListChildren(ctx context.Context, instance string) ([]string, error)
-
-	// ParentID returns the instance's parent ("" for a root), or [ErrNotFound].
-	ParentID(ctx context.Context, instance string) (string, error)
-
-	// InstanceTree returns the instance and its descendants, or [ErrNotFound].
-	InstanceTree(ctx context.Context, instance string) (*InstanceTree, error)
-}
-
-// Deleter is the write side of management. Deleting an instance removes its
-// history (every execution), its views, its KV store and its queued messages,
-// timers and work items; a turn of it still in flight cannot commit afterwards (its
-// ack fails with [ErrFenced] or [ErrLockLost]), so it is not recreated.
-type Deleter interface {
-	// DeleteInstance deletes a root instance and its descendants. It returns
-	// [ErrNotFound] for a missing instance, [ErrCannotDeleteSubOrchestration] for a
-	// sub-orchestration, and [ErrInstanceStillRunning] when an instance of the tree
-	// runs and force is false; then nothing is deleted.
-	DeleteInstance(ctx context.Context, instance string, force bool) (*DeleteResult, error)
-
-	// DeleteInstances deletes the given instances (duroxide's
-	// delete_instances_atomic); missing ids are ignored. It checks before deleting
-	// anything: without force, a running instance among them fails the call with
-	// [ErrInstanceStillRunning]; an existing child of one of them that is not in the
-	// list fails it with [ErrWouldOrphan]. The deletes themselves are not one
-	// transaction: a failure part way (a lost connection) leaves the rest.
-	DeleteInstances(ctx context.Context, instances []string, force bool) (*DeleteResult, error)
-
-	// DeleteInstanceBulk deletes the finished root instances the filter selects,
-	// with their descendants, skipping running instances and sub-orchestrations. An
-	// empty filter selects every finished root (up to the limit).
-	DeleteInstanceBulk(ctx context.Context, f InstanceFilter) (*DeleteResult, error)
-
-	// PruneExecutions removes the history of an instance's ended executions other
-	// than the current one, as opts selects. It is safe while the instance runs. It
-	// returns [ErrNotFound] for a missing instance.
-	PruneExecutions(ctx context.Context, instance string, opts PruneOptions) (*PruneResult, error)
-
-	// PruneExecutionsBulk prunes every instance the filter selects (running ones
-	// included; f.CompletedBeforeMs is ignored, use opts) and returns the totals.
-	// Missing instances are skipped.
-	PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error)
 }

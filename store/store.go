@@ -2,7 +2,8 @@
 // store: two peek-lock queues (orchestrator and worker), per-instance histories, and
 // the reads clients need. It mirrors duroxide 0.1.27's Provider. The JetStream
 // implementation lives in package jetstream; docs/STORE.md maps each guarantee to the
-// JetStream mechanism that provides it.
+// JetStream mechanism that provides it. Every interface of the contract is in
+// contract.go; the other files hold the types they exchange.
 //
 // The whole engine's correctness rests on one call: [Provider.AckOrchestrationItem]
 // commits every output of a turn (history, activities, timers, messages to other
@@ -10,9 +11,7 @@
 package store
 
 import (
-	"context"
 	"errors"
-	"time"
 
 	"github.com/duroxide-go/duroxide/history"
 )
@@ -155,80 +154,4 @@ type InstanceSummary struct {
 	ParentInstance      string                `json:"parent_instance,omitempty"`
 	CreatedAtMs         int64                 `json:"created_at_ms"`
 	UpdatedAtMs         int64                 `json:"updated_at_ms"`
-}
-
-// Provider is the durable store the runtime runs on. All methods are safe for
-// concurrent use. Methods that take a context return its error when it ends first.
-type Provider interface {
-	// FetchOrchestrationItem locks one instance that has visible messages and returns
-	// them all, with the instance's current history. It waits up to pollTimeout for
-	// work and returns (nil, nil) if none arrived. The lock lasts lockTimeout unless
-	// renewed; while it is held no other caller receives the instance, and messages
-	// that arrive meanwhile wait for the next fetch.
-	//
-	// filter (nil: no filter) restricts the fetch to instances whose current
-	// execution is compatible with it ([CapabilityFilter.Compatible]: only the
-	// filter's first range is used; a filter with no ranges matches nothing; an
-	// execution without a pinned version matches every other filter).
-	// Incompatible instances are skipped BEFORE they are locked and before their
-	// history is decoded: a skipped instance is not locked, its messages' attempt
-	// counts do not change, it stays available to other fetches, and a corrupted
-	// history of a skipped instance yields no HistoryError and no error. When only
-	// incompatible instances have work, the fetch waits for other work until
-	// pollTimeout, then returns (nil, nil).
-	FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTimeout time.Duration, filter *CapabilityFilter) (*OrchestrationItem, error)
-
-	// AckOrchestrationItem commits a turn atomically: the history delta, the worker and
-	// orchestrator items, and the removal of the locked messages all happen, or none
-	// do. It returns [ErrLockLost] if the token is not held, and [ErrFenced] if
-	// another holder extended the instance's history since the fetch; in both cases
-	// nothing was committed and the lock is released. It returns [ErrInvalidCommit]
-	// when the delta's event ids repeat or do not follow the execution's existing
-	// ids; then nothing was committed either, and the lock is still held.
-	AckOrchestrationItem(ctx context.Context, lockToken string, c Commit) error
-
-	// AbandonOrchestrationItem releases the lock without committing. The messages
-	// become visible again after delay. With ignoreAttempt the delivery does not count
-	// towards the messages' attempt counts. Returns [ErrLockLost] for a bad token.
-	AbandonOrchestrationItem(ctx context.Context, lockToken string, delay time.Duration, ignoreAttempt bool) error
-
-	// RenewOrchestrationItemLock extends a held lock to now+extend. Returns
-	// [ErrLockLost] if the lock is no longer held.
-	RenewOrchestrationItemLock(ctx context.Context, lockToken string, extend time.Duration) error
-
-	// FetchWorkItem locks the oldest visible worker-queue item, waiting up to
-	// pollTimeout; (nil, nil) when none arrived. Items with a session id are routed
-	// by session (see [SessionStore]): a store configured with a session owner
-	// returns items without a session, items of sessions it holds, and items of
-	// sessions nobody holds (claiming them); a store without one returns only items
-	// without a session.
-	FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*WorkLease, error)
-
-	// AckWorkItem removes a locked work item and, if completion is not nil, enqueues it
-	// for its orchestration, atomically from the orchestration's point of view: a
-	// completion is never lost, and one delivered twice is recognised by its
-	// (execution, id) and applied once. Returns [ErrLockLost] if the lock expired.
-	AckWorkItem(ctx context.Context, lockToken string, completion *WorkItem) error
-
-	// RenewWorkItemLock extends a work item's lock. Returns [ErrLockLost] if it is no
-	// longer held (acked, expired, or removed).
-	RenewWorkItemLock(ctx context.Context, lockToken string, extend time.Duration) error
-
-	// AbandonWorkItem releases a work item; it is redelivered after delay.
-	AbandonWorkItem(ctx context.Context, lockToken string, delay time.Duration, ignoreAttempt bool) error
-
-	// EnqueueForOrchestrator adds a message to an instance's inbox. It never creates
-	// the instance: only a StartOrchestration message processed by the runtime does.
-	EnqueueForOrchestrator(ctx context.Context, item WorkItem, delay time.Duration) error
-
-	// ReadHistory returns the history of the instance's latest execution, or of
-	// executionID when it is not 0. A missing instance yields an empty slice.
-	ReadHistory(ctx context.Context, instance string, executionID uint64) ([]history.Event, error)
-
-	// InstanceSummary returns the instance's state as of its last committed turn, or
-	// [ErrNotFound].
-	InstanceSummary(ctx context.Context, instance string) (*InstanceSummary, error)
-
-	// Close stops background work. In-flight locks are released without commit.
-	Close() error
 }
