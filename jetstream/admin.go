@@ -36,6 +36,8 @@ type DeleteCounts struct {
 	InboxMessages uint64
 	Timers        uint64
 	WorkItems     uint64
+	// DeadLetters is the number of the instance's dead-lettered messages purged.
+	DeadLetters uint64
 	// KVState reports whether a materialized KV store was removed.
 	KVState bool
 }
@@ -94,7 +96,7 @@ func purgeCount(ctx context.Context, st jetstream.Stream, subject string) (uint6
 
 // DeleteInstanceData removes everything the streams hold for an instance: its
 // history (every execution), its queued inbox messages and timers, its activity work
-// items and its KV store, then records the deletion for the projections. Purging the
+// items, its dead-lettered messages and its KV store, then records the deletion for the projections. Purging the
 // history first fences out a turn of the instance still in flight: its commit expects
 // a last sequence that no longer exists and fails, so it cannot recreate the
 // instance.
@@ -116,6 +118,9 @@ func (s *Store) DeleteInstanceData(ctx context.Context, instance string) (Delete
 		return c, err
 	}
 	s.dropWorkLeases(instance)
+	if c.DeadLetters, err = s.purge(ctx, s.dead, s.subj.dead(enc)); err != nil {
+		return c, err
+	}
 	if c.KVState, err = s.deleteKVState(ctx, enc); err != nil {
 		return c, err
 	}
