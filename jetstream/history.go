@@ -44,17 +44,33 @@ func (s *Store) readSubject(ctx context.Context, stream, subject string) ([]stor
 }
 
 func (s *Store) directBatch(ctx context.Context, stream, subject string, from uint64, n int) ([]storedMsg, bool, error) {
-	inbox := s.nc.NewRespInbox()
-	sub, err := s.nc.SubscribeSync(inbox)
+	msgs, more, err := DirectBatch(ctx, s.nc, stream, subject, from, n)
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]storedMsg, len(msgs))
+	for i, m := range msgs {
+		out[i] = storedMsg{seq: DirectSeq(m), subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data,
+			msgID: m.Header.Get(nats.MsgIdHdr), pinned: m.Header.Get(HeaderEngineVersion)}
+	}
+	return out, more, nil
+}
+
+// DirectBatch reads up to n messages of stream on subject (wildcards allowed) from
+// sequence from, in stream order, with one batched direct get; more reports whether
+// more remain. Each message carries its stream sequence ([DirectSeq]) and its
+// subject (header Nats-Subject) in its headers.
+func DirectBatch(ctx context.Context, nc *nats.Conn, stream, subject string, from uint64, n int) (msgs []*nats.Msg, more bool, err error) {
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, false, err
 	}
 	defer sub.Unsubscribe()
 	req, _ := json.Marshal(map[string]any{"seq": from, "next_by_subj": subject, "batch": n})
-	if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
 		return nil, false, err
 	}
-	var out []storedMsg
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(10 * time.Second)
@@ -68,22 +84,26 @@ func (s *Store) directBatch(ctx context.Context, stream, subject string, from ui
 			switch status {
 			case "204": // end of batch
 				pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-				return out, pending > 0, nil
+				return msgs, pending > 0, nil
 			case "404":
-				return out, false, nil
+				return msgs, false, nil
 			default:
 				return nil, false, fmt.Errorf("jetstream: read %s: status %s %s", subject, status, m.Header.Get("Description"))
 			}
 		}
-		seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		out = append(out, storedMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr),
-			pinned: m.Header.Get(HeaderEngineVersion)})
-		if len(out) == n {
+		msgs = append(msgs, m)
+		if len(msgs) == n {
 			// A full batch: the server may still send its end-of-batch marker.
 			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-			return out, pending > 0, nil
+			return msgs, pending > 0, nil
 		}
 	}
+}
+
+// DirectSeq returns the stream sequence of a message read by [DirectBatch].
+func DirectSeq(m *nats.Msg) uint64 {
+	seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	return seq
 }
 
 // lastMsg returns the last history message on subject, undecoded, or nil if none.

@@ -113,8 +113,8 @@ func (a *Admin) ListExecutions(ctx context.Context, instance string) ([]uint64, 
 	return a.st.ListExecutions(ctx, instance)
 }
 
-// InstanceInfo implements [store.Admin].
-func (a *Admin) InstanceInfo(ctx context.Context, instance string) (*store.InstanceInfo, error) {
+// instanceView returns the caught-up view of instance, or [store.ErrNotFound].
+func (a *Admin) instanceView(ctx context.Context, instance string) (*InstanceView, error) {
 	v, err := a.CaughtUp(ctx)
 	if err != nil {
 		return nil, err
@@ -123,6 +123,12 @@ func (a *Admin) InstanceInfo(ctx context.Context, instance string) (*store.Insta
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, instance)
 	}
+	return iv, err
+}
+
+// InstanceInfo implements [store.Admin].
+func (a *Admin) InstanceInfo(ctx context.Context, instance string) (*store.InstanceInfo, error) {
+	iv, err := a.instanceView(ctx, instance)
 	if err != nil {
 		return nil, err
 	}
@@ -178,14 +184,7 @@ func (a *Admin) QueueDepths(ctx context.Context) (*store.QueueDepths, error) {
 // KV store (the running execution's changes included) from the store, the
 // carry-forward count from the current execution's OrchestrationStarted.
 func (a *Admin) InstanceStats(ctx context.Context, instance string) (*store.InstanceStats, error) {
-	v, err := a.CaughtUp(ctx)
-	if err != nil {
-		return nil, err
-	}
-	iv, err := v.Instance(ctx, djs.EncodeToken(instance))
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, instance)
-	}
+	iv, err := a.instanceView(ctx, instance)
 	if err != nil {
 		return nil, err
 	}

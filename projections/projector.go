@@ -623,15 +623,9 @@ func (p *Projector) get(ctx context.Context, key string, out any) (uint64, error
 			return cv.rev, nil
 		}
 	}
-	e, err := p.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, ErrNotFound
-	}
+	e, err := getEntry(ctx, p.kv, key, out)
 	if err != nil {
-		return 0, fmt.Errorf("projections: get %s: %w", key, err)
-	}
-	if err := json.Unmarshal(e.Value(), out); err != nil {
-		return 0, fmt.Errorf("projections: decode %s: %w", key, err)
+		return 0, err
 	}
 	p.cache.set(key, e.Revision(), e.Value())
 	return e.Revision(), nil

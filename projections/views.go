@@ -28,6 +28,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	djs "github.com/duroxide-go/duroxide/jetstream"
+
 	"github.com/duroxide-go/duroxide/history"
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -327,17 +329,27 @@ func (v *Views) Stats(ctx context.Context) (*Stats, uint64, error) {
 
 // getJSON reads key into out; [ErrNotFound] for a missing key.
 func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, out any) (uint64, error) {
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, ErrNotFound
-	}
+	e, err := getEntry(ctx, kv, key, out)
 	if err != nil {
-		return 0, fmt.Errorf("projections: get %s: %w", key, err)
-	}
-	if err := json.Unmarshal(e.Value(), out); err != nil {
-		return 0, fmt.Errorf("projections: decode %s: %w", key, err)
+		return 0, err
 	}
 	return e.Revision(), nil
+}
+
+// getEntry reads key and decodes its value into out; [ErrNotFound] for a missing
+// key.
+func getEntry(ctx context.Context, kv jetstream.KeyValue, key string, out any) (jetstream.KeyValueEntry, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("projections: get %s: %w", key, err)
+	}
+	if err := json.Unmarshal(e.Value(), out); err != nil {
+		return nil, fmt.Errorf("projections: decode %s: %w", key, err)
+	}
+	return e, nil
 }
 
 // ListQuery selects instances to list.
@@ -376,14 +388,15 @@ func (v *Views) List(ctx context.Context, q ListQuery, decode func(string) (stri
 	page := &ListPage{}
 	from := q.After + 1
 	for {
-		batch, more, err := directBatch(ctx, v.nc, IndexStream(v.ns), subject, from, q.Limit+1)
+		batch, more, err := djs.DirectBatch(ctx, v.nc, IndexStream(v.ns), subject, from, q.Limit+1)
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range batch {
-			from = m.seq + 1
+		for i, m := range batch {
+			seq := djs.DirectSeq(m)
+			from = seq + 1
 			var ie indexEntry
-			if err := json.Unmarshal(m.data, &ie); err != nil {
+			if err := json.Unmarshal(m.Data, &ie); err != nil {
 				continue
 			}
 			if q.Name != "" && ie.Name != q.Name ||
@@ -397,63 +410,14 @@ func (v *Views) List(ctx context.Context, q ListQuery, decode func(string) (stri
 			}
 			page.Instances = append(page.Instances, id)
 			if len(page.Instances) == q.Limit {
-				if more || m.seq != batch[len(batch)-1].seq {
-					page.Next = m.seq
+				if more || i != len(batch)-1 {
+					page.Next = seq
 				}
 				return page, nil
 			}
 		}
 		if !more || len(batch) == 0 {
 			return page, nil
-		}
-	}
-}
-
-type kvMsg struct {
-	seq     uint64
-	subject string
-	data    []byte
-}
-
-// directBatch reads up to n messages of stream on subject from sequence from with
-// one batched direct get; more reports whether more remain.
-func directBatch(ctx context.Context, nc *nats.Conn, stream, subject string, from uint64, n int) ([]kvMsg, bool, error) {
-	inbox := nc.NewRespInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, false, err
-	}
-	defer sub.Unsubscribe()
-	req, _ := json.Marshal(map[string]any{"seq": from, "next_by_subj": subject, "batch": n})
-	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
-		return nil, false, err
-	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(10 * time.Second)
-	}
-	var out []kvMsg
-	for {
-		m, err := sub.NextMsg(time.Until(deadline))
-		if err != nil {
-			return nil, false, fmt.Errorf("projections: read %s: %w", subject, err)
-		}
-		if status := m.Header.Get("Status"); status != "" {
-			switch status {
-			case "204":
-				pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-				return out, pending > 0, nil
-			case "404":
-				return out, false, nil
-			default:
-				return nil, false, fmt.Errorf("projections: read %s: status %s %s", subject, status, m.Header.Get("Description"))
-			}
-		}
-		seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		out = append(out, kvMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data})
-		if len(out) == n {
-			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-			return out, pending > 0, nil
 		}
 	}
 }
