@@ -161,6 +161,16 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
+	return c.waitStatus(ctx, instanceID, fmt.Sprintf("wait for %q", instanceID), func(st *Status) bool {
+		return st.State.IsTerminal()
+	})
+}
+
+// waitStatus re-reads the instance's status on each of the runtime's status notices
+// (and at least every second) until done accepts it. Read errors are retried until
+// ctx ends (a stream leader may be moving after a node died); the error then names
+// what was waited for and the last read error.
+func (c *Client) waitStatus(ctx context.Context, instanceID, what string, done func(*Status) bool) (*Status, error) {
 	notices := make(chan struct{}, 1)
 	sub, err := c.nc.Subscribe(c.st.StatusSubject(instanceID), func(*nats.Msg) {
 		select { // coalesce: one pending wake-up is enough
@@ -177,11 +187,9 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 	for {
 		st, err := c.GetStatus(ctx, instanceID)
 		switch {
-		case err == nil && st.State.IsTerminal():
+		case err == nil && done(st):
 			return st, nil
 		case err != nil && ctx.Err() == nil:
-			// A store read can fail for a moment (a stream leader moving after a node
-			// died): keep waiting, and report the error only if time runs out.
 			lastErr = err
 		}
 		t := time.NewTimer(poll)
@@ -192,9 +200,9 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 		case <-ctx.Done():
 			t.Stop()
 			if lastErr != nil {
-				return nil, fmt.Errorf("duroxide: wait for %q: %w (last read error: %v)", instanceID, ctx.Err(), lastErr)
+				return nil, fmt.Errorf("duroxide: %s: %w (last read error: %v)", what, ctx.Err(), lastErr)
 			}
-			return nil, fmt.Errorf("duroxide: wait for %q: %w", instanceID, ctx.Err())
+			return nil, fmt.Errorf("duroxide: %s: %w", what, ctx.Err())
 		}
 		t.Stop()
 	}

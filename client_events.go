@@ -3,9 +3,6 @@ package duroxide
 import (
 	"context"
 	"fmt"
-	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -25,7 +22,7 @@ func (c *Client) EnqueueEvent(ctx context.Context, instanceID, queue string, dat
 // than lastSeenVersion, or the instance has completed or failed, and returns the
 // status then. Pass the CustomStatusVersion of the last status seen (0 at first) to
 // follow every change. It waits through NotFound and returns ctx's error when ctx
-// ends first: give it a deadline.
+// ends first: give it a deadline. Transient read errors are retried until then.
 //
 // Like WaitForOrchestration it listens for the runtime's status notices and re-reads
 // the status on each notice, and at least every second.
@@ -33,35 +30,7 @@ func (c *Client) WaitForStatusChange(ctx context.Context, instanceID string, las
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	notices := make(chan struct{}, 1)
-	sub, err := c.nc.Subscribe(c.st.StatusSubject(instanceID), func(*nats.Msg) {
-		select {
-		case notices <- struct{}{}:
-		default:
-		}
+	return c.waitStatus(ctx, instanceID, fmt.Sprintf("wait for a status change of %q", instanceID), func(st *Status) bool {
+		return st.State.IsTerminal() || st.State != StateNotFound && st.CustomStatusVersion > lastSeenVersion
 	})
-	if err != nil {
-		return nil, fmt.Errorf("duroxide: subscribe to status notices: %w", err)
-	}
-	defer sub.Unsubscribe()
-	poll := 20 * time.Millisecond
-	for {
-		st, err := c.GetStatus(ctx, instanceID)
-		if err != nil {
-			return nil, err
-		}
-		if st.State.IsTerminal() || st.State != StateNotFound && st.CustomStatusVersion > lastSeenVersion {
-			return st, nil
-		}
-		t := time.NewTimer(poll)
-		select {
-		case <-notices:
-		case <-t.C:
-			poll = min(2*poll, time.Second)
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("duroxide: wait for a status change of %q: %w", instanceID, ctx.Err())
-		}
-		t.Stop()
-	}
 }
