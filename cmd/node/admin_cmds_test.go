@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAdminCommands(t *testing.T) {
@@ -25,6 +26,17 @@ func TestAdminCommands(t *testing.T) {
 	ok("start", "HelloWorld", "--id", "h1", "--input", `"World"`)
 	ok("wait", "h1")
 	ok("start", "Approval", "--id", "a1")
+	// A start is only a message until the runtime's first turn creates the instance:
+	// the listing shows a1 once that turn committed.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if code, out, _ := c("status", "a1"); code == 0 && strings.Contains(out, "state:     Running") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a1 not Running after 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	if out := ok("list"); !strings.Contains(out, "h1") || !strings.Contains(out, "a1") {
 		t.Fatalf("list: %q", out)
