@@ -18,7 +18,10 @@ import (
 // ErrRecordTooLarge means a turn's history record is larger than the server accepts.
 var ErrRecordTooLarge = errors.New("jetstream: turn record exceeds the server's max payload")
 
-// AckOrchestrationItem implements [store.Provider]. The turn becomes durable with ONE
+// AckOrchestrationItem implements [store.Provider]. A commit whose metadata changes
+// the instance's status, output, name, version or parent is recorded even without
+// events; one that would create an instance or start an execution with metadata
+// alone is refused with [store.ErrInvalidCommit]. The turn becomes durable with ONE
 // fenced publish of its record on the instance's history subject, expecting the last
 // sequence the store saw for the instance. Only then is the outbox dispatched (work
 // items, timers, messages, all with deduplication ids) and are the inbox messages
@@ -45,7 +48,8 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	// A turn that only sets a new pinned version on the current execution (a
 	// backfill) is recorded too: the version lives in the records' headers.
 	repin := st.exists && !newExec && pinned != st.pinned
-	if len(c.HistoryDelta) == 0 && len(c.WorkerItems) == 0 && len(c.OrchestratorItems) == 0 && !repin {
+	if len(c.HistoryDelta) == 0 && len(c.WorkerItems) == 0 && len(c.OrchestratorItems) == 0 && !repin &&
+		!metadataChanges(st, c.Metadata) {
 		// Nothing to record (messages for a finished instance, duplicates): ack the
 		// messages without writing history. Dropping messages is a decision too, so it
 		// must rest on the instance's latest history, like a fenced commit.
@@ -83,6 +87,13 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	}
 	prev := st.summary
 	rec.Summary = nextSummary(st, instance, c, now)
+	// The incarnation: drawn when the commit creates the instance, kept after.
+	inc, parentInc := st.inc, st.parentInc
+	if !st.exists {
+		inc, parentInc = newID(), startParentInc(l.msgs)
+	}
+	rec.Inc, rec.ParentInc = inc, parentInc
+	rec.Work, rec.Orch = stampOutbox(instance, inc, rec.Summary.ParentInstance, parentInc, c.WorkerItems, c.OrchestratorItems)
 
 	data, err := json.Marshal(rec)
 	if err != nil {
@@ -140,6 +151,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	st.summary = rec.Summary
 	st.histErr = ""
 	st.pinned = pinned
+	st.inc, st.parentInc = inc, parentInc
 
 	if h := s.cfg.Hooks.AfterCommit; h != nil {
 		if err := h(instance); err != nil {

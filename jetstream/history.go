@@ -161,6 +161,7 @@ func (s *Store) loadInstance(ctx context.Context, instance string, filter *store
 	if err := json.Unmarshal(lastMsg.data, &last); err == nil {
 		st.exec = last.Exec
 		st.summary = last.Summary
+		st.inc, st.parentInc = last.Inc, last.ParentInc
 	} else {
 		// The execution is named by the subject (ns.hist.<id>.<exec>); the summary
 		// is the last one that can be read (below).
@@ -187,6 +188,7 @@ func (s *Store) loadInstance(ctx context.Context, instance string, filter *store
 		if lastBad {
 			// The last record is unreadable: keep the latest summary that is not.
 			st.summary = rec.Summary
+			st.inc, st.parentInc = rec.Inc, rec.ParentInc
 		}
 		st.events = append(st.events, rec.Events...)
 		for _, c := range rec.Consumed {

@@ -348,6 +348,14 @@ func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg,
 			s.attempts.take(m.seq) // counts kept for it, if it was abandoned before
 		}
 	}
+	fresh, current, err := s.dropStale(ctx, lease.Key, st, fresh)
+	if err != nil {
+		return nil, err
+	}
+	if !current {
+		s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{Forget: true, Requeue: true})
+		return nil, nil
+	}
 	if len(fresh) == 0 {
 		s.host.Release(lease.Token, keepState(st))
 		return nil, nil

@@ -26,6 +26,13 @@ type turnRecord struct {
 	// Cancel are the activities whose work items the turn removed; they are purged
 	// after Work is published, on every dispatch of the outbox.
 	Cancel []store.ScheduledActivity `json:"cancel,omitempty"`
+	// Inc is the instance's incarnation (see store.WorkItem.Incarnation): a unique id
+	// drawn by the commit that created the instance and repeated by every later
+	// record, across executions. ParentInc is the parent's incarnation, for a
+	// sub-orchestration (taken from its start message). Records written before
+	// incarnations existed have neither.
+	Inc       string `json:"inc,omitempty"`
+	ParentInc string `json:"parent_inc,omitempty"`
 	// Summary is the instance's state after this turn: status reads are one direct get
 	// of the instance's last record.
 	Summary store.InstanceSummary `json:"summary"`
@@ -53,6 +60,8 @@ type instState struct {
 	summary  store.InstanceSummary
 	// histErr is set when the stored history could not be decoded.
 	histErr string
+	// inc and parentInc are the instance's and its parent's incarnations (turnRecord.Inc).
+	inc, parentInc string
 	// pinned is the current execution's pinned engine version ("" if none).
 	pinned string
 	// headerOnly marks a state read only as far as the last record's header (a

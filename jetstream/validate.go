@@ -19,6 +19,12 @@ func validateCommit(st *instState, c store.Commit) error {
 		}
 	}
 	if len(c.HistoryDelta) == 0 {
+		if metadataChanges(st, c.Metadata) && (!st.exists || c.ExecutionID != st.exec) {
+			// Status and output belong to an execution: without its history there is
+			// no execution to give them to.
+			return fmt.Errorf("%w: metadata (status %q) without history events for execution %d, which has none",
+				store.ErrInvalidCommit, c.Metadata.Status, c.ExecutionID)
+		}
 		return nil
 	}
 	if st.exists && c.ExecutionID < st.exec {
@@ -48,4 +54,14 @@ func (s *Store) restoreLease(token string, l *orchLease) {
 	s.mu.Lock()
 	s.leases[token] = l
 	s.mu.Unlock()
+}
+
+// metadataChanges reports whether md changes what the instance summary in st says
+// (status, output, name, version, parent). Empty fields change nothing.
+func metadataChanges(st *instState, md store.ExecutionMetadata) bool {
+	sum := &st.summary
+	differs := func(v, cur string) bool { return v != "" && v != cur }
+	return differs(md.Status, sum.Status) || differs(md.Output, sum.Output) ||
+		differs(md.OrchestrationName, sum.Name) || differs(md.OrchestrationVersion, sum.Version) ||
+		differs(md.ParentInstanceID, sum.ParentInstance)
 }

@@ -403,13 +403,17 @@ func (s *Store) deliverWork(m jetstream.Msg) time.Duration {
 }
 
 // claimWork registers a delivered item as fetched, unless its lock ran out while it
-// waited or its activity was cancelled since.
-func (s *Store) claimWork(wl *workLease) *store.WorkLease {
+// waited, its activity was cancelled since, or its instance's incarnation is gone
+// (then the item is dropped).
+func (s *Store) claimWork(ctx context.Context, wl *workLease) *store.WorkLease {
 	if wl.expired() {
 		return nil // waited past its lock: the broker hands it out again
 	}
 	if s.wasCancelled(wl) {
 		return nil // purged since its delivery (Commit.CancelledActivities)
+	}
+	if wl.item.Incarnation != "" && s.dropDeadWork(ctx, wl) {
+		return nil // its instance was deleted (incarnation.go)
 	}
 	s.mu.Lock()
 	s.works[wl.token] = wl
@@ -437,7 +441,7 @@ func (s *Store) FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time
 		}
 	}()
 	take := func(wl *workLease) *store.WorkLease {
-		if l := s.claimWork(wl); l != nil {
+		if l := s.claimWork(ctx, wl); l != nil {
 			served = true
 			return l
 		}
@@ -483,8 +487,10 @@ func (s *Store) takeWork(token string) *workLease {
 	return wl
 }
 
-// AckWorkItem implements [store.Provider]: the completion is published to the
-// instance's inbox first (with a deduplication id naming the activity), then the work
+// AckWorkItem implements [store.Provider]. It fails with [store.ErrLockLost] when the
+// item's entry is gone from the work stream (its activity was cancelled or its
+// instance deleted, by any node). The completion, stamped with the incarnation of the
+// item's instance (incarnation.go), is published to the instance's inbox first (with a deduplication id naming the activity), then the work
 // item is acked. A crash in between runs the activity again; its second completion is
 // dropped by the deduplication window or, later, by the runtime (the activity id is
 // already completed in history).
@@ -496,9 +502,25 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 	if wl.expired() {
 		return fmt.Errorf("%w: work item lock expired", store.ErrLockLost)
 	}
+	// The entry may have been purged by another node (a cancelling turn, a forced
+	// delete): then the caller no longer owns it.
+	if ok, err := s.workEntryExists(ctx, wl.seq); err != nil || !ok {
+		if err != nil {
+			s.mu.Lock()
+			s.works[lockToken] = wl
+			s.mu.Unlock()
+			return err
+		}
+		return fmt.Errorf("%w: work item %d was removed (activity cancelled or instance deleted)", store.ErrLockLost, wl.seq)
+	}
 	if completion != nil {
-		id := fmt.Sprintf("a:%s:%d:%d", EncodeToken(completion.Instance), completion.ExecutionID, completion.ID)
-		if err := s.publishInbox(ctx, *completion, id, 0); err != nil {
+		done := *completion
+		if done.Instance == wl.item.Instance {
+			// The result belongs to the incarnation that scheduled the activity.
+			done.Incarnation = wl.item.Incarnation
+		}
+		id := fmt.Sprintf("a:%s:%d:%d", EncodeToken(done.Instance), done.ExecutionID, done.ID)
+		if err := s.publishInbox(ctx, done, id, 0); err != nil {
 			s.mu.Lock()
 			s.works[lockToken] = wl
 			s.mu.Unlock()
@@ -516,7 +538,9 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 }
 
 // RenewWorkItemLock implements [store.Provider] with an in-progress ack, which
-// restarts the consumer's AckWait.
+// restarts the consumer's AckWait. It fails with [store.ErrLockLost] once the item's
+// entry is gone from the work stream (cancelled or deleted, by any node): the
+// worker's signal to stop the activity.
 func (s *Store) RenewWorkItemLock(ctx context.Context, lockToken string, extend time.Duration) error {
 	s.mu.Lock()
 	wl := s.works[lockToken]
@@ -527,6 +551,12 @@ func (s *Store) RenewWorkItemLock(ctx context.Context, lockToken string, extend 
 	if wl.expired() {
 		s.takeWork(lockToken)
 		return fmt.Errorf("%w: work item lock expired", store.ErrLockLost)
+	}
+	if ok, err := s.workEntryExists(ctx, wl.seq); err != nil {
+		return err
+	} else if !ok {
+		s.takeWork(lockToken)
+		return fmt.Errorf("%w: work item %d was removed (activity cancelled or instance deleted)", store.ErrLockLost, wl.seq)
 	}
 	s.sessionTouched(wl)
 	if err := wl.msg.InProgress(); err != nil {

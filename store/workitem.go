@@ -37,6 +37,22 @@ type WorkItem struct {
 	// sub-orchestration results.
 	ID uint64 `json:"id,omitempty"`
 
+	// Incarnation is the incarnation of Instance the message is meant for: one life
+	// of an instance id, from its creation to its deletion (see docs/STORE.md). The
+	// store stamps it on everything a turn addresses to an instance's own execution
+	// (activities and their results, timers, continue-as-new) and on
+	// sub-orchestration results to the parent. A message whose incarnation is not the
+	// instance's current one (the instance was deleted, or deleted and created again
+	// under the same id) is dropped, never applied. Empty: from a client, or written
+	// before incarnations existed; not checked.
+	Incarnation string `json:"incarnation,omitempty"`
+	// Origin and OriginIncarnation name the instance, and its incarnation, whose
+	// committed turn sent a StartOrchestration (a sub-orchestration or a detached
+	// start); the store stamps them. A start whose origin incarnation no longer exists
+	// (deleted before the start was dispatched) is dropped and creates nothing.
+	Origin            string `json:"origin,omitempty"`
+	OriginIncarnation string `json:"origin_incarnation,omitempty"`
+
 	// Name is the orchestration (start, continue-as-new), activity, event or queue name.
 	Name    string `json:"name,omitempty"`
 	Version string `json:"version,omitempty"`

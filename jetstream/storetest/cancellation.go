@@ -194,14 +194,16 @@ func TestAckWorkItemFailsWhenEntryDeleted(t *testing.T, f Factory) {
 		t.Fatalf("ack of a deleted entry: %v; want ErrLockLost", err)
 	}
 
-	// The same through an orchestration turn that cancels the running activity.
+	// The same through an orchestration turn that cancels the running activity, with
+	// the activity running on another node (another store on the same queues).
 	const inst2 = "inst-ack-stolen-by-cancel"
 	h.startWith(inst2, store.StatusRunning, nil, []store.WorkItem{cancelActivity(inst2, 1)}, nil)
-	w = h.fetchWork(30 * time.Second)
+	node2 := h.f.NewWorker(t, h.p, DefaultOnly(), 30*time.Second)
+	w = h.fetchWorkFrom(node2, 30*time.Second)
 	h.nextTurn(inst2, store.Commit{ExecutionID: 1, CancelledActivities: []store.ScheduledActivity{scheduledRef(inst2, 1)}})
 	done = activityDone(inst2, 1, 1, `"done"`)
-	if err := h.p.AckWorkItem(h.ctx, w.LockToken, &done); !isLockLost(err) {
-		t.Fatalf("ack of a cancelled activity: %v; want ErrLockLost", err)
+	if err := node2.AckWorkItem(h.ctx, w.LockToken, &done); !isLockLost(err) {
+		t.Fatalf("ack, on another node, of a cancelled activity: %v; want ErrLockLost", err)
 	}
 	h.fetchNone(30*time.Second, "the cancelled activity's completion was not enqueued")
 }
@@ -217,12 +219,17 @@ func TestRenewFailsWhenEntryDeleted(t *testing.T, f Factory) {
 		t.Fatalf("renew of a deleted entry: %v; want ErrLockLost", err)
 	}
 
+	// Cancelled by a turn while it runs on another node (another store).
 	const inst2 = "inst-renew-stolen-by-cancel"
 	h.startWith(inst2, store.StatusRunning, nil, []store.WorkItem{cancelActivity(inst2, 1)}, nil)
-	w = h.fetchWork(30 * time.Second)
+	node2 := h.f.NewWorker(t, h.p, DefaultOnly(), 30*time.Second)
+	w = h.fetchWorkFrom(node2, 30*time.Second)
+	if err := node2.RenewWorkItemLock(h.ctx, w.LockToken, 30*time.Second); err != nil {
+		t.Fatalf("renew of a running activity: %v", err)
+	}
 	h.nextTurn(inst2, store.Commit{ExecutionID: 1, CancelledActivities: []store.ScheduledActivity{scheduledRef(inst2, 1)}})
-	if err := h.p.RenewWorkItemLock(h.ctx, w.LockToken, 30*time.Second); !isLockLost(err) {
-		t.Fatalf("renew of a cancelled activity: %v; want ErrLockLost", err)
+	if err := node2.RenewWorkItemLock(h.ctx, w.LockToken, 30*time.Second); !isLockLost(err) {
+		t.Fatalf("renew, on another node, of a cancelled activity: %v; want ErrLockLost", err)
 	}
 }
 

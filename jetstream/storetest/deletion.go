@@ -340,8 +340,10 @@ func TestDeleteInstancesAtomicOrphanDetection(t *testing.T, f Factory) {
 	h.mustBeGone(root, child)
 }
 
-// TestStaleActivityAfterDeleteRecreate: an activity running when its instance is
-// force-deleted cannot complete into an instance recreated under the same id.
+// TestStaleActivityAfterDeleteRecreate: an activity running on another node when its
+// instance is force-deleted cannot complete into an instance recreated under the same
+// id: its ack fails, and its completion, should it arrive anyway (an ack that raced
+// the delete), is dropped because it carries the deleted incarnation.
 func TestStaleActivityAfterDeleteRecreate(t *testing.T, f Factory) {
 	h := newMgmtHarness(t, f)
 	const id = "stale-activity-recreate"
@@ -349,30 +351,43 @@ func TestStaleActivityAfterDeleteRecreate(t *testing.T, f Factory) {
 		HistoryDelta: []history.Event{started(id, 1), scheduled(2, id, 1, "OldActivity", `"old-input"`)},
 		WorkerItems:  []store.WorkItem{{Type: store.ActivityExecute, Instance: id, ExecutionID: 1, ID: 2, Name: "OldActivity", Input: `"old-input"`}},
 		Metadata:     testMetadata()})
-	old := h.fetchWork(30 * time.Second)
+	node2 := h.f.NewWorker(t, h.p, DefaultOnly(), 30*time.Second)
+	old := h.fetchWorkFrom(node2, 30*time.Second)
+	if old.Item.Incarnation == "" {
+		t.Fatalf("the work item carries no incarnation: %+v", old.Item)
+	}
 
 	if r := h.deleteInstance(id, true); r.InstancesDeleted < 1 {
 		t.Fatalf("force delete result %+v", r)
 	}
 	h.mustBeGone(id)
 
-	h.fetchAck(startItem(id), store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started(id, 1)}, Metadata: testMetadata()})
+	h.fetchAck(startItem(id), store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started(id, 1),
+		scheduled(2, id, 1, "NewActivity", `"new-input"`)}, Metadata: testMetadata()})
 	if info := h.info(id); info.Name != testOrch {
 		t.Fatalf("recreated instance is %q, want %q", info.Name, testOrch)
 	}
 
 	stale := activityDone(id, 1, 2, `"stale-result-from-old-instance"`)
-	if err := h.p.AckWorkItem(h.ctx, old.LockToken, &stale); err == nil {
-		t.Fatal("ack of a work item of the deleted instance succeeded")
+	if err := node2.AckWorkItem(h.ctx, old.LockToken, &stale); err == nil {
+		t.Fatal("ack, on another node, of a work item of the deleted instance succeeded")
 	}
+	// The same completion published anyway, as an ack that passed its checks just
+	// before the delete would have: it carries the old incarnation.
+	raced := stale
+	raced.Incarnation = old.Item.Incarnation
+	h.enqueue(raced)
 
 	h.enqueue(store.WorkItem{Type: store.ExternalRaised, Instance: id, Name: "probe-event", Data: "{}"})
 	item := h.fetch(30 * time.Second)
 	for _, m := range item.Messages {
-		if m.Item.Type == store.ActivityCompleted && strings.Contains(m.Item.Result, "stale-result") {
+		if m.Item.Type == store.ActivityCompleted {
 			t.Fatalf("the recreated instance received the stale completion: %+v", item.Messages)
 		}
 	}
-	_ = h.p.AckOrchestrationItem(h.ctx, item.LockToken, store.Commit{ExecutionID: 1, Metadata: store.ExecutionMetadata{Status: store.StatusCompleted}})
+	if err := h.p.AckOrchestrationItem(h.ctx, item.LockToken, store.Commit{ExecutionID: 1, Metadata: store.ExecutionMetadata{Status: store.StatusCompleted}}); err != nil {
+		t.Fatalf("ack of the probe turn: %v", err)
+	}
+	h.fetchNone(30*time.Second, "the stale completion was dropped, not left queued")
 	_, _ = h.mg.DeleteInstance(h.ctx, id, true)
 }

@@ -15,6 +15,7 @@ var errorHandlingTests = []Test{
 	{"test_missing_instance_metadata", TestMissingInstanceMetadata},
 	{"test_corrupted_serialization_data", TestCorruptedSerializationData},
 	{"test_lock_expiration_during_ack", TestLockExpirationDuringAck},
+	{"test_status_only_commit_not_dropped", TestStatusOnlyCommitNotDropped},
 }
 
 // TestInvalidLockTokenOnAck: an unknown token is rejected with [store.ErrLockLost].
@@ -90,5 +91,56 @@ func TestLockExpirationDuringAck(t *testing.T, f Factory) {
 	}
 	if !errors.Is(err, store.ErrLockLost) {
 		t.Fatalf("ack after the lock expired: %v, want ErrLockLost", err)
+	}
+}
+
+// TestStatusOnlyCommitNotDropped (duroxide-go's own): a commit whose only change is
+// the status and output in its metadata is applied (duroxide's ack updates the
+// execution's status from the metadata), or refused with [store.ErrInvalidCommit]
+// with nothing written and the lock still held; it is never acked and silently
+// dropped. For an instance that does not exist yet, the same commit either creates it
+// with that status or is refused and creates nothing.
+func TestStatusOnlyCommitNotDropped(t *testing.T, f Factory) {
+	h := newHarness(t, f)
+	const inst = "status-only-commit"
+	h.createInstance(inst)
+	h.enqueue(store.WorkItem{Type: store.ExternalRaised, Instance: inst, Name: "Trigger", Data: "{}"})
+	item := h.fetch(30 * time.Second)
+	md := store.ExecutionMetadata{Status: store.StatusCompleted, Output: `"done"`}
+	err := h.p.AckOrchestrationItem(h.ctx, item.LockToken, store.Commit{ExecutionID: 1, Metadata: md})
+	switch {
+	case err == nil:
+		if sum := h.summary(inst); sum.Status != store.StatusCompleted || sum.Output != `"done"` {
+			t.Fatalf("status-only commit acked, but the instance is %s with output %q; want Completed with %q",
+				sum.Status, sum.Output, `"done"`)
+		}
+		h.fetchNone(30*time.Second, "the committed turn consumed its message")
+	case errors.Is(err, store.ErrInvalidCommit):
+		if sum := h.summary(inst); sum.Status != store.StatusRunning {
+			t.Fatalf("refused status-only commit changed the status to %s", sum.Status)
+		}
+		h.abandon(item.LockToken, 0, true) // the lock is still held
+	default:
+		t.Fatalf("status-only commit: %v; want it applied or ErrInvalidCommit", err)
+	}
+
+	const fresh = "status-only-commit-new"
+	h.enqueue(startItem(fresh))
+	item = h.fetch(30 * time.Second)
+	md.OrchestrationName, md.OrchestrationVersion = testOrch, "1.0.0"
+	err = h.p.AckOrchestrationItem(h.ctx, item.LockToken, store.Commit{ExecutionID: 1, Metadata: md})
+	sum, serr := h.p.InstanceSummary(h.ctx, fresh)
+	switch {
+	case err == nil:
+		if serr != nil || sum.Status != store.StatusCompleted {
+			t.Fatalf("status-only commit creating %q acked, but its summary is %+v (%v); want Completed", fresh, sum, serr)
+		}
+	case errors.Is(err, store.ErrInvalidCommit):
+		if !errors.Is(serr, store.ErrNotFound) {
+			t.Fatalf("refused status-only commit: summary %+v (%v); want ErrNotFound", sum, serr)
+		}
+		h.abandon(item.LockToken, 0, true)
+	default:
+		t.Fatalf("status-only commit creating an instance: %v; want it applied or ErrInvalidCommit", err)
 	}
 }
