@@ -306,7 +306,7 @@ func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) e
 			// inbox. Re-publishing replaces it (one schedule per subject); a second
 			// TimerFired is ignored by the runtime. No Msg-Id: the fired message
 			// would inherit it.
-			m.Subject = s.subj.timer(enc, o.ExecutionID, o.ID)
+			m.Subject = s.subj.timer(enc, o.ExecutionID, o.ID, o.Incarnation)
 			setSchedule(m, time.UnixMilli(o.FireAtMs), s.subj.inbox(enc))
 		} else {
 			m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("h%d.o%d", histSeq, i))

@@ -147,8 +147,14 @@ func (s subjects) storedInboxAny(enc string) string {
 }
 
 func (s subjects) timerAll() string { return s.ns + ".timer.>" }
-func (s subjects) timer(enc string, exec, id uint64) string {
-	return fmt.Sprintf("%s.timer.%s.%d.%d", s.ns, enc, exec, id)
+// timer is the schedule subject of a durable timer. The incarnation (when the
+// instance has one) is part of it: a timer of a deleted incarnation re-published late
+// must not replace the timer of the same execution and id of a recreated instance.
+func (s subjects) timer(enc string, exec, id uint64, inc string) string {
+	if inc == "" {
+		return fmt.Sprintf("%s.timer.%s.%d.%d", s.ns, enc, exec, id)
+	}
+	return fmt.Sprintf("%s.timer.%s.%d.%d.%s", s.ns, enc, exec, id, inc)
 }
 func (s subjects) delayed(enc, uniq string) string {
 	return fmt.Sprintf("%s.timer.%s.d.%s", s.ns, enc, uniq)

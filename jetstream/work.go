@@ -519,7 +519,13 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 			// The result belongs to the incarnation that scheduled the activity.
 			done.Incarnation = wl.item.Incarnation
 		}
+		// The deduplication id names the incarnation too: otherwise a stale result
+		// published just before a delete would deduplicate away the result of the
+		// same activity id of the recreated instance.
 		id := fmt.Sprintf("a:%s:%d:%d", EncodeToken(done.Instance), done.ExecutionID, done.ID)
+		if done.Incarnation != "" {
+			id += ":" + done.Incarnation
+		}
 		if err := s.publishInbox(ctx, done, id, 0); err != nil {
 			s.mu.Lock()
 			s.works[lockToken] = wl
