@@ -147,6 +147,7 @@ func (s subjects) storedInboxAny(enc string) string {
 }
 
 func (s subjects) timerAll() string { return s.ns + ".timer.>" }
+
 // timer is the schedule subject of a durable timer. The incarnation (when the
 // instance has one) is part of it: a timer of a deleted incarnation re-published late
 // must not replace the timer of the same execution and id of a recreated instance.
