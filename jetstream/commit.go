@@ -111,6 +111,9 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	if pinned != "" {
 		m.Header.Set(HeaderEngineVersion, pinned)
 	}
+	if inc != "" {
+		m.Header.Set(HeaderIncarnation, inc)
+	}
 	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequenceForSubject(st.lastSeq, s.subj.historyAny(enc)))
 	var seq uint64
 	switch {

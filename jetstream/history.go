@@ -23,6 +23,8 @@ type storedMsg struct {
 	msgID   string
 	// pinned is the record's HeaderEngineVersion (history records only).
 	pinned string
+	// inc is the record's HeaderIncarnation (history records only).
+	inc string
 }
 
 // readSubject returns every message of stream on subject (wildcards allowed), in
@@ -119,7 +121,7 @@ func (s *Store) lastMsg(ctx context.Context, subject string) (*storedMsg, error)
 		return nil, fmt.Errorf("jetstream: read last record of %s: %w", subject, err)
 	}
 	return &storedMsg{seq: m.Sequence, subject: m.Subject, data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr),
-		pinned: m.Header.Get(HeaderEngineVersion)}, nil
+		pinned: m.Header.Get(HeaderEngineVersion), inc: m.Header.Get(HeaderIncarnation)}, nil
 }
 
 // lastRecord returns the last history record on subject, or (nil, nil, nil) if none.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -74,17 +75,15 @@ func startParentInc(msgs []inboxMsg) string {
 	return ""
 }
 
-// currentIncarnation reads an instance's incarnation from its last history record,
-// on the stream leader. exists is false when the instance has no history.
+// currentIncarnation reads an instance's incarnation from the header of its last
+// history record (HeaderIncarnation; none on records from before incarnations), on
+// the stream leader. exists is false when the instance has no history.
 func (s *Store) currentIncarnation(ctx context.Context, instance string) (inc string, exists bool, err error) {
-	rec, sm, err := s.lastRecord(ctx, s.subj.historyAny(EncodeToken(instance)))
-	if sm == nil && err == nil {
-		return "", false, nil
+	sm, err := s.lastMsg(ctx, s.subj.historyAny(EncodeToken(instance)))
+	if sm == nil || err != nil {
+		return "", false, err
 	}
-	if err != nil {
-		return "", sm != nil, err
-	}
-	return rec.Inc, true, nil
+	return sm.inc, true, nil
 }
 
 // incarnationAlive reports whether incarnation inc of instance still exists. An
@@ -166,10 +165,78 @@ func (s *Store) workEntryExists(ctx context.Context, seq uint64) (bool, error) {
 	return false, fmt.Errorf("jetstream: look up work item %d: %w", seq, err)
 }
 
+// aliveMark records that incarnation inc was alive at a read sent at time at.
+type aliveMark struct {
+	inc string
+	at  time.Time
+}
+
+// incRead is a read of an instance's incarnation in progress, which concurrent
+// checks of items stored before it started share.
+type incRead struct {
+	at     time.Time
+	done   chan struct{}
+	inc    string
+	exists bool
+	err    error
+}
+
+// maxAliveMarks bounds the cache of alive incarnations; past it, old marks go.
+const maxAliveMarks = 4096
+
+// workAlive reports whether the incarnation of a delivered work item still exists.
+// A read that found it alive after the item was stored answers for the item too: the
+// delete, which purges history first, began after that read, so the item was
+// published before the delete (an in-flight item, as if it had been delivered
+// before the delete) rather than by a dispatch that raced it. One read thus serves
+// every activity a turn dispatched, even when they are claimed at once. The
+// comparison assumes this node's clock is not behind the server's.
+func (s *Store) workAlive(ctx context.Context, wl *workLease) (bool, error) {
+	inst, inc, stored := wl.item.Instance, wl.item.Incarnation, wl.md.Timestamp
+	s.mu.Lock()
+	if m, ok := s.aliveIncs[inst]; ok && m.inc == inc && m.at.After(stored) {
+		s.mu.Unlock()
+		return true, nil
+	}
+	r, ok := s.incReads[inst]
+	if !ok || !r.at.After(stored) {
+		r = &incRead{at: time.Now(), done: make(chan struct{})}
+		if s.incReads == nil {
+			s.incReads = make(map[string]*incRead)
+		}
+		s.incReads[inst] = r
+		s.mu.Unlock()
+		r.inc, r.exists, r.err = s.currentIncarnation(ctx, inst)
+		s.mu.Lock()
+		if s.incReads[inst] == r {
+			delete(s.incReads, inst)
+		}
+		if r.err == nil && r.exists {
+			if s.aliveIncs == nil || len(s.aliveIncs) >= maxAliveMarks {
+				s.aliveIncs = make(map[string]aliveMark)
+			}
+			if cur, ok := s.aliveIncs[inst]; !ok || cur.at.Before(r.at) {
+				s.aliveIncs[inst] = aliveMark{inc: r.inc, at: r.at}
+			}
+		}
+		close(r.done)
+	}
+	s.mu.Unlock()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	if r.err != nil {
+		return false, r.err
+	}
+	return r.exists && r.inc == inc, nil
+}
+
 // dropDeadWork acks and drops a delivered work item whose incarnation no longer
 // exists, and reports whether it did. A failed check hands the item back.
 func (s *Store) dropDeadWork(ctx context.Context, wl *workLease) bool {
-	alive, err := s.incarnationAlive(ctx, wl.item.Instance, wl.item.Incarnation)
+	alive, err := s.workAlive(ctx, wl)
 	if err != nil {
 		s.log.Debug("check the incarnation of a work item", "instance", wl.item.Instance, "err", err)
 		handBackWork(wl.msg)

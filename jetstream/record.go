@@ -47,6 +47,11 @@ const recordVersion = 1
 // the record. A record without it belongs to an execution with no pinned version.
 const HeaderEngineVersion = "Duroxide-Engine-Version"
 
+// HeaderIncarnation is the header of a history record that holds the instance's
+// incarnation (turnRecord.Inc), so that checking whether an incarnation is still
+// alive reads the instance's last record without decoding it.
+const HeaderIncarnation = "Duroxide-Incarnation"
+
 // instState is the store's cached view of one instance: enough to serve a fetch and
 // fence the next commit without reading the stream.
 type instState struct {

@@ -170,6 +170,10 @@ type Store struct {
 	// a delivery of one of them that is still buffered in a pump is dropped by
 	// FetchWorkItem. Entries are swept after two WorkAckWaits.
 	cancelledWork map[store.ScheduledActivity]cancelledMark
+	// aliveIncs caches, per instance, the last read that found an incarnation alive
+	// (incarnation.go).
+	aliveIncs map[string]aliveMark
+	incReads  map[string]*incRead
 	// workGiveBacks counts, per work stream sequence, deliveries abandoned with
 	// ignoreAttempt (see ignoreDelivery).
 	workGiveBacks map[uint64]int
