@@ -99,7 +99,8 @@ func purgeCount(ctx context.Context, st jetstream.Stream, subject string) (uint6
 // items, its dead-lettered messages and its KV store, then records the deletion for the projections. Purging the
 // history first fences out a turn of the instance still in flight: its commit expects
 // a last sequence that no longer exists and fails, so it cannot recreate the
-// instance.
+// instance. It also ends the instance's incarnation: what a turn committed just
+// before dispatches afterwards is refused by its receivers (incarnation.go).
 func (s *Store) DeleteInstanceData(ctx context.Context, instance string) (DeleteCounts, error) {
 	var c DeleteCounts
 	enc := EncodeToken(instance)
@@ -128,10 +129,9 @@ func (s *Store) DeleteInstanceData(ctx context.Context, instance string) (Delete
 }
 
 // dropWorkLeases forgets this store's locks on the instance's work items (their
-// messages were purged): acking or renewing one fails with [store.ErrLockLost], so
-// an activity still running when its instance was deleted cannot deliver its
-// completion to an instance recreated under the same id. Leases held by other
-// stores (nodes) are not affected; see docs/STORE.md.
+// messages were purged): acking or renewing one fails with [store.ErrLockLost]
+// without a round trip. Other stores (nodes) find out from the purge itself (their
+// ack and renewal look the item up) and from the incarnation stamps (incarnation.go).
 func (s *Store) dropWorkLeases(instance string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -43,7 +43,16 @@ type Provider interface {
 	// another holder extended the instance's history since the fetch; in both cases
 	// nothing was committed and the lock is released. It returns [ErrInvalidCommit]
 	// when the delta's event ids repeat or do not follow the execution's existing
-	// ids; then nothing was committed either, and the lock is still held.
+	// ids; then nothing was committed either, and the lock is still held. Metadata
+	// that changes the instance's status (or output, name, version, parent) is
+	// applied even when the commit has no events; when there is no execution to apply
+	// it to (no history, or a new execution without events) the commit is refused
+	// with [ErrInvalidCommit]. It is never silently dropped.
+	//
+	// The store stamps what the commit sends with the instance's incarnation
+	// ([WorkItem.Incarnation], [WorkItem.OriginIncarnation]); a fetch never hands
+	// out a message of an incarnation that is not the instance's current one, nor a
+	// start sent by an incarnation that no longer exists (they are removed).
 	AckOrchestrationItem(ctx context.Context, lockToken string, c Commit) error
 
 	// AbandonOrchestrationItem releases the lock without committing. The messages
@@ -60,17 +69,22 @@ type Provider interface {
 	// by session (see [SessionStore]): a store configured with a session owner
 	// returns items without a session, items of sessions it holds, and items of
 	// sessions nobody holds (claiming them); a store without one returns only items
-	// without a session.
+	// without a session. An item whose instance's incarnation no longer exists (the
+	// instance was deleted) is removed instead of returned.
 	FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*WorkLease, error)
 
 	// AckWorkItem removes a locked work item and, if completion is not nil, enqueues it
 	// for its orchestration, atomically from the orchestration's point of view: a
 	// completion is never lost, and one delivered twice is recognised by its
-	// (execution, id) and applied once. Returns [ErrLockLost] if the lock expired.
+	// (execution, id) and applied once. The completion belongs to the incarnation of
+	// the item's instance: it never reaches an instance recreated under the same id.
+	// Returns [ErrLockLost], enqueueing nothing, if the lock expired or the item was
+	// removed (its activity cancelled or its instance deleted, by any store on the
+	// same queues).
 	AckWorkItem(ctx context.Context, lockToken string, completion *WorkItem) error
 
 	// RenewWorkItemLock extends a work item's lock. Returns [ErrLockLost] if it is no
-	// longer held (acked, expired, or removed).
+	// longer held (acked, expired, or removed by any store on the same queues).
 	RenewWorkItemLock(ctx context.Context, lockToken string, extend time.Duration) error
 
 	// AbandonWorkItem releases a work item; it is redelivered after delay.
