@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	jetstreamapi "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/history"
@@ -234,4 +237,58 @@ func TestForcedDeleteBeforeDispatchLeavesNothing(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestForcedDeleteBeforeKVMaterializeLeavesNoKVState: a terminal turn that set a KV
+// value commits and stops before its KV store is written to the kvstate bucket; the
+// instance is force-deleted; then the turn goes on. Its KV document must not outlive
+// the instance.
+func TestForcedDeleteBeforeKVMaterializeLeavesNoKVState(t *testing.T) {
+	const id = "undo-kv"
+	reg := duroxide.NewRegistry()
+	must(t, duroxide.RegisterOrchestration(reg, "SetsKV", func(ctx *duroxide.OrchestrationContext, in string) (string, error) {
+		ctx.SetValue("k", in)
+		return in, nil
+	}))
+	reached, release := make(chan struct{}), make(chan struct{})
+	var hooked atomic.Bool
+	hooks := jetstream.Hooks{AfterCommit: func(instance string) error {
+		if instance == id && hooked.CompareAndSwap(false, true) {
+			close(reached)
+			<-release
+		}
+		return nil
+	}}
+	rt := startRuntime(t, reg, duroxide.Options{StoreHooks: hooks})
+	c := rt.Client()
+	ctx := context.Background()
+	// The store publishes the status notice after the KV store is written and the
+	// outbox dispatched: it marks the end of the turn.
+	notices, err := rt.Conn().SubscribeSync("duroxide.evt." + id)
+	must(t, err)
+	must(t, c.StartOrchestration(ctx, id, "SetsKV", "v"))
+	select {
+	case <-reached:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the terminal turn never committed")
+	}
+	if _, err := c.DeleteInstance(ctx, id, true); err != nil {
+		t.Fatalf("force delete: %v", err)
+	}
+	close(release)
+	if _, err := notices.NextMsg(20 * time.Second); err != nil {
+		t.Fatalf("the turn did not finish: %v", err)
+	}
+	js, err := jetstreamapi.New(rt.Conn())
+	must(t, err)
+	kv, err := js.KeyValue(ctx, "duroxide_kvstate")
+	must(t, err)
+	if e, err := kv.Get(ctx, id); err == nil {
+		t.Fatalf("the deleted instance's KV store reappeared: %s", e.Value())
+	} else if !errors.Is(err, jetstreamapi.ErrKeyNotFound) {
+		t.Fatalf("read kv state: %v", err)
+	}
+	if st, err := c.GetStatus(ctx, id); err != nil || st.State != duroxide.StateNotFound {
+		t.Fatalf("status after the forced delete: %+v %v", st, err)
+	}
 }

@@ -32,6 +32,9 @@ import (
 type kvDoc struct {
 	Exec    uint64                   `json:"exec"`
 	Entries map[string]store.KVEntry `json:"entries"`
+	// Inc is the incarnation of the instance that wrote it (see incarnation.go); a
+	// document of another incarnation is read as no document.
+	Inc string `json:"inc,omitempty"`
 }
 
 // kvBucketCache binds the kv state bucket once per store.
@@ -67,9 +70,10 @@ func (s *Store) kvState(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-// loadKVDoc returns the materialized store of an instance (an empty one at exec 0 if
-// none was written).
-func (s *Store) loadKVDoc(ctx context.Context, enc string) (*kvDoc, uint64, error) {
+// loadKVDoc returns the materialized store of incarnation inc of an instance (an
+// empty one at exec 0 if none was written, or if the stored one belongs to another
+// incarnation: then with its revision, so that a write replaces it).
+func (s *Store) loadKVDoc(ctx context.Context, enc, inc string) (*kvDoc, uint64, error) {
 	kv, err := s.kvState(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -84,6 +88,9 @@ func (s *Store) loadKVDoc(ctx context.Context, enc string) (*kvDoc, uint64, erro
 	var d kvDoc
 	if err := json.Unmarshal(e.Value(), &d); err != nil {
 		return nil, 0, fmt.Errorf("jetstream: decode kv state of %s: %w", enc, err)
+	}
+	if d.Inc != "" && d.Inc != inc {
+		return &kvDoc{Entries: map[string]store.KVEntry{}}, e.Revision(), nil
 	}
 	if d.Entries == nil {
 		d.Entries = map[string]store.KVEntry{}
@@ -126,18 +133,23 @@ func hasKVEvents(events []history.Event) bool {
 // A first execution that made no KV changes writes nothing (the common case costs no
 // KV access at all); later executions always write, so the document never lags more
 // than the running execution behind and client reads stay two history reads at most.
-func (s *Store) materializeKV(ctx context.Context, enc string, exec uint64, execEvents []history.Event) (map[string]store.KVEntry, error) {
+//
+// The document names incarnation inc. A new document whose incarnation turns out to
+// be gone once it is written (the turn's instance was deleted meanwhile) is removed
+// again: the delete purges history before the document, so either that read sees the
+// deletion or the delete removes the document itself.
+func (s *Store) materializeKV(ctx context.Context, enc, inc string, exec uint64, execEvents []history.Event) (map[string]store.KVEntry, error) {
 	if exec <= 1 && !hasKVEvents(execEvents) {
 		return map[string]store.KVEntry{}, nil
 	}
-	d, rev, err := s.loadKVDoc(ctx, enc)
+	d, rev, err := s.loadKVDoc(ctx, enc, inc)
 	if err != nil {
 		return nil, err
 	}
 	if d.Exec >= exec {
 		return d.Entries, nil
 	}
-	next := kvDoc{Exec: exec, Entries: ApplyKVEvents(cloneKV(d.Entries), execEvents)}
+	next := kvDoc{Exec: exec, Entries: ApplyKVEvents(cloneKV(d.Entries), execEvents), Inc: inc}
 	data, err := json.Marshal(next)
 	if err != nil {
 		return nil, err
@@ -153,6 +165,21 @@ func (s *Store) materializeKV(ctx context.Context, enc string, exec uint64, exec
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: write kv state of %s: %w", enc, err)
+	}
+	if rev == 0 && inc != "" {
+		instance, derr := DecodeToken(enc)
+		if derr != nil {
+			return nil, derr
+		}
+		alive, aerr := s.incarnationAlive(ctx, instance, inc)
+		if aerr != nil {
+			return nil, aerr
+		}
+		if !alive {
+			if err := kv.Purge(ctx, enc); err != nil {
+				return nil, fmt.Errorf("jetstream: remove kv state of deleted %s: %w", enc, err)
+			}
+		}
 	}
 	return next.Entries, nil
 }
@@ -185,7 +212,7 @@ func (s *Store) afterCommit(ctx context.Context, instance string, st *instState,
 		// Until the document is written, the cached store must not be trusted: a
 		// failure here is repaired by the re-drive, which cannot update this cache.
 		st.kvLoaded = false
-		m, err := s.materializeKV(ctx, EncodeToken(instance), rec.Exec, st.events)
+		m, err := s.materializeKV(ctx, EncodeToken(instance), st.inc, rec.Exec, st.events)
 		if err != nil {
 			return err
 		}
@@ -206,7 +233,7 @@ func (s *Store) redriveRecord(ctx context.Context, subject string, rec *turnReco
 		if err != nil {
 			return err
 		}
-		if _, err := s.materializeKV(ctx, enc, rec.Exec, events); err != nil {
+		if _, err := s.materializeKV(ctx, enc, rec.Inc, rec.Exec, events); err != nil {
 			return err
 		}
 	}
@@ -234,7 +261,7 @@ func (s *Store) priorKV(ctx context.Context, instance string, st *instState) (ma
 	if st.kvLoaded {
 		return st.kv, nil
 	}
-	d, _, err := s.loadKVDoc(ctx, EncodeToken(instance))
+	d, _, err := s.loadKVDoc(ctx, EncodeToken(instance), st.inc)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +280,7 @@ func (s *Store) InstanceKV(ctx context.Context, instance string) (map[string]sto
 	if last == nil {
 		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, instance)
 	}
-	d, _, err := s.loadKVDoc(ctx, enc)
+	d, _, err := s.loadKVDoc(ctx, enc, last.Inc)
 	if err != nil {
 		return nil, err
 	}
