@@ -21,6 +21,9 @@ type cachedEngine struct {
 	// histLen is the length of the execution's history the engine has consumed; the
 	// engine is reused only if the store's history has exactly that length.
 	histLen int
+	// inc is the incarnation of the instance the engine ran; an engine of a deleted
+	// instance is never resumed for one recreated under its id.
+	inc string
 }
 
 func newEngineCache(max int) *engineCache {

@@ -90,7 +90,7 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 		}
 		newExec = true
 	default:
-		if cached != nil && cached.e.exec == item.ExecutionID && cached.histLen == len(item.History) {
+		if cached != nil && cached.e.exec == item.ExecutionID && cached.histLen == len(item.History) && cached.inc == item.Incarnation {
 			e = cached.e
 		} else {
 			if cached != nil {
@@ -125,7 +125,7 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 	if newExec {
 		histLen = len(events)
 	}
-	r.cache.put(item.Instance, &cachedEngine{e: e, histLen: histLen})
+	r.cache.put(item.Instance, &cachedEngine{e: e, histLen: histLen, inc: item.Incarnation})
 }
 
 // ack commits a turn; on failure the engine (whose state is now ahead of history) is

@@ -90,7 +90,11 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	// The incarnation: drawn when the commit creates the instance, kept after.
 	inc, parentInc := st.inc, st.parentInc
 	if !st.exists {
-		inc, parentInc = newID(), startParentInc(l.msgs)
+		// Drawn when the instance was fetched (OrchestrationItem.Incarnation).
+		if inc == "" {
+			inc = newID()
+		}
+		parentInc = startParentInc(l.msgs)
 	}
 	rec.Inc, rec.ParentInc = inc, parentInc
 	rec.Work, rec.Orch = stampOutbox(instance, inc, rec.Summary.ParentInstance, parentInc, c.WorkerItems, c.OrchestratorItems)

@@ -382,6 +382,11 @@ func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg,
 	if err != nil {
 		return nil, err
 	}
+	if !st.exists {
+		// The incarnation the instance gets if this lease's commit creates it (a state
+		// without history is not kept past the lease, so a failed attempt draws anew).
+		st.inc = newID()
+	}
 	item := &store.OrchestrationItem{
 		KV:                  kv,
 		Instance:            lease.Key,
@@ -390,6 +395,7 @@ func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg,
 		HistoryError:        st.histErr,
 		LockToken:           lease.Token,
 		PinnedEngineVersion: st.pinned,
+		Incarnation:         st.inc,
 	}
 	for i := range fresh {
 		attempt := s.lend(&fresh[i])

@@ -63,6 +63,11 @@ type OrchestrationItem struct {
 	// PinnedEngineVersion is the current execution's pinned engine version ("" if it
 	// has none; see [ExecutionMetadata.PinnedEngineVersion]).
 	PinnedEngineVersion string
+	// Incarnation names this life of the instance id ("" before the instance exists,
+	// or for an instance created before incarnations): it changes when the instance
+	// is deleted and created again, so state kept about the instance (a cached
+	// engine) must match it.
+	Incarnation string
 }
 
 // KVEntry is one value of an instance's key-value store.
