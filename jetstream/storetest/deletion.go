@@ -28,6 +28,7 @@ var deletionTests = []Test{
 	{"test_delete_instances_atomic_force", TestDeleteInstancesAtomicForce},
 	{"test_delete_instances_atomic_orphan_detection", TestDeleteInstancesAtomicOrphanDetection},
 	{"test_stale_activity_after_delete_recreate", TestStaleActivityAfterDeleteRecreate},
+	{"test_stale_sub_orchestration_result_after_delete_recreate", TestStaleSubOrchestrationResultAfterDeleteRecreate},
 }
 
 func (h *harness) deleteInstance(instance string, force bool) *store.DeleteResult {
@@ -390,4 +391,75 @@ func TestStaleActivityAfterDeleteRecreate(t *testing.T, f Factory) {
 	}
 	h.fetchNone(30*time.Second, "the stale completion was dropped, not left queued")
 	_, _ = h.mg.DeleteInstance(h.ctx, id, true)
+}
+
+// TestStaleSubOrchestrationResultAfterDeleteRecreate (duroxide-go's own): a child's
+// start carries its parent's incarnation, the child's result to the parent carries it
+// back, and a result of the deleted parent never reaches a parent recreated under
+// the same id.
+func TestStaleSubOrchestrationResultAfterDeleteRecreate(t *testing.T, f Factory) {
+	h := newMgmtHarness(t, f)
+	const parent, child = "stale-sub-parent", "stale-sub-parent::sub::2"
+	subScheduled := history.Event{EventID: 2, InstanceID: parent, ExecutionID: 1,
+		Type: history.SubOrchestrationScheduled, Name: testOrch, Instance: child, Input: "{}"}
+	h.enqueue(startItem(parent))
+	p := h.fetch(30 * time.Second)
+	incP := p.Incarnation
+	if incP == "" {
+		t.Fatal("the fetch of a new instance names no incarnation")
+	}
+	h.ack(p.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started(parent, 1), subScheduled},
+		OrchestratorItems: []store.WorkItem{{Type: store.StartOrchestration, Instance: child, Name: testOrch, Input: "{}",
+			ParentInstance: parent, ParentExecutionID: 1, ParentID: 2}},
+		Metadata: testMetadata()})
+
+	c := h.fetch(30 * time.Second)
+	if c.Instance != child || len(c.Messages) != 1 {
+		t.Fatalf("fetched %q with %d messages, want the child's start", c.Instance, len(c.Messages))
+	}
+	if st := c.Messages[0].Item; st.Origin != parent || st.OriginIncarnation != incP {
+		t.Fatalf("child start origin %q/%q, want %q/%q", st.Origin, st.OriginIncarnation, parent, incP)
+	}
+	childStarted := started(child, 1)
+	childStarted.ParentInstance, childStarted.ParentExecution, childStarted.ParentID = parent, 1, 2
+	result := store.WorkItem{Type: store.SubOrchCompleted, Instance: parent, ExecutionID: 1, ID: 2, Result: `"child-result"`}
+	h.ack(c.LockToken, store.Commit{ExecutionID: 1,
+		HistoryDelta:      []history.Event{childStarted, event(2, child, 1, history.OrchestrationCompleted)},
+		OrchestratorItems: []store.WorkItem{result},
+		Metadata:          store.ExecutionMetadata{Status: store.StatusCompleted, OrchestrationName: testOrch, ParentInstanceID: parent}})
+
+	p = h.fetch(30 * time.Second)
+	if p.Instance != parent || len(p.Messages) != 1 || p.Messages[0].Item.Type != store.SubOrchCompleted {
+		t.Fatalf("fetched %q with %+v, want the child's result for the parent", p.Instance, p.Messages)
+	}
+	if got := p.Messages[0].Item.Incarnation; got != incP || p.Incarnation != incP {
+		t.Fatalf("child result incarnation %q, parent fetched as %q; want both %q", got, p.Incarnation, incP)
+	}
+	h.abandon(p.LockToken, 0, true)
+
+	if r := h.deleteInstance(parent, true); r.InstancesDeleted < 1 {
+		t.Fatalf("force delete result %+v", r)
+	}
+	h.mustBeGone(parent)
+	h.enqueue(startItem(parent))
+	p = h.fetch(30 * time.Second)
+	if p.Incarnation == "" || p.Incarnation == incP {
+		t.Fatalf("the recreated parent has incarnation %q; want a new one (the deleted one was %q)", p.Incarnation, incP)
+	}
+	h.ack(p.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started(parent, 1), subScheduled},
+		Metadata: testMetadata()})
+
+	// The deleted parent's child result arrives late (its child finished on a node
+	// that dispatched after the delete).
+	stale := result
+	stale.Incarnation = incP
+	h.enqueue(stale)
+	h.enqueue(store.WorkItem{Type: store.ExternalRaised, Instance: parent, Name: "probe-event", Data: "{}"})
+	p = h.fetch(30 * time.Second)
+	for _, m := range p.Messages {
+		if m.Item.Type == store.SubOrchCompleted {
+			t.Fatalf("the recreated parent received the deleted parent's child result: %+v", p.Messages)
+		}
+	}
+	h.abandon(p.LockToken, 0, true)
 }
