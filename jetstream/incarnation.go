@@ -21,7 +21,8 @@ import (
 //     and dropped (dropStale): a completion of a deleted instance never reaches one
 //     recreated under the same id, and a timer or continue-as-new dispatched after a
 //     forced delete finds no instance to act on;
-//   - a StartOrchestration whose origin incarnation is gone creates nothing;
+//   - a StartOrchestration or CancelInstance whose origin incarnation is gone is
+//     dropped: it creates or cancels nothing;
 //   - a worker drops an activity whose incarnation is gone instead of running it
 //     (claimWork), and an activity's completion carries the incarnation of its work
 //     item (AckWorkItem).
@@ -31,8 +32,8 @@ import (
 
 // stampOutbox returns copies of a commit's work items and orchestrator items stamped
 // with the incarnations they belong to: inc for the instance's own items, parentInc
-// for sub-orchestration results to parent, and the origin for the starts of other
-// instances.
+// for sub-orchestration results to parent, and the origin for the starts and
+// cancellations of other instances.
 func stampOutbox(instance, inc, parent, parentInc string, work, orch []store.WorkItem) ([]store.WorkItem, []store.WorkItem) {
 	var w, o []store.WorkItem
 	if len(work) > 0 {
@@ -54,7 +55,7 @@ func stampOutbox(instance, inc, parent, parentInc string, work, orch []store.Wor
 				it.Incarnation = inc
 			case parent != "" && it.Instance == parent && (it.Type == store.SubOrchCompleted || it.Type == store.SubOrchFailed):
 				it.Incarnation = parentInc
-			case it.Type == store.StartOrchestration && inc != "":
+			case (it.Type == store.StartOrchestration || it.Type == store.CancelInstance) && inc != "":
 				it.Origin, it.OriginIncarnation = instance, inc
 			}
 			o[i] = it
@@ -121,7 +122,10 @@ func (s *Store) dropStale(ctx context.Context, instance string, st *instState, m
 	for i := range msgs {
 		it := &msgs[i].item
 		reasons[i] = staleFor(it, st)
-		if reasons[i] == "" && !st.exists && it.Type == store.StartOrchestration && it.OriginIncarnation != "" {
+		// A start creates an instance and a cancel ends one: neither may come from an
+		// incarnation that no longer exists (a parent deleted before it dispatched).
+		if reasons[i] == "" && it.OriginIncarnation != "" &&
+			(it.Type == store.StartOrchestration && !st.exists || it.Type == store.CancelInstance) {
 			alive, err := s.incarnationAlive(ctx, it.Origin, it.OriginIncarnation)
 			if err != nil {
 				return nil, false, err

@@ -48,8 +48,9 @@ type WorkItem struct {
 	Incarnation string `json:"incarnation,omitempty"`
 	// Origin and OriginIncarnation name the instance, and its incarnation, whose
 	// committed turn sent a StartOrchestration (a sub-orchestration or a detached
-	// start); the store stamps them. A start whose origin incarnation no longer exists
-	// (deleted before the start was dispatched) is dropped and creates nothing.
+	// start) or a CancelInstance (to a child); the store stamps them. A start or
+	// cancel whose origin incarnation no longer exists (deleted before it was
+	// processed) is dropped: it creates or cancels nothing.
 	Origin            string `json:"origin,omitempty"`
 	OriginIncarnation string `json:"origin_incarnation,omitempty"`
 

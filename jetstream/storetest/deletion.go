@@ -29,6 +29,7 @@ var deletionTests = []Test{
 	{"test_delete_instances_atomic_orphan_detection", TestDeleteInstancesAtomicOrphanDetection},
 	{"test_stale_activity_after_delete_recreate", TestStaleActivityAfterDeleteRecreate},
 	{"test_stale_sub_orchestration_result_after_delete_recreate", TestStaleSubOrchestrationResultAfterDeleteRecreate},
+	{"test_stale_cancel_after_parent_delete", TestStaleCancelAfterParentDelete},
 }
 
 func (h *harness) deleteInstance(instance string, force bool) *store.DeleteResult {
@@ -462,4 +463,58 @@ func TestStaleSubOrchestrationResultAfterDeleteRecreate(t *testing.T, f Factory)
 		}
 	}
 	h.abandon(p.LockToken, 0, true)
+}
+
+// TestStaleCancelAfterParentDelete (duroxide-go's own): a parent's cancellation of its
+// child carries the parent's incarnation; once the parent is deleted, a cancellation
+// it sent that arrives late does not cancel an instance created again under the
+// child's id.
+func TestStaleCancelAfterParentDelete(t *testing.T, f Factory) {
+	h := newMgmtHarness(t, f)
+	const parent, child = "stale-cancel-parent", "stale-cancel-parent::sub::2"
+	subScheduled := history.Event{EventID: 2, InstanceID: parent, ExecutionID: 1,
+		Type: history.SubOrchestrationScheduled, Name: testOrch, Instance: child, Input: "{}"}
+	h.enqueue(startItem(parent))
+	p := h.fetch(30 * time.Second)
+	incP := p.Incarnation
+	h.ack(p.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started(parent, 1), subScheduled},
+		OrchestratorItems: []store.WorkItem{{Type: store.StartOrchestration, Instance: child, Name: testOrch, Input: "{}",
+			ParentInstance: parent, ParentExecutionID: 1, ParentID: 2}},
+		Metadata: testMetadata()})
+	c := h.fetch(30 * time.Second)
+	childStarted := started(child, 1)
+	childStarted.ParentInstance, childStarted.ParentExecution, childStarted.ParentID = parent, 1, 2
+	h.ack(c.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{childStarted},
+		Metadata: store.ExecutionMetadata{OrchestrationName: testOrch, ParentInstanceID: parent}})
+
+	cancel := store.WorkItem{Type: store.CancelInstance, Instance: child, Reason: "parent-cancel"}
+	h.enqueue(store.WorkItem{Type: store.ExternalRaised, Instance: parent, Name: "Trigger", Data: "{}"})
+	p = h.fetch(30 * time.Second)
+	h.ack(p.LockToken, store.Commit{ExecutionID: 1, OrchestratorItems: []store.WorkItem{cancel}})
+	c = h.fetch(30 * time.Second)
+	if c.Instance != child || len(c.Messages) != 1 {
+		t.Fatalf("fetched %q with %+v, want the child's cancellation", c.Instance, c.Messages)
+	}
+	if got := c.Messages[0].Item; got.Type != store.CancelInstance || got.Origin != parent || got.OriginIncarnation != incP {
+		t.Fatalf("child received %+v; want a CancelInstance from %q, incarnation %q", got, parent, incP)
+	}
+	h.abandon(c.LockToken, 0, true)
+
+	if r := h.deleteInstance(parent, true); r.InstancesDeleted < 1 {
+		t.Fatalf("force delete result %+v", r)
+	}
+	h.mustBeGone(parent, child)
+	h.createInstance(child) // the id is used again, for an unrelated instance
+
+	stale := cancel
+	stale.Origin, stale.OriginIncarnation = parent, incP
+	h.enqueue(stale)
+	h.enqueue(store.WorkItem{Type: store.ExternalRaised, Instance: child, Name: "probe-event", Data: "{}"})
+	c = h.fetch(30 * time.Second)
+	for _, m := range c.Messages {
+		if m.Item.Type == store.CancelInstance {
+			t.Fatalf("the recreated instance received the deleted parent's cancellation: %+v", c.Messages)
+		}
+	}
+	h.abandon(c.LockToken, 0, true)
 }
