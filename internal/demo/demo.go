@@ -32,6 +32,9 @@ const (
 	// Countdown continues as new once per step until its input reaches zero, then
 	// returns how many executions it took.
 	Countdown = "Countdown"
+	// Tour uses every kind of step once per execution, for load and crash tests: see
+	// TourInput and TourOutput.
+	Tour = "Tour"
 )
 
 // Activity names.
@@ -48,6 +51,13 @@ const (
 // ApprovalEvent is the external event Approval waits for.
 const ApprovalEvent = "approval"
 
+// TourEvent is the external event Tour's first execution waits for; its data is a
+// JSON string.
+const TourEvent = "go"
+
+// TourQueue is the queue Tour's last execution dequeues one JSON string from.
+const TourQueue = "tour"
+
 // ApprovalTimeout is how long Approval waits for ApprovalEvent.
 const ApprovalTimeout = 60 * time.Second
 
@@ -57,6 +67,27 @@ type TimerRaceInput struct {
 	WorkMs int `json:"work_ms"`
 	// TimeoutMs is when the durable timer fires.
 	TimeoutMs int `json:"timeout_ms"`
+}
+
+// TourInput is Tour's input. Only Name, Steps and Fan are set by the caller; Step,
+// Acc and Event carry state across continue-as-new.
+type TourInput struct {
+	// Name is passed, with the step number, to a HelloWorld sub-orchestration.
+	Name string `json:"name"`
+	// Steps is how many times Tour continues as new (Steps+1 executions).
+	Steps int `json:"steps"`
+	// Fan is how many Echo activities each execution runs in parallel.
+	Fan   int    `json:"fan"`
+	Step  int    `json:"step,omitempty"`
+	Acc   int    `json:"acc,omitempty"`
+	Event string `json:"event,omitempty"`
+}
+
+// TourOutput returns the output Tour gives for in when its event carried event and
+// its queue message was queued.
+func TourOutput(in TourInput, event, queued string) string {
+	sum := (in.Steps + 1) * in.Fan * (in.Fan + 1) / 2
+	return fmt.Sprintf("%s|%s|%d|%d|Hello, %s-%d!", event, queued, sum, in.Steps+1, in.Name, in.Steps)
 }
 
 // Register registers the demo orchestrations and activities in reg.
@@ -71,6 +102,7 @@ func Register(reg *duroxide.Registry) error {
 		duroxide.RegisterOrchestration(reg, TimerRace, timerRace),
 		duroxide.RegisterOrchestration(reg, GreetAll, greetAll),
 		duroxide.RegisterOrchestration(reg, Countdown, countdown),
+		duroxide.RegisterOrchestration(reg, Tour, tour),
 	)
 }
 
@@ -165,4 +197,54 @@ func countdown(ctx *duroxide.OrchestrationContext, n int) (string, error) {
 		return "", ctx.ContinueAsNew(n - 1)
 	}
 	return fmt.Sprintf("done after %d executions", ctx.ExecutionID()), nil
+}
+
+// tour: the first execution waits for TourEvent; every execution runs in.Fan Echo
+// activities in parallel, a 100 ms durable timer and a HelloWorld sub-orchestration
+// (instance "<id>::tour::<step>"),
+// then continues as new until in.Steps is reached; the last execution dequeues one
+// message from TourQueue and returns TourOutput.
+func tour(ctx *duroxide.OrchestrationContext, in TourInput) (string, error) {
+	if in.Fan < 0 || in.Steps < 0 {
+		return "", fmt.Errorf("fan and steps must not be negative, got %d and %d", in.Fan, in.Steps)
+	}
+	if in.Step == 0 {
+		ev, err := duroxide.Await[string](ctx.WaitForEvent(TourEvent))
+		if err != nil {
+			return "", err
+		}
+		in.Event = ev
+	}
+	futures := make([]*duroxide.Future, in.Fan)
+	for i := range futures {
+		futures[i] = ctx.ScheduleActivity(Echo, i+1)
+	}
+	ctx.Join(futures...)
+	for _, f := range futures {
+		v, err := duroxide.Await[int](f)
+		if err != nil {
+			return "", err
+		}
+		in.Acc += v
+	}
+	if err := ctx.ScheduleTimer(100 * time.Millisecond).Get(nil); err != nil {
+		return "", err
+	}
+	// An explicit child id per step: the generated "<parent>::sub::<event id>" would
+	// repeat in the next execution, whose events are numbered from 1 again.
+	child := fmt.Sprintf("%s::tour::%d", ctx.InstanceID(), in.Step)
+	greeting, err := duroxide.Await[string](ctx.ScheduleSubOrchestration(HelloWorld, fmt.Sprintf("%s-%d", in.Name, in.Step),
+		duroxide.WithInstanceID(child)))
+	if err != nil {
+		return "", err
+	}
+	if in.Step < in.Steps {
+		in.Step++
+		return "", ctx.ContinueAsNew(in)
+	}
+	queued, err := duroxide.Await[string](ctx.DequeueEvent(TourQueue))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s|%s|%d|%d|%s", in.Event, queued, in.Acc, ctx.ExecutionID(), greeting), nil
 }
