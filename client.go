@@ -152,8 +152,9 @@ func (c *Client) GetStatus(ctx context.Context, instanceID string) (*Status, err
 
 // WaitForOrchestration waits until the instance completes or fails and returns its
 // final status. It waits through NotFound (a start may still be on its way) and
-// returns ctx's error when ctx ends first: give it a deadline. Transient read errors
-// are retried until then.
+// returns ctx's error when ctx ends first: give it a deadline. Transient read errors,
+// and reads that get no answer within 5 s (their request was lost with a dying
+// server or stream leader), are retried until then.
 //
 // It listens for the runtime's status notices on core NATS and re-reads the status
 // from the history stream on each notice, and at least every second.
@@ -166,10 +167,17 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 	})
 }
 
+// statusReadTimeout bounds each status read of a wait. A read whose request died
+// with the connection (the server the client was connected to was killed) or with a
+// stream leader gets no answer at all; the wait gives up on it and reads again
+// instead of sitting on it until its own deadline.
+const statusReadTimeout = 5 * time.Second
+
 // waitStatus re-reads the instance's status on each of the runtime's status notices
-// (and at least every second) until done accepts it. Read errors are retried until
-// ctx ends (a stream leader may be moving after a node died); the error then names
-// what was waited for and the last read error.
+// (and at least every second) until done accepts it. Read errors, and reads that get
+// no answer within statusReadTimeout, are retried until ctx ends (a stream leader may
+// be moving after a node died); the error then names what was waited for and the
+// last read error.
 func (c *Client) waitStatus(ctx context.Context, instanceID, what string, done func(*Status) bool) (*Status, error) {
 	notices := make(chan struct{}, 1)
 	sub, err := c.nc.Subscribe(c.st.StatusSubject(instanceID), func(*nats.Msg) {
@@ -185,7 +193,9 @@ func (c *Client) waitStatus(ctx context.Context, instanceID, what string, done f
 	poll := 20 * time.Millisecond
 	var lastErr error
 	for {
-		st, err := c.GetStatus(ctx, instanceID)
+		rctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
+		st, err := c.GetStatus(rctx, instanceID)
+		cancel()
 		switch {
 		case err == nil && done(st):
 			return st, nil
