@@ -133,6 +133,12 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 		}
 		s.release(l, true)
 		return fmt.Errorf("%w: instance %q", store.ErrFenced, instance)
+	case unavailable(err):
+		// The stream did not answer (its leader died and the next is not elected,
+		// or the connection went): the turn reached no outcome, so this delivery
+		// gives its attempt back instead of counting towards poison.
+		s.releaseUnanswered(l)
+		return fmt.Errorf("jetstream: commit turn of %q: %w", instance, err)
 	default:
 		s.release(l, false)
 		return fmt.Errorf("jetstream: commit turn of %q: %w", instance, err)
@@ -201,6 +207,36 @@ func (s *Store) release(l *orchLease, fenced bool) {
 	for _, m := range l.msgs {
 		_ = m.msg.NakWithDelay(10 * time.Millisecond)
 	}
+}
+
+// unansweredRetryDelay is how long messages whose commit got no answer wait before
+// they are delivered again.
+const unansweredRetryDelay = 250 * time.Millisecond
+
+// releaseUnanswered ends a lease whose commit got no answer from the server. Its
+// messages are handed back for redelivery with their attempt given back (as an
+// abandon with ignoreAttempt), so an outage of the history stream, however long,
+// never makes valid messages poison.
+func (s *Store) releaseUnanswered(l *orchLease) {
+	s.host.Release(l.lease.Token, keepState(l.st))
+	for i := range l.msgs {
+		m := &l.msgs[i]
+		s.abandoned(m, true)
+		_ = m.msg.NakWithDelay(unansweredRetryDelay)
+	}
+}
+
+// unavailable reports whether a publish failed because the stream or the server did
+// not answer, rather than because the stream refused the message.
+func unavailable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+		return true // "JetStream system temporarily unavailable", no leader
+	}
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrDisconnected)
 }
 
 func isWrongLastSeq(err error) bool {
