@@ -36,8 +36,9 @@ type chaosWant struct {
 
 // chaosLoad drives instances through a client and records what each must end as.
 type chaosLoad struct {
-	c    *duroxide.Client
-	seed uint64
+	c     *duroxide.Client
+	seed  uint64
+	kinds []string // of chaosKinds and "approval"
 
 	retries atomic.Int64 // client calls retried after an error
 
@@ -49,8 +50,8 @@ type chaosLoad struct {
 	slowestID string
 }
 
-func newChaosLoad(c *duroxide.Client, seed uint64) *chaosLoad {
-	return &chaosLoad{c: c, seed: seed, want: map[string]chaosWant{}}
+func newChaosLoad(c *duroxide.Client, seed uint64, kinds []string) *chaosLoad {
+	return &chaosLoad{c: c, seed: seed, kinds: kinds, want: map[string]chaosWant{}}
 }
 
 func (l *chaosLoad) failf(format string, args ...any) {
@@ -107,8 +108,11 @@ func (l *chaosLoad) start(ctx context.Context, id, name string, input any) error
 	})
 }
 
-// chaosKinds are the kinds of instance the load mixes.
-var chaosKinds = []string{"hello", "fanout", "greet", "countdown", "race", "approval", "tour", "tour", "delete"}
+// chaosKinds are the kinds of instance the load mixes. "approval" (an event racing
+// a 60 s timer) is left out of the default mix: its losing timer stays in the timer
+// queue until it fires, so the queues would drain only a minute after the load.
+// DUROXIDE_CHAOS_APPROVAL=1 adds it.
+var chaosKinds = []string{"hello", "fanout", "greet", "countdown", "race", "tour", "tour", "delete"}
 
 // worker runs instances one after the other until ctx ends; each instance started is
 // carried to its end (or to chaosOpTimeout) even after ctx ends.
@@ -116,7 +120,7 @@ func (l *chaosLoad) worker(ctx context.Context, w int) {
 	rng := rand.New(rand.NewPCG(l.seed, uint64(w)+1))
 	for i := 0; ctx.Err() == nil; i++ {
 		id := fmt.Sprintf("w%d-%d", w, i)
-		kind := chaosKinds[rng.IntN(len(chaosKinds))]
+		kind := l.kinds[rng.IntN(len(l.kinds))]
 		opCtx, cancel := context.WithTimeout(context.Background(), chaosOpTimeout)
 		if err := l.run(opCtx, rng, id, kind); err != nil {
 			l.failf("%s (%s): %v", id, kind, err)

@@ -24,7 +24,10 @@ import (
 //	DUROXIDE_CHAOS_KILLS  how many SIGKILLs (default chaosDefaultKills)
 //	DUROXIDE_CHAOS_SEED   the seed of the kill schedule and the load's choices
 //	                      (default: the clock; the seed is logged)
-const chaosDefaultKills = 6
+//	DUROXIDE_CHAOS_APPROVAL=1  adds Approval instances (an event racing a 60 s
+//	                      timer) to the mix; the queues then drain only after
+//	                      their losing timers fire
+const chaosDefaultKills = 4
 
 const (
 	chaosNodes   = 3               // node serve processes, one JetStream cluster
@@ -100,7 +103,11 @@ func TestChaosKillNodes(t *testing.T) {
 	}
 	t.Logf("%v: cluster of %d nodes up", time.Since(t0).Round(time.Millisecond), chaosNodes)
 
-	load := newChaosLoad(c, seed)
+	kinds, drainBound := chaosKinds, 60*time.Second
+	if os.Getenv("DUROXIDE_CHAOS_APPROVAL") != "" {
+		kinds, drainBound = append(slices.Clone(chaosKinds), "approval"), demo.ApprovalTimeout+60*time.Second
+	}
+	load := newChaosLoad(c, seed, kinds)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var workers sync.WaitGroup
 	for w := range chaosWorkers {
@@ -157,9 +164,10 @@ func TestChaosKillNodes(t *testing.T) {
 		t.Errorf("history: %s", p)
 	}
 	checkNoDeadLetters(ctx, t, nc)
-	checkDrained(ctx, t, c)
+	checkDrained(ctx, t, c, drainBound)
+	t.Logf("%v: queues drained", time.Since(t0).Round(time.Millisecond))
 	checkListing(ctx, t, c, stats.instanceIDs)
-	t.Logf("%v: dead letters, queues and listing checked", time.Since(t0).Round(time.Millisecond))
+	t.Logf("%v: listing checked", time.Since(t0).Round(time.Millisecond))
 
 	var recovered []time.Duration
 	for _, r := range record {
@@ -240,16 +248,16 @@ func checkNoDeadLetters(ctx context.Context, t *testing.T, nc *nats.Conn) {
 }
 
 // checkDrained waits until the orchestrator, worker and timer queues are empty.
-func checkDrained(ctx context.Context, t *testing.T, c *duroxide.Client) {
+func checkDrained(ctx context.Context, t *testing.T, c *duroxide.Client, bound time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(bound)
 	for {
 		q, err := c.QueueDepths(ctx)
 		if err == nil && q.OrchestratorQueue == 0 && q.WorkerQueue == 0 && q.TimerQueue == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("queues not drained 60 s after the load ended: %+v (read error: %v)", q, err)
+			t.Errorf("queues not drained %v after the load ended: %+v (read error: %v)", bound, q, err)
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
