@@ -93,7 +93,10 @@ func TestChaosKillNodes(t *testing.T) {
 	for _, n := range cl.nodes {
 		cl.waitReady(n, 2*time.Minute)
 	}
-	nc, err := nats.Connect(cl.urls(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(cl.urls(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		// Write errors on the connection to a killed node are expected; the default
+		// handler would print each one.
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	must(t, err)
 	defer nc.Close()
 	c, err := duroxide.NewClient(ctx, nc, duroxide.ClientOptions{})
