@@ -303,7 +303,7 @@ func (p *Projector) apply(ctx context.Context, seq uint64, subject string, data 
 		// Applied for good: a rebuild does not need it (the records it removed are
 		// gone too), so the admin record itself goes, and deletes and prunes leave
 		// nothing behind in the history stream.
-		if err := p.hist.DeleteMsg(ctx, seq); err != nil && !isMsgNotFound(err) {
+		if err := deleteMsg(ctx, p.hist, seq); err != nil {
 			return fmt.Errorf("projections: remove admin record %d: %w", seq, err)
 		}
 	}
@@ -431,14 +431,30 @@ func (p *Projector) publishIndex(ctx context.Context, subject, msgID string, dat
 	return ack.Sequence, nil
 }
 
-// dropIndex removes replaced index entries (already removed ones are fine).
+// dropIndex removes replaced index entries (already removed ones are fine: a record
+// applied again after a crash removes the same entries again).
 func (p *Projector) dropIndex(ctx context.Context, seqs []uint64) error {
 	for _, seq := range seqs {
-		if err := p.idx.DeleteMsg(ctx, seq); err != nil && !isMsgNotFound(err) {
+		if err := deleteMsg(ctx, p.idx, seq); err != nil {
 			return fmt.Errorf("projections: remove index entry %d: %w", seq, err)
 		}
 	}
 	return nil
+}
+
+// deleteMsg removes the message at seq from stream; a message already gone is not an
+// error. The server refuses a second delete with "sequence not found" (10043) or,
+// at the stream's ends, "no message found" (10057, a generic delete failure), so a
+// refused delete is checked by reading the message.
+func deleteMsg(ctx context.Context, stream jetstream.Stream, seq uint64) error {
+	err := stream.DeleteMsg(ctx, seq)
+	if err == nil || isMsgNotFound(err) {
+		return nil
+	}
+	if _, gerr := stream.GetMsg(ctx, seq); isMsgNotFound(gerr) {
+		return nil
+	}
+	return err
 }
 
 func isMsgNotFound(err error) bool {

@@ -237,3 +237,56 @@ func TestRebuildFromHistory(t *testing.T) {
 		t.Fatalf("rebuilt views differ:\nbefore %+v\nafter  %+v", before, after)
 	}
 }
+
+// TestProjectorResumesAfterDroppingIndexEntries stops the projector after a status
+// change removed the instance's old listing entry and before the counters took the
+// record, as a node killed there would. The record is applied again, removing the
+// same entry again: the server refuses a second delete ("sequence not found", or
+// "no message found" at the stream's ends), which must count as done, not loop
+// forever (found by the e2e chaos test: every node's projector stuck on one record
+// after a SIGKILL).
+func TestProjectorResumesAfterDroppingIndexEntries(t *testing.T) {
+	_, nc := startServer(t, t.TempDir())
+	ctx := context.Background()
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{})
+	must(t, err)
+	defer st.Close()
+	turn(t, st, store.WorkItem{Type: store.StartOrchestration, Instance: "a", Name: "T"}, []history.Event{started("a")},
+		store.ExecutionMetadata{})
+	turn(t, st, store.WorkItem{Type: store.ExternalRaised, Instance: "a", Name: "e"},
+		[]history.Event{{EventID: 2, Type: history.OrchestrationCompleted, Output: "1"}},
+		store.ExecutionMetadata{Status: "Completed", Output: "1"})
+
+	cfg := projections.Config{HistoryStream: st.HistoryStream(), HistorySubjects: st.HistorySubjects(), AckWait: 500 * time.Millisecond}
+	var crashed atomic.Bool
+	c := cfg
+	c.Hooks.BeforeCounters = func(seq uint64) error {
+		if seq == 2 && crashed.CompareAndSwap(false, true) {
+			return errors.New("crash")
+		}
+		return nil
+	}
+	p, err := projections.Start(ctx, st.JetStream(), c)
+	must(t, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for !crashed.Load() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.Stop()
+	if !crashed.Load() {
+		t.Fatal("no crash at record 2")
+	}
+	p, err = projections.Start(ctx, st.JetStream(), cfg)
+	must(t, err)
+	defer p.Stop()
+	v, err := projections.OpenViews(ctx, nc, st.JetStream(), st.Namespace(), st.HistoryStream(), st.HistoryLastSeq)
+	must(t, err)
+	if err := v.WaitCaughtUp(ctx, 10*time.Second); err != nil {
+		t.Fatalf("projector did not get past the re-applied record: %v", err)
+	}
+	stats, _, err := v.Stats(ctx)
+	must(t, err)
+	if want := (projections.Counters{Instances: 1, Executions: 1, Completed: 1, Events: 2}); stats.Totals != want {
+		t.Fatalf("counters %+v, want %+v", stats.Totals, want)
+	}
+}
