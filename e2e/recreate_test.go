@@ -9,10 +9,11 @@ import (
 
 // TestRecreatedInstanceCompletesActivities: an instance deleted and started again
 // under the same id at once (well within the inbox's two-minute deduplication
-// window) gets its activities' completions. The completion's deduplication id
-// named only (instance, execution, activity id), the same in both incarnations, so
+// window) gets its activities' completions. When the completion's deduplication id
+// named only (instance, execution, activity id), the same in both incarnations,
 // JetStream dropped the new incarnation's completion as a duplicate of the old one
-// and the instance waited forever (found by TestChaosKillNodes).
+// and the instance waited forever (found by TestChaosKillNodes); the id now names the
+// incarnation too.
 func TestRecreatedInstanceCompletesActivities(t *testing.T) {
 	reg := duroxide.NewRegistry()
 	must(t, duroxide.RegisterActivity(reg, "Greet", func(_ *duroxide.ActivityContext, name string) (string, error) {
