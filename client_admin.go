@@ -338,9 +338,10 @@ type DeleteResult struct {
 // [ErrInstanceStillRunning] when an instance of the tree runs and force is false.
 //
 // A forced delete of a running instance fences out its turn in flight: that turn's
-// commit fails, so it cannot recreate the instance; activities still running finish
-// and their results are dropped. Deleting and then starting the same id within two
-// minutes may be deduplicated away (the start's JetStream deduplication window).
+// commit fails, so it cannot recreate the instance; nothing the deleted incarnation
+// sent (work items, timers, child starts, results) runs or reappears afterwards, and
+// activities still running finish with their results dropped. The same id can be
+// started again at once: the new instance is a new incarnation.
 func (c *Client) DeleteInstance(ctx context.Context, instanceID string, force bool) (*DeleteResult, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err

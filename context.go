@@ -165,7 +165,9 @@ type subOptions struct {
 }
 
 // WithInstanceID gives the child an explicit instance id instead of the generated
-// "<parent>::sub::<event id>".
+// one ("<parent>::sub::<event id>" in an instance's first execution, as duroxide
+// names it, and "<parent>::sub::<execution>.<event id>" after a continue-as-new, so
+// each execution's children are new instances).
 func WithInstanceID(id string) SubOrchestrationOption {
 	return func(o *subOptions) { o.instance = id }
 }
@@ -195,7 +197,7 @@ func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, 
 	}
 	child := o.instance
 	if child == "" {
-		child = fmt.Sprintf("%s::sub::%d", e.instance, e.peekID())
+		child = generatedChildID(e.instance, e.exec, e.peekID())
 	} else if err := validateInstanceID(child); err != nil {
 		return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w", name, err))
 	}
@@ -318,4 +320,15 @@ func (c *OrchestrationContext) Join(futures ...*Future) {
 		}
 		return true
 	})
+}
+
+// generatedChildID names a sub-orchestration started without [WithInstanceID]. Event
+// ids restart at 1 in every execution, so after the first the execution is part of
+// the id: otherwise a continued-as-new parent's child would reuse the finished child
+// of an earlier execution, and its start would be ignored.
+func generatedChildID(parent string, exec, eventID uint64) string {
+	if exec <= 1 {
+		return fmt.Sprintf("%s::sub::%d", parent, eventID)
+	}
+	return fmt.Sprintf("%s::sub::%d.%d", parent, exec, eventID)
 }
