@@ -242,7 +242,7 @@ func TestCancelFinishedOrUnknownInstanceIsNoop(t *testing.T) {
 	must(t, c.CancelInstance(ctx, "quick", "late"))
 	must(t, c.CancelInstance(ctx, "nobody-home", "late"))
 	// Whenever the cancel is processed, it must leave the finished instance as is.
-	waitFor(t, "the late cancel to be consumed", func() bool { return streamMsgs(rt, "DUROXIDE_INBOX", "duroxide.in.*.quick") == 0 })
+	waitFor(t, "the late cancel to be consumed", func() bool { return streamMsgs(rt, "DUROXIDE_INBOX", "duroxide.in.*.quick.*") == 0 })
 	st, err := c.GetStatus(ctx, "quick")
 	must(t, err)
 	if st.State != duroxide.StateCompleted {

@@ -141,7 +141,7 @@ func TestQueueMessagesForMissingInstanceAreDropped(t *testing.T) {
 	const id = "queue-orphan"
 	must(t, c.EnqueueEvent(ctx, id, "q", "lost"))
 	waitFor(t, "the orphan message to be dropped", func() bool {
-		return streamMsgs(rt, "DUROXIDE_INBOX", "duroxide.in.*."+id) == 0
+		return streamMsgs(rt, "DUROXIDE_INBOX", "duroxide.in.*."+id+".*") == 0
 	})
 	must(t, c.StartOrchestration(ctx, id, "Late", ""))
 	if out := sampleOutput[[]string](t, waitDone(t, c, id, sampleWait)); len(out) != 0 {

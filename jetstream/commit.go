@@ -342,7 +342,7 @@ func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) e
 			return err
 		}
 		enc := EncodeToken(o.Instance)
-		m := nats.NewMsg(s.subj.inbox(enc))
+		m := nats.NewMsg(s.subj.runtime(enc))
 		m.Data = data
 		if o.Type == store.TimerFired && o.FireAtMs > nowMs {
 			// A durable timer: a one-shot schedule that the server fires into the
@@ -350,7 +350,7 @@ func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) e
 			// TimerFired is ignored by the runtime. No Msg-Id: the fired message
 			// would inherit it.
 			m.Subject = s.subj.timer(enc, o.ExecutionID, o.ID, o.Incarnation)
-			setSchedule(m, time.UnixMilli(o.FireAtMs), s.subj.inbox(enc))
+			setSchedule(m, time.UnixMilli(o.FireAtMs), s.subj.runtime(enc))
 		} else {
 			m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("h%d.o%d", histSeq, i))
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +40,19 @@ func partitionConsumer(p int) string { return fmt.Sprintf("inbox-p%d", p) }
 // the next fetch.
 func (s *Store) startInboxConsumers(ctx context.Context) error {
 	return s.inboxStarter.run(func() error {
+		s.mu.Lock()
+		strayUp := s.strayStarted
+		s.mu.Unlock()
+		if !strayUp {
+			stray, err := s.consumeStray(ctx)
+			if err != nil {
+				return err
+			}
+			s.mu.Lock()
+			s.consumers = append(s.consumers, stray)
+			s.strayStarted = true
+			s.mu.Unlock()
+		}
 		if !s.cfg.SharedPartitions {
 			if err := s.heartbeat(ctx); err != nil {
 				return fmt.Errorf("jetstream: partition membership: %w", err)
@@ -75,6 +86,35 @@ func (s *Store) startInboxConsumers(ctx context.Context) error {
 		s.consumers = append(s.consumers, started...)
 		return nil
 	})
+}
+
+const strayConsumer = "inbox-stray"
+
+// consumeStray dead-letters what the inbox stream stores but no partition delivers:
+// messages published to a subject with a literal wildcard token (ns.inbox.* or
+// ns.inbox.>), which the stream captures without applying its subject transform.
+// Every node binds to the same durable consumer.
+func (s *Store) consumeStray(ctx context.Context) (jetstream.ConsumeContext, error) {
+	cons, err := s.inbox.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:        strayConsumer,
+		Description:    "duroxide: dead-letters inbox messages stored on untransformed (wildcard) subjects",
+		FilterSubjects: s.subj.strayFilters(),
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MemoryStorage:  true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: inbox stray consumer: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		s.deadLetter(m, "", fmt.Sprintf("subject %q holds a wildcard token; publish to %s with an encoded instance id", m.Subject(), s.subj.inbox("<token>")))
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.log.Debug("inbox stray consumer", "err", err)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: consume inbox stray messages: %w", err)
+	}
+	return cc, nil
 }
 
 // consumePartition creates (or binds to) partition p's durable consumer and starts
@@ -123,10 +163,13 @@ func (s *Store) onInbox(m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	subj := m.Subject() // ns.in.<partition>.<id>
-	last := strings.LastIndexByte(subj, '.')
-	instance, err := DecodeToken(subj[last+1:])
-	part, _ := strconv.Atoi(subj[strings.LastIndexByte(subj[:max(last, 0)], '.')+1 : max(last, 0)])
+	subj := m.Subject() // ns.in.<partition>.<id>.<space>
+	tok, part, space, ok := s.subj.parseStored(subj)
+	if !ok {
+		s.deadLetter(m, "", fmt.Sprintf("subject %q is not an instance inbox subject", subj))
+		return
+	}
+	instance, err := DecodeToken(tok)
 	if err == nil {
 		err = ValidateInstanceID(instance)
 	}
@@ -142,6 +185,10 @@ func (s *Store) onInbox(m jetstream.Msg) {
 	if item.Instance == "" {
 		item.Instance = instance
 	}
+	if reason := checkOrigin(&item, space, s.subj.inbox(tok)); reason != "" {
+		s.deadLetter(m, instance, reason)
+		return
+	}
 	if reason := s.checkInbound(&item, instance); reason != "" {
 		s.deadLetter(m, instance, reason)
 		return
@@ -150,6 +197,43 @@ func (s *Store) onInbox(m jetstream.Msg) {
 		track: &msgTrack{}}); err != nil {
 		s.handBack(m) // closing
 	}
+}
+
+// checkOrigin refuses what a client may not send: a message on the client subject
+// must be a start (of a top-level instance), a raised event, a queue message or a
+// cancellation. Everything else is the runtime's to send, on its own subject.
+func checkOrigin(it *store.WorkItem, space, clientSubject string) string {
+	switch space {
+	case runtimeSpace:
+		return ""
+	case clientSpace:
+	default:
+		return fmt.Sprintf("unknown subject space %q", space)
+	}
+	switch it.Type {
+	case store.StartOrchestration:
+		if it.ParentInstance != "" || it.ParentExecutionID != 0 || it.ParentID != 0 {
+			return fmt.Sprintf("a StartOrchestration on the client subject %s may not name a parent instance: only the runtime starts sub-orchestrations", clientSubject)
+		}
+		if len(it.CarryForward) > 0 {
+			return fmt.Sprintf("a StartOrchestration on the client subject %s may not carry forward events", clientSubject)
+		}
+	case store.ExternalRaised, store.QueueMessage, store.CancelInstance, "":
+	default:
+		if isKnownType(it.Type) {
+			return fmt.Sprintf("message type %s is sent only by the runtime; clients may send StartOrchestration, ExternalRaised, QueueMessage and CancelInstance on %s", it.Type, clientSubject)
+		}
+	}
+	return ""
+}
+
+func isKnownType(t store.WorkItemType) bool {
+	switch t {
+	case store.StartOrchestration, store.ContinueAsNew, store.ExternalRaised, store.QueueMessage, store.CancelInstance,
+		store.ActivityCompleted, store.ActivityFailed, store.TimerFired, store.SubOrchCompleted, store.SubOrchFailed:
+		return true
+	}
+	return false
 }
 
 // checkInbound validates a work item from the inbox; it returns why it is unusable,
@@ -472,19 +556,22 @@ func (s *Store) RenewOrchestrationItemLock(ctx context.Context, lockToken string
 	return nil
 }
 
-// EnqueueForOrchestrator implements [store.Provider]. A positive delay turns the
-// message into a one-shot message schedule.
+// EnqueueForOrchestrator implements [store.Provider]: it publishes on the instance's
+// runtime subject (ns.rt.<id>), so any message type is accepted. A positive delay
+// turns the message into a one-shot message schedule.
 func (s *Store) EnqueueForOrchestrator(ctx context.Context, item store.WorkItem, delay time.Duration) error {
-	return s.publishInbox(ctx, item, "", delay)
+	return s.publishInbox(ctx, item, "", delay, runtimeSpace)
 }
 
-// PublishInbox publishes item to its instance's inbox with msgID as the JetStream
-// deduplication id (none if empty).
+// PublishInbox publishes a client message (start, raised event, queue message,
+// cancellation) on the instance's client subject (ns.inbox.<id>) with msgID as the
+// JetStream deduplication id (none if empty). Runtime message types published this
+// way are dead-lettered by the runtime.
 func (s *Store) PublishInbox(ctx context.Context, item store.WorkItem, msgID string) error {
-	return s.publishInbox(ctx, item, msgID, 0)
+	return s.publishInbox(ctx, item, msgID, 0, clientSpace)
 }
 
-func (s *Store) publishInbox(ctx context.Context, item store.WorkItem, msgID string, delay time.Duration) error {
+func (s *Store) publishInbox(ctx context.Context, item store.WorkItem, msgID string, delay time.Duration, space string) error {
 	if err := ValidateInstanceID(item.Instance); err != nil {
 		return err
 	}
@@ -493,7 +580,11 @@ func (s *Store) publishInbox(ctx context.Context, item store.WorkItem, msgID str
 		return fmt.Errorf("jetstream: encode %s message: %w", item.Type, err)
 	}
 	enc := EncodeToken(item.Instance)
-	m := nats.NewMsg(s.subj.inbox(enc))
+	target := s.subj.inbox(enc)
+	if space == runtimeSpace {
+		target = s.subj.runtime(enc)
+	}
+	m := nats.NewMsg(target)
 	m.Data = data
 	if delay > 0 {
 		uniq := msgID
@@ -501,7 +592,7 @@ func (s *Store) publishInbox(ctx context.Context, item store.WorkItem, msgID str
 			uniq = newID()
 		}
 		m.Subject = s.subj.delayed(enc, EncodeToken(uniq))
-		setSchedule(m, time.Now().Add(delay), s.subj.inbox(enc))
+		setSchedule(m, time.Now().Add(delay), target)
 	} else if msgID != "" {
 		m.Header.Set(nats.MsgIdHdr, msgID)
 	}

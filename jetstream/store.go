@@ -3,11 +3,11 @@
 //
 // Layout, for a namespace ns (see docs/ARCHITECTURE.md and docs/STORE.md):
 //
-//   - NS_INBOX (work-queue retention): clients and the runtime publish an instance's
-//     messages on ns.inbox.<id>; a subject transform stores them as
-//     ns.in.<partition>.<id>, and one durable consumer per partition feeds the
-//     instance actors. Durable timers are message schedules on ns.timer.<id>.<exec>.<n>
-//     that fire into the same inbox.
+//   - NS_INBOX (work-queue retention): clients publish an instance's messages on
+//     ns.inbox.<id>, the runtime on ns.rt.<id> (subjects.go); a subject transform
+//     stores both as ns.in.<partition>.<id>.<space>, and one durable consumer per
+//     partition feeds the instance actors. Durable timers are message schedules on
+//     ns.timer.<id>.<exec>.<n> that fire into ns.rt.<id>.
 //   - NS_HISTORY (limits retention): one message per committed turn on
 //     ns.hist.<id>.<execution>, appended with a fence on ns.hist.<id>.* so only one
 //     writer can extend an instance.
@@ -186,6 +186,7 @@ type Store struct {
 	demand                    workDemand    // waiting FetchWorkItem calls (work.go)
 	givePause                 time.Duration // pacing of give-backs (sessions.go)
 	consumers                 []jetstream.ConsumeContext
+	strayStarted              bool            // the inbox-stray consumer is in consumers
 	returned                  []jetstream.Msg // delivered while closing, nak'ed at the end
 	closed                    chan struct{}
 	life                      context.Context // cancelled by Close
@@ -258,10 +259,11 @@ func (s *Store) storage() jetstream.StorageType {
 
 func (s *Store) ensureStreams(ctx context.Context) error {
 	var err error
+	src, dst := s.subj.partitionTransform()
 	s.inbox, err = s.ensureStream(ctx, jetstream.StreamConfig{
 		Name:              s.subj.inboxStream(),
 		Description:       "duroxide instance inboxes and durable timers",
-		Subjects:          []string{s.subj.inboxAll(), s.subj.timerAll()},
+		Subjects:          []string{s.subj.inboxAll(), s.subj.runtimeAll(), s.subj.timerStream()},
 		Retention:         jetstream.WorkQueuePolicy,
 		Storage:           s.storage(),
 		Replicas:          s.cfg.Replicas,
@@ -269,10 +271,13 @@ func (s *Store) ensureStreams(ctx context.Context) error {
 		AllowDirect:       true,
 		Duplicates:        2 * time.Minute,
 		SubjectTransform: &jetstream.SubjectTransformConfig{
-			Source: s.subj.inboxAll(), Destination: s.subj.partitionTransform(),
+			Source: src, Destination: dst,
 		},
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.checkInboxSubjects(); err != nil {
 		return err
 	}
 	s.hist, err = s.ensureStream(ctx, jetstream.StreamConfig{
@@ -311,6 +316,22 @@ func (s *Store) ensureStreams(ctx context.Context) error {
 		MaxAge:      s.cfg.DeadLetterMaxAge,
 	})
 	return err
+}
+
+// ErrStreamOutdated is returned by [Open] when an existing stream was created by an
+// older version whose layout this version cannot use.
+var ErrStreamOutdated = errors.New("jetstream: stream layout is outdated")
+
+// checkInboxSubjects refuses an inbox stream created before the runtime subject space
+// (ns.rt.*) existed: runtime messages would have no stream to go to.
+func (s *Store) checkInboxSubjects() error {
+	cfg := s.inbox.CachedInfo().Config
+	if slices.Contains(cfg.Subjects, s.subj.runtimeAll()) {
+		return nil
+	}
+	return fmt.Errorf("%w: stream %s captures %v but not the runtime subjects %s (created by an older duroxide-go); "+
+		"let it drain, then delete it (nats stream rm %s) so that this version recreates it",
+		ErrStreamOutdated, cfg.Name, cfg.Subjects, s.subj.runtimeAll(), cfg.Name)
 }
 
 // ensureStream creates a stream or binds to the existing one. An existing stream is

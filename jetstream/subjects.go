@@ -133,20 +133,70 @@ func (s subjects) dead(enc string) string {
 }
 func (s subjects) deadAll() string { return s.ns + ".dead.>" }
 
-// Inbox is where clients publish messages for an instance: <ns>.inbox.<id>.
-func (s subjects) inbox(enc string) string { return s.ns + ".inbox." + enc }
-func (s subjects) inboxAll() string        { return s.ns + ".inbox.*" }
+// Two subject spaces feed the inbox stream, so that NATS permissions can tell clients
+// from the runtime (docs/SECURITY.md):
+//   - the client space <ns>.inbox.<id>: starts, raised events, queue messages and
+//     cancellations from clients;
+//   - the runtime space <ns>.rt.<id>: everything the runtime sends itself (activity
+//     and sub-orchestration results, fired timers, sub-orchestration starts,
+//     continue-as-new, cancellations of children).
+//
+// The stream stores both as <ns>.in.<partition>.<id>.<space>, <space> being the
+// subject's second token ("inbox" or "rt"): one partition per id whatever the space,
+// so one consumer per partition keeps each instance's messages in order.
+const (
+	clientSpace  = "inbox"
+	runtimeSpace = "rt"
+)
 
-// The inbox stream stores <ns>.inbox.<id> as <ns>.in.<partition>.<id>.
-func (s subjects) partitionTransform() string {
-	return fmt.Sprintf("%s.in.{{partition(%d,1)}}.{{wildcard(1)}}", s.ns, s.partitions)
+// inbox is the client subject of an instance.
+func (s subjects) inbox(enc string) string { return s.ns + "." + clientSpace + "." + enc }
+
+// runtime is the runtime subject of an instance.
+func (s subjects) runtime(enc string) string { return s.ns + "." + runtimeSpace + "." + enc }
+
+func (s subjects) inboxAll() string   { return s.ns + "." + clientSpace + ".*" }
+func (s subjects) runtimeAll() string { return s.ns + "." + runtimeSpace + ".*" }
+
+// strayFilters match what the stream stores without transforming it: a publish to a
+// subject holding a literal wildcard token (<ns>.inbox.* or <ns>.inbox.>) is captured
+// by the stream but not transformed, so no partition would ever deliver it.
+func (s subjects) strayFilters() []string {
+	return []string{s.ns + "." + clientSpace + ".>", s.ns + "." + runtimeSpace + ".>"}
 }
-func (s subjects) partitionFilter(p int) string { return fmt.Sprintf("%s.in.%d.*", s.ns, p) }
+
+// partitionTransform maps both spaces to the stored <ns>.in.<partition>.<id>.<space>.
+func (s subjects) partitionTransform() (source, destination string) {
+	return s.ns + ".*.*", fmt.Sprintf("%s.in.{{partition(%d,2)}}.{{wildcard(2)}}.{{wildcard(1)}}", s.ns, s.partitions)
+}
+
+// parseStored splits a stored inbox subject ns.in.<partition>.<id>.<space>.
+func (s subjects) parseStored(subj string) (tok string, partition int, space string, ok bool) {
+	rest, found := strings.CutPrefix(subj, s.ns+".in.")
+	if !found {
+		return "", 0, "", false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 {
+		return "", 0, "", false
+	}
+	p, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return "", 0, "", false
+	}
+	return parts[1], p, parts[2], true
+}
+
+func (s subjects) partitionFilter(p int) string { return fmt.Sprintf("%s.in.%d.*.*", s.ns, p) }
 func (s subjects) storedInboxAny(enc string) string {
-	return s.ns + ".in.*." + enc
+	return s.ns + ".in.*." + enc + ".*"
 }
 
 func (s subjects) timerAll() string { return s.ns + ".timer.>" }
+
+// timerStream is the timers' subject in the stream's config: at least two tokens after
+// "timer", so that no timer subject also matches the partition transform's source.
+func (s subjects) timerStream() string { return s.ns + ".timer.*.>" }
 
 // timer is the schedule subject of a durable timer. The incarnation (when the
 // instance has one) is part of it: a timer of a deleted incarnation re-published late

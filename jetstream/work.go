@@ -526,7 +526,7 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 		if done.Incarnation != "" {
 			id += ":" + done.Incarnation
 		}
-		if err := s.publishInbox(ctx, done, id, 0); err != nil {
+		if err := s.publishInbox(ctx, done, id, 0, runtimeSpace); err != nil {
 			s.mu.Lock()
 			s.works[lockToken] = wl
 			s.mu.Unlock()

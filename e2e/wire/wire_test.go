@@ -272,7 +272,7 @@ func TestWireProtocol(t *testing.T) {
 			stored := strings.Replace(c.subject, "duroxide.inbox.", "duroxide.in.", 1)
 			var got string
 			for subj, r := range reasons {
-				if strings.HasPrefix(subj, "duroxide.in.") && strings.HasSuffix(subj, "."+strings.TrimPrefix(c.subject, "duroxide.inbox.")) {
+				if strings.HasPrefix(subj, "duroxide.in.") && strings.HasSuffix(subj, "."+strings.TrimPrefix(c.subject, "duroxide.inbox.")+".inbox") {
 					got = r
 				}
 			}
