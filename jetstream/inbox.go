@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -279,15 +280,23 @@ func (s *Store) checkInbound(it *store.WorkItem, instance string) string {
 const maxNameBytes = 256
 
 // deadLetter copies a rejected inbox message to the dead-letter stream with its reason
-// (header Duroxide-Reason), logs it, and terminates it so it is not redelivered.
+// (header Duroxide-Reason), logs it, and terminates it so it is not redelivered. A
+// body too large to be copied with the headers (near the server's max payload) is
+// cut to its first [deadLetterKeepBytes] bytes, marked by HeaderTruncated;
+// HeaderOriginalSize always gives its full size.
 func (s *Store) deadLetter(m jetstream.Msg, instance, reason string) {
 	s.log.Warn("dead-lettering inbox message", "subject", m.Subject(), "instance", instance, "reason", reason)
 	dl := nats.NewMsg(s.subj.dead(EncodeToken(instance)))
 	dl.Data = m.Data()
 	dl.Header.Set(HeaderReason, reason)
 	dl.Header.Set(HeaderOriginalSubject, m.Subject())
+	dl.Header.Set(HeaderOriginalSize, strconv.Itoa(len(m.Data())))
 	if md, err := m.Metadata(); err == nil {
 		dl.Header.Set(HeaderOriginalSequence, fmt.Sprint(md.Sequence.Stream))
+	}
+	if lim := s.nc.MaxPayload(); lim > 0 && int64(len(dl.Data)+len(reason)+len(m.Subject())+deadLetterHeaderRoom) > lim {
+		dl.Data = dl.Data[:min(len(dl.Data), deadLetterKeepBytes)]
+		dl.Header.Set(HeaderTruncated, "true")
 	}
 	if _, err := s.js.PublishMsg(context.Background(), dl); err != nil {
 		s.log.Error("dead-letter publish failed; the message stays in the inbox", "err", err)
@@ -297,11 +306,23 @@ func (s *Store) deadLetter(m jetstream.Msg, instance, reason string) {
 	_ = m.TermWithReason(reason)
 }
 
+const (
+	// deadLetterKeepBytes is how much of an oversized body a dead letter keeps.
+	deadLetterKeepBytes = 64 << 10
+	// deadLetterHeaderRoom bounds the dead letter's headers besides the reason and
+	// the original subject.
+	deadLetterHeaderRoom = 1024
+)
+
 // Headers of dead-lettered messages.
 const (
 	HeaderReason           = "Duroxide-Reason"
 	HeaderOriginalSubject  = "Duroxide-Original-Subject"
 	HeaderOriginalSequence = "Duroxide-Original-Sequence"
+	// HeaderOriginalSize is the rejected message's body size in bytes.
+	HeaderOriginalSize = "Duroxide-Original-Size"
+	// HeaderTruncated is "true" when the dead letter keeps only the start of the body.
+	HeaderTruncated = "Duroxide-Truncated"
 )
 
 // FetchOrchestrationItem implements [store.Provider].
