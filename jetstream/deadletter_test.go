@@ -90,3 +90,38 @@ func TestOversizedBadMessageIsDeadLettered(t *testing.T) {
 		t.Errorf("reason %q", dl.Header.Get(HeaderReason))
 	}
 }
+
+// Messages that could never run are dead-lettered at once, not retried: a start with
+// a version that is not semver, and a subject whose id token is not canonical.
+func TestUnusableStartsAreDeadLettered(t *testing.T) {
+	st, nc := openTestStore(t, Config{})
+	js, _ := jetstream.New(nc)
+	for subj, body := range map[string]string{
+		"duroxide.inbox.v1":      `{"type":"StartOrchestration","instance":"v1","name":"O","version":"banana"}`,
+		"duroxide.inbox.nc=2e0":  `{"type":"StartOrchestration","instance":"nc.0","name":"O"}`,
+		"duroxide.inbox.=41bc":   `{"type":"StartOrchestration","instance":"Abc","name":"O"}`,
+		"duroxide.inbox.parent1": `{"type":"StartOrchestration","instance":"parent1","name":"O","parent_instance":"p","parent_id":2}`,
+	} {
+		if _, err := js.Publish(context.Background(), subj, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{
+		"v1":      `version "banana" is not MAJOR.MINOR.PATCH`,
+		"nc=2e0":  "not canonical",
+		"=41bc":   "not canonical",
+		"parent1": "may not name a parent",
+	}
+	for _, m := range deadLetters(t, st, len(want)) {
+		subj := m.Header.Get(HeaderOriginalSubject)
+		tok := strings.TrimSuffix(subj[strings.Index(subj, ".in.")+4:], ".inbox")
+		tok = tok[strings.IndexByte(tok, '.')+1:]
+		if r := m.Header.Get(HeaderReason); !strings.Contains(r, want[tok]) {
+			t.Errorf("%s: reason %q, want it to mention %q", subj, r, want[tok])
+		}
+		delete(want, tok)
+	}
+	if len(want) > 0 {
+		t.Errorf("not dead-lettered: %v", want)
+	}
+}

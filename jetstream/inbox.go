@@ -248,6 +248,11 @@ func (s *Store) checkInbound(it *store.WorkItem, instance string) string {
 		if it.Name == "" {
 			return string(it.Type) + " needs the orchestration name in \"name\""
 		}
+		if it.Version != "" {
+			if _, err := store.ParseSemver(it.Version); err != nil {
+				return fmt.Sprintf("version %q is not MAJOR.MINOR.PATCH: %v", it.Version, err)
+			}
+		}
 	case store.ExternalRaised, store.QueueMessage:
 		if it.Name == "" {
 			return string(it.Type) + " needs the event or queue name in \"name\""

@@ -66,7 +66,9 @@ func plain(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
-// DecodeToken reverses [EncodeToken].
+// DecodeToken reverses [EncodeToken]. It accepts only canonical tokens, those
+// EncodeToken produces: EncodeToken(DecodeToken(t)) == t, so "=2e" (lower-case hex)
+// and "=41" (an escaped plain byte) are errors wrapping [ErrInvalidInstanceID].
 func DecodeToken(tok string) (string, error) {
 	if !strings.Contains(tok, "=") {
 		for i := 0; i < len(tok); i++ {
@@ -92,6 +94,11 @@ func DecodeToken(tok string) (string, error) {
 		default:
 			return "", fmt.Errorf("%w: byte %q at %d is not allowed in an encoded token", ErrInvalidInstanceID, c, i)
 		}
+	}
+	if EncodeToken(string(out)) != tok {
+		// One id, one token: a lower-case escape or an escaped plain byte would give
+		// the same instance a second subject (and a second partition).
+		return "", fmt.Errorf("%w: token %q is not canonical (the id encodes as %q)", ErrInvalidInstanceID, tok, EncodeToken(string(out)))
 	}
 	return string(out), nil
 }
