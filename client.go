@@ -134,14 +134,23 @@ func (c *Client) CancelInstance(ctx context.Context, instanceID, reason string) 
 	return c.st.PublishInbox(ctx, store.WorkItem{Type: store.CancelInstance, Instance: instanceID, Reason: reason}, newULID())
 }
 
-// GetStatus returns the instance's status as of its last committed turn; a missing
-// instance has State [StateNotFound] (not an error).
+// GetStatus returns the instance's status as of its last committed turn. An instance
+// whose start waits in its inbox, not yet run by any node, has State [StatePending]
+// (with Name, Version and WaitingFor); a missing instance has State [StateNotFound]
+// (not an error).
 func (c *Client) GetStatus(ctx context.Context, instanceID string) (*Status, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
 	sum, err := c.st.InstanceSummary(ctx, instanceID)
 	if errors.Is(err, store.ErrNotFound) {
+		start, _, err := c.st.PendingStart(ctx, instanceID)
+		if err != nil {
+			return nil, err
+		}
+		if start != nil {
+			return pendingStatus(instanceID, start), nil
+		}
 		return &Status{InstanceID: instanceID, State: StateNotFound}, nil
 	}
 	if err != nil {
@@ -150,11 +159,26 @@ func (c *Client) GetStatus(ctx context.Context, instanceID string) (*Status, err
 	return statusFromSummary(sum), nil
 }
 
+func pendingStatus(instanceID string, start *store.WorkItem) *Status {
+	what := fmt.Sprintf("a node with orchestration %q registered", start.Name)
+	if start.Version != "" {
+		what = fmt.Sprintf("a node with orchestration %q version %s registered", start.Name, start.Version)
+	}
+	return &Status{InstanceID: instanceID, State: StatePending, Name: start.Name, Version: start.Version, WaitingFor: what}
+}
+
+// NotFoundGrace is how long [Client.WaitForOrchestration] waits for an instance that
+// does not exist before returning [ErrInstanceNotFound]: a start published just
+// before may still be on its way.
+const NotFoundGrace = 3 * time.Second
+
 // WaitForOrchestration waits until the instance completes or fails and returns its
-// final status. It waits through NotFound (a start may still be on its way) and
-// returns ctx's error when ctx ends first: give it a deadline. Transient read errors,
-// and reads that get no answer within 5 s (their request was lost with a dying
-// server or stream leader), are retried until then.
+// final status. It returns ctx's error when ctx ends first: give it a deadline.
+// Transient read errors, and reads that get no answer within 5 s (their request was
+// lost with a dying server or stream leader), are retried until then. An instance
+// that does not exist and has no start waiting in its inbox for [NotFoundGrace] is an
+// error wrapping [ErrInstanceNotFound]; a Pending one (its start waits for a node)
+// is waited for.
 //
 // It listens for the runtime's status notices on core NATS and re-reads the status
 // from the history stream on each notice, and at least every second.
@@ -162,7 +186,7 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	return c.waitStatus(ctx, instanceID, fmt.Sprintf("wait for %q", instanceID), func(st *Status) bool {
+	return c.waitStatus(ctx, instanceID, fmt.Sprintf("wait for %q", instanceID), true, func(st *Status) bool {
 		return st.State.IsTerminal()
 	})
 }
@@ -178,7 +202,12 @@ const statusReadTimeout = 5 * time.Second
 // no answer within statusReadTimeout, are retried until ctx ends (a stream leader may
 // be moving after a node died); the error then names what was waited for and the
 // last read error.
-func (c *Client) waitStatus(ctx context.Context, instanceID, what string, done func(*Status) bool) (*Status, error) {
+//
+// With mustExist, an instance still NotFound after [NotFoundGrace] is checked once
+// more (nothing in its inbox, then no history: the runtime acks a start only after
+// its first turn is committed) and reported as [ErrInstanceNotFound].
+func (c *Client) waitStatus(ctx context.Context, instanceID, what string, mustExist bool, done func(*Status) bool) (*Status, error) {
+	began := time.Now()
 	notices := make(chan struct{}, 1)
 	sub, err := c.nc.Subscribe(c.st.StatusSubject(instanceID), func(*nats.Msg) {
 		select { // coalesce: one pending wake-up is enough
@@ -201,6 +230,12 @@ func (c *Client) waitStatus(ctx context.Context, instanceID, what string, done f
 			return st, nil
 		case err != nil && ctx.Err() == nil:
 			lastErr = err
+		case err == nil && mustExist && st.State == StateNotFound && time.Since(began) >= NotFoundGrace:
+			if missing, err := c.missing(ctx, instanceID); err != nil {
+				lastErr = err
+			} else if missing {
+				return nil, fmt.Errorf("duroxide: %s: %w: %q has no history and no start waiting in its inbox", what, ErrInstanceNotFound, instanceID)
+			}
 		}
 		t := time.NewTimer(poll)
 		select {
@@ -216,6 +251,19 @@ func (c *Client) waitStatus(ctx context.Context, instanceID, what string, done f
 		}
 		t.Stop()
 	}
+}
+
+// missing reports whether the instance has nothing in its inbox and, read after that,
+// no history.
+func (c *Client) missing(ctx context.Context, instanceID string) (bool, error) {
+	if _, pending, err := c.st.PendingStart(ctx, instanceID); err != nil || pending > 0 {
+		return false, err
+	}
+	_, err := c.st.InstanceSummary(ctx, instanceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	return false, err
 }
 
 // ReadHistory returns the history of the instance's latest execution, or of

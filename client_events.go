@@ -30,7 +30,7 @@ func (c *Client) WaitForStatusChange(ctx context.Context, instanceID string, las
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	return c.waitStatus(ctx, instanceID, fmt.Sprintf("wait for a status change of %q", instanceID), func(st *Status) bool {
+	return c.waitStatus(ctx, instanceID, fmt.Sprintf("wait for a status change of %q", instanceID), false, func(st *Status) bool {
 		return st.State.IsTerminal() || st.State != StateNotFound && st.CustomStatusVersion > lastSeenVersion
 	})
 }

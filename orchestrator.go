@@ -177,7 +177,11 @@ func (r *Runtime) startExecution(ctx context.Context, item *store.OrchestrationI
 	now := time.Now().UnixMilli()
 	if !ok {
 		if item.AttemptCount <= r.opts.MaxAttempts {
-			r.abandon(ctx, item, r.opts.unregisteredDelay(item.AttemptCount))
+			delay := r.opts.unregisteredDelay(item.AttemptCount)
+			r.log.Warn("start waits for a handler: this node has not registered the orchestration",
+				"instance", item.Instance, "orchestration", start.Name, "version", start.Version,
+				"attempt", item.AttemptCount, "max_attempts", r.opts.MaxAttempts, "retry_in", delay)
+			r.abandon(ctx, item, delay)
 			return nil
 		}
 		fn = func(*OrchestrationContext, string) (string, error) { return "", nil }

@@ -14,7 +14,11 @@ type State string
 
 // Instance states.
 const (
-	StateNotFound  State = "NotFound"
+	StateNotFound State = "NotFound"
+	// StatePending is an instance whose start is accepted but has not run yet: no
+	// node has taken it, because none is running or none has its orchestration
+	// registered (Status.WaitingFor says which orchestration is needed).
+	StatePending   State = "Pending"
 	StateRunning   State = "Running"
 	StateCompleted State = "Completed"
 	StateFailed    State = "Failed"
@@ -44,6 +48,8 @@ type Status struct {
 	ParentInstanceID    string          `json:"parent_instance_id,omitempty"`
 	CreatedAt           time.Time       `json:"created_at,omitzero"`
 	UpdatedAt           time.Time       `json:"updated_at,omitzero"`
+	// WaitingFor says, for a Pending instance, what its start waits for.
+	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
 // Decode decodes a Completed instance's output into out.

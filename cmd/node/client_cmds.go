@@ -188,7 +188,15 @@ func runWait(ctx context.Context, args []string, stdout io.Writer) error {
 	defer closeConn()
 	st, err := c.WaitForOrchestration(ctx, id)
 	if err != nil {
+		if errors.Is(err, duroxide.ErrInstanceNotFound) {
+			return fmt.Errorf("instance %q does not exist: it has no history and no start is waiting for it", id)
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+			defer cancel()
+			if st, serr := c.GetStatus(sctx, id); serr == nil && st.State == duroxide.StatePending {
+				return fmt.Errorf("instance %q did not start within %s: its start is waiting for %s", id, *timeout, st.WaitingFor)
+			}
 			return fmt.Errorf("instance %q did not finish within %s", id, *timeout)
 		}
 		return err
@@ -242,6 +250,10 @@ func printStatus(w io.Writer, st *duroxide.Status) {
 		return
 	}
 	fmt.Fprintf(w, "name:      %s %s\n", st.Name, st.Version)
+	if st.State == duroxide.StatePending {
+		fmt.Fprintf(w, "waiting:   for %s\n", st.WaitingFor)
+		return
+	}
 	fmt.Fprintf(w, "execution: %d\n", st.ExecutionID)
 	if st.ParentInstanceID != "" {
 		fmt.Fprintf(w, "parent:    %s\n", st.ParentInstanceID)
@@ -272,16 +284,17 @@ type statusJSON struct {
 	ParentInstanceID string                   `json:"parent_instance_id,omitempty"`
 	CreatedAt        *time.Time               `json:"created_at,omitempty"`
 	UpdatedAt        *time.Time               `json:"updated_at,omitempty"`
+	WaitingFor       string                   `json:"waiting_for,omitempty"`
 }
 
 func printJSON(w io.Writer, st *duroxide.Status) error {
 	j := statusJSON{InstanceID: st.InstanceID, State: st.State, Name: st.Name, Version: st.Version,
 		ExecutionID: st.ExecutionID, Failure: st.Failure, CustomStatus: st.CustomStatus,
-		ParentInstanceID: st.ParentInstanceID}
+		ParentInstanceID: st.ParentInstanceID, WaitingFor: st.WaitingFor}
 	if st.State == duroxide.StateCompleted {
 		j.Output = json.RawMessage(outputText(st.Output))
 	}
-	if st.State != duroxide.StateNotFound {
+	if st.State != duroxide.StateNotFound && st.State != duroxide.StatePending {
 		j.CreatedAt, j.UpdatedAt = &st.CreatedAt, &st.UpdatedAt
 	}
 	b, err := json.Marshal(j)

@@ -202,13 +202,23 @@ func TestServeAndClientCommands(t *testing.T) {
 		t.Fatalf("status of a failed instance: %q", out)
 	}
 
+	// A start of an orchestration no node has registered is visible as Pending.
+	mustOK("nohandler-1", "start", "NoSuchOrchestration", "--id", "nohandler-1")
+	if out := mustOK("", "status", "nohandler-1"); !strings.Contains(out, "state:     Pending") ||
+		!strings.Contains(out, `waiting:   for a node with orchestration "NoSuchOrchestration" registered`) {
+		t.Fatalf("status of a start without a handler: %q", out)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"wait", "nohandler-1", "--timeout", "1s"}, `instance "nohandler-1" did not start within 1s: its start is waiting for a node with orchestration "NoSuchOrchestration" registered`},
 		{[]string{"start", "HelloWorld", "--id", "hello-1", "--input", `"again"`}, "already exists"},
 		{[]string{"status", "missing-1"}, `instance "missing-1" not found`},
 		{[]string{"wait", "missing-1", "--timeout", "200ms"}, "did not finish within 200ms"},
+		// Past the grace for a start in flight, an id that never existed is named so.
+		{[]string{"wait", "missing-2", "--timeout", "60s"}, `instance "missing-2" does not exist`},
 	} {
 		code, _, stderr := c(tc.args...)
 		if code != 1 {

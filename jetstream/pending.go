@@ -1,0 +1,57 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// maxPendingScan bounds how many of an instance's waiting inbox messages
+// [Store.PendingStart] reads looking for its start.
+const maxPendingScan = 16
+
+// PendingStart reports what waits in the inbox for an instance: how many messages
+// (including delayed ones not yet due), and the first StartOrchestration among the
+// first few, or nil. A start waits there until a node has run its first turn; it
+// stays there, retried with backoff, while no node has its orchestration registered.
+//
+// The runtime acks inbox messages only after the turn that consumed them is
+// committed, so an instance with no history and nothing pending does not exist: a
+// caller reads PendingStart first, then the history.
+func (s *Store) PendingStart(ctx context.Context, instance string) (*store.WorkItem, uint64, error) {
+	enc := EncodeToken(instance)
+	var pending uint64
+	for _, filter := range []string{s.subj.storedInboxAny(enc), s.subj.ns + ".timer." + enc + ".>"} {
+		info, err := s.inbox.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return nil, 0, fmt.Errorf("jetstream: inbox stream info: %w", err)
+		}
+		for _, n := range info.State.Subjects {
+			pending += n
+		}
+	}
+	if pending == 0 {
+		return nil, 0, nil
+	}
+	seq := uint64(1)
+	for range maxPendingScan {
+		m, err := s.inbox.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(s.subj.storedInboxAny(enc)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, pending, fmt.Errorf("jetstream: read the inbox of %q: %w", instance, err)
+		}
+		var it store.WorkItem
+		if json.Unmarshal(m.Data, &it) == nil && it.Type == store.StartOrchestration {
+			return &it, pending, nil
+		}
+		seq = m.Sequence + 1
+	}
+	return nil, pending, nil
+}
