@@ -248,6 +248,12 @@ func TestWireProtocol(t *testing.T) {
 			{"bad id escape", "duroxide.inbox.x=ZZ", map[string]string{"type": "CancelInstance"}, "does not name a valid instance"},
 			{"oversized input", "duroxide.inbox.big", map[string]string{"type": "StartOrchestration", "name": "HelloWorld", "input": `"` + strings.Repeat("x", 2<<20) + `"`}, "the limit is"},
 			{"start without a name", "duroxide.inbox.noname", map[string]string{"type": "StartOrchestration"}, "orchestration name"},
+			{"name over 256 bytes", "duroxide.inbox.longname", map[string]string{"type": "ExternalRaised", "name": strings.Repeat("n", 257)}, "the limit is 256"},
+			{"version not semver", "duroxide.inbox.banana", map[string]string{"type": "StartOrchestration", "name": "HelloWorld", "version": "banana"}, `version "banana" is not MAJOR.MINOR.PATCH`},
+			{"non-canonical token", "duroxide.inbox.nc=2e0", map[string]string{"type": "CancelInstance", "instance": "nc.0"}, "not canonical"},
+			{"runtime type on the client subject", "duroxide.inbox.forged", map[string]any{"type": "TimerFired", "execution_id": 1, "id": 2}, "sent only by the runtime"},
+			{"start naming a parent", "duroxide.inbox.child", map[string]any{"type": "StartOrchestration", "name": "HelloWorld", "parent_instance": "p", "parent_id": 2}, "may not name a parent"},
+			{"literal wildcard subject", "duroxide.inbox.*", map[string]string{"type": "CancelInstance"}, "wildcard token"},
 		}
 		for _, c := range cases {
 			if err := publish(t, js, c.subject, c.body, ""); err != nil {
@@ -270,7 +276,7 @@ func TestWireProtocol(t *testing.T) {
 		}
 		for _, c := range cases {
 			stored := strings.Replace(c.subject, "duroxide.inbox.", "duroxide.in.", 1)
-			var got string
+			got := reasons[c.subject] // stored untransformed
 			for subj, r := range reasons {
 				if strings.HasPrefix(subj, "duroxide.in.") && strings.HasSuffix(subj, "."+strings.TrimPrefix(c.subject, "duroxide.inbox.")+".inbox") {
 					got = r
@@ -279,6 +285,36 @@ func TestWireProtocol(t *testing.T) {
 			if !strings.Contains(got, c.reason) {
 				t.Errorf("%s (%s): reason %q, want it to mention %q", c.name, stored, got, c.reason)
 			}
+		}
+	})
+
+	t.Run("status of a start no node can run, and of a missing instance", func(t *testing.T) {
+		id := "wire-nohandler"
+		if err := publish(t, js, "duroxide.inbox."+id, map[string]string{"type": "StartOrchestration", "instance": id, "name": "NoSuchOrchestration"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		fields := func(id string) map[string]any {
+			req, _ := json.Marshal(map[string]string{"instance": id})
+			m, err := nc.Request("duroxide.api.status", req, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var f map[string]any
+			if err := json.Unmarshal(m.Data, &f); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		f := fields(id)
+		if f["state"] != "Pending" || f["name"] != "NoSuchOrchestration" || !strings.Contains(fmt.Sprint(f["waiting_for"]), `"NoSuchOrchestration"`) {
+			t.Errorf("status of a start without a handler: %v", f)
+		}
+		if _, ok := f["created_at"]; ok {
+			t.Errorf("a Pending status has created_at: %v", f)
+		}
+		// Empty fields are omitted: a missing instance has only its id and state.
+		if f := fields("wire-missing"); len(f) != 2 || f["state"] != "NotFound" || f["instance_id"] != "wire-missing" {
+			t.Errorf("status of a missing instance: %v", f)
 		}
 	})
 
