@@ -98,7 +98,7 @@ type InstancePage struct {
 // ValidStatus reports whether s is an instance status a listing accepts.
 func ValidStatus(s string) bool {
 	switch s {
-	case store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusContinuedAsNew:
+	case store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusContinuedAsNew, string(StatePending):
 		return true
 	}
 	return false
@@ -109,12 +109,17 @@ func ValidStatus(s string) bool {
 // and creation time. Page through with Cursor and Next. An unknown status or a bad
 // cursor returns an error wrapping [ErrInvalidInput]. The listing reflects every turn
 // committed before the call; it returns [ErrViewsUnavailable] when no projector runs.
+// Status "Pending" lists starts that no node has run yet (see [StatePending]), read
+// from the inbox, in id order.
 func (c *Client) ListInstances(ctx context.Context, opts ListOptions) (*InstancePage, error) {
 	if opts.Status != "" && !ValidStatus(opts.Status) {
-		return nil, fmt.Errorf("%w: unknown status %q (want Running, Completed, Failed or ContinuedAsNew)", ErrInvalidInput, opts.Status)
+		return nil, fmt.Errorf("%w: unknown status %q (want Running, Completed, Failed, ContinuedAsNew or Pending)", ErrInvalidInput, opts.Status)
 	}
 	if opts.Limit < 0 || opts.Limit > 10000 {
 		return nil, fmt.Errorf("%w: limit %d is outside 1..10000", ErrInvalidInput, opts.Limit)
+	}
+	if opts.Status == string(StatePending) {
+		return c.listPending(ctx, opts)
 	}
 	if opts.Cursor != "" {
 		if _, err := strconv.ParseUint(opts.Cursor, 10, 64); err != nil {
@@ -133,6 +138,24 @@ func (c *Client) ListInstances(ctx context.Context, opts ListOptions) (*Instance
 		return nil, adminErr(err)
 	}
 	return &InstancePage{InstanceIDs: p.Instances, Next: p.Next}, nil
+}
+
+// listPending lists instances whose start waits in the inbox, no node having run it
+// (see [StatePending]), in id-token order; the cursor is the last id token of the
+// previous page. Creation-time filters do not apply: they have no history yet.
+func (c *Client) listPending(ctx context.Context, opts ListOptions) (*InstancePage, error) {
+	if !opts.CreatedAfter.IsZero() || !opts.CreatedBefore.IsZero() {
+		return nil, fmt.Errorf("%w: Pending instances have no creation time to filter on", ErrInvalidInput)
+	}
+	limit := opts.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	ids, next, err := c.st.PendingStarts(ctx, opts.Name, limit, opts.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	return &InstancePage{InstanceIDs: ids, Next: next}, nil
 }
 
 // ListAllInstances returns the ids of every instance matching opts (Limit and

@@ -31,7 +31,8 @@ func TestWaitForMissingInstanceSaysNotFound(t *testing.T) {
 }
 
 // A start of an orchestration no node has registered is logged at warn by the node,
-// shown as Pending with what it waits for, and waited for (not reported NotFound).
+// shown as Pending with what it waits for (status and listing), and waited for (not
+// reported NotFound).
 func TestStartWithoutHandlerIsPending(t *testing.T) {
 	var mu sync.Mutex
 	var msgs []string
@@ -45,6 +46,13 @@ func TestStartWithoutHandlerIsPending(t *testing.T) {
 	must(t, err)
 	if st.State != duroxide.StatePending || st.Name != "Later" || !strings.Contains(st.WaitingFor, `orchestration "Later"`) {
 		t.Fatalf("status %+v, want Pending waiting for Later", st)
+	}
+	for name, want := range map[string]bool{"": true, "Later": true, "Other": false} {
+		page, err := c.ListInstances(ctx, duroxide.ListOptions{Status: "Pending", Name: name})
+		must(t, err)
+		if got := slices.Contains(page.InstanceIDs, "orphan-1"); got != want {
+			t.Errorf("Pending listing for name %q: %v, want orphan-1 listed: %v", name, page.InstanceIDs, want)
+		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

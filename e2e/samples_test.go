@@ -326,11 +326,11 @@ func TestSampleStatusPolling(t *testing.T) {
 		if st.State == duroxide.StateRunning || st.State == duroxide.StateCompleted {
 			break
 		}
-		if st.State != duroxide.StateNotFound {
+		if st.State != duroxide.StateNotFound && st.State != duroxide.StatePending {
 			t.Fatalf("status %s, want Running or Completed", st.State)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("instance still NotFound after 10s")
+			t.Fatalf("instance still %s after 10s", st.State)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -83,8 +83,8 @@ func TestUnregisteredVersionBacksOffUntilRegistered(t *testing.T) {
 	must(t, c.StartOrchestration(ctx, "wants-v3", "Evolving", "", duroxide.StartVersion("3.0.0")))
 	// Let the start bounce at least once (it is redelivered after its backoff).
 	waitFor(t, "the start to be redelivered", func() bool { return inboxRedelivered(rt) > 0 })
-	if st, err := c.GetStatus(ctx, "wants-v3"); err != nil || st.State != duroxide.StateNotFound {
-		t.Fatalf("the instance started without its version: %+v %v", st, err)
+	if st, err := c.GetStatus(ctx, "wants-v3"); err != nil || st.State != duroxide.StatePending || !strings.Contains(st.WaitingFor, "version 3.0.0") {
+		t.Fatalf("the instance started without its version, or is not shown waiting for it: %+v %v", st, err)
 	}
 	registerVersionedString(t, reg, "Evolving", "3.0.0", "v3")
 	st := waitDone(t, c, "wants-v3", sampleWait)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -54,4 +56,46 @@ func (s *Store) PendingStart(ctx context.Context, instance string) (*store.WorkI
 		seq = m.Sequence + 1
 	}
 	return nil, pending, nil
+}
+
+// PendingStarts lists, in id-token order, instances whose start waits in the inbox
+// while they have no history (see [Store.PendingStart]), of orchestration name if
+// name is not empty: at most limit of them, after the id whose token is after (the
+// previous page's last). next is the cursor of the next page, "" after the last.
+func (s *Store) PendingStarts(ctx context.Context, name string, limit int, after string) (ids []string, next string, err error) {
+	info, err := s.inbox.Info(ctx, jetstream.WithSubjectFilter(s.subj.ns+".in.*.*.*"))
+	if err != nil {
+		return nil, "", fmt.Errorf("jetstream: inbox stream info: %w", err)
+	}
+	toks := map[string]bool{}
+	for subj := range info.State.Subjects {
+		if tok, _, _, ok := s.subj.parseStored(subj); ok && tok > after {
+			toks[tok] = true
+		}
+	}
+	sorted := slices.Sorted(maps.Keys(toks))
+	for i, tok := range sorted {
+		id, err := DecodeToken(tok)
+		if err != nil {
+			continue // dead-lettered soon
+		}
+		start, _, err := s.PendingStart(ctx, id)
+		if err != nil {
+			return nil, "", err
+		}
+		if start == nil || name != "" && start.Name != name {
+			continue
+		}
+		if _, err := s.InstanceSummary(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			if err != nil {
+				return nil, "", err
+			}
+			continue // started: a duplicate start waits to be dropped
+		}
+		ids = append(ids, id)
+		if len(ids) == limit && i < len(sorted)-1 {
+			return ids, tok, nil
+		}
+	}
+	return ids, "", nil
 }

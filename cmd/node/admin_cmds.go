@@ -56,7 +56,7 @@ func msTime(t time.Time) string {
 // runList lists instances.
 func runList(ctx context.Context, args []string, stdout io.Writer) error {
 	a := newAdminCmd("list", "list [--status S] [--name N] [--limit K] [--cursor C]", stdout)
-	status := a.fs.String("status", "", "only instances in this `status` (Running, Completed, Failed, ContinuedAsNew)")
+	status := a.fs.String("status", "", "only instances in this `status` (Running, Completed, Failed, ContinuedAsNew, or Pending: started, not yet run by any node)")
 	name := a.fs.String("name", "", "only instances of this orchestration `name`")
 	limit := a.fs.Int("limit", 100, "page size (1..10000)")
 	cursor := a.fs.String("cursor", "", "continue from a previous page's next cursor")
@@ -68,7 +68,7 @@ func runList(ctx context.Context, args []string, stdout io.Writer) error {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
 	if *status != "" && !duroxide.ValidStatus(*status) {
-		return usageErrorf("unknown --status %q (want Running, Completed, Failed or ContinuedAsNew)", *status)
+		return usageErrorf("unknown --status %q (want Running, Completed, Failed, ContinuedAsNew or Pending)", *status)
 	}
 	if *limit < 1 || *limit > 10000 {
 		return usageErrorf("--limit must be 1..10000")

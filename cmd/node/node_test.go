@@ -208,6 +208,9 @@ func TestServeAndClientCommands(t *testing.T) {
 		!strings.Contains(out, `waiting:   for a node with orchestration "NoSuchOrchestration" registered`) {
 		t.Fatalf("status of a start without a handler: %q", out)
 	}
+	if out := mustOK("", "list", "--status", "Pending"); out != "nohandler-1\n" {
+		t.Fatalf("list --status Pending printed %q", out)
+	}
 
 	for _, tc := range []struct {
 		args []string
