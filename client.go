@@ -234,7 +234,11 @@ func (c *Client) waitStatus(ctx context.Context, instanceID, what string, mustEx
 			if missing, err := c.missing(ctx, instanceID); err != nil {
 				lastErr = err
 			} else if missing {
-				return nil, fmt.Errorf("duroxide: %s: %w: %q has no history and no start waiting in its inbox", what, ErrInstanceNotFound, instanceID)
+				why := ""
+				if reason, err := c.LastDeadLetter(ctx, instanceID); err == nil && reason != "" {
+					why = "; its last message was dead-lettered: " + reason
+				}
+				return nil, fmt.Errorf("duroxide: %s: %w: %q has no history and no start waiting in its inbox%s", what, ErrInstanceNotFound, instanceID, why)
 			}
 		}
 		t := time.NewTimer(poll)
@@ -251,6 +255,16 @@ func (c *Client) waitStatus(ctx context.Context, instanceID, what string, mustEx
 		}
 		t.Stop()
 	}
+}
+
+// LastDeadLetter returns why the instance's last dead-lettered message was rejected
+// (its Duroxide-Reason header, see docs/PROTOCOL.md), or "" if none of its messages
+// was: the answer to "my start never ran".
+func (c *Client) LastDeadLetter(ctx context.Context, instanceID string) (string, error) {
+	if err := validateInstanceID(instanceID); err != nil {
+		return "", err
+	}
+	return c.st.LastDeadLetter(ctx, instanceID)
 }
 
 // missing reports whether the instance has nothing in its inbox and, read after that,

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/duroxide-go/duroxide"
 )
 
@@ -27,6 +29,21 @@ func TestWaitForMissingInstanceSaysNotFound(t *testing.T) {
 	}
 	if took < duroxide.NotFoundGrace || took > duroxide.NotFoundGrace+20*time.Second {
 		t.Errorf("not found after %v, want just after the %v grace", took, duroxide.NotFoundGrace)
+	}
+}
+
+// A start that was dead-lettered never ran: the wait says why.
+func TestWaitForDeadLetteredStartSaysWhy(t *testing.T) {
+	rt := startRuntime(t, duroxide.NewRegistry(), duroxide.Options{})
+	js, err := jetstream.New(rt.Conn())
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err = js.Publish(ctx, "duroxide.inbox.bad-version", []byte(`{"type":"StartOrchestration","instance":"bad-version","name":"X","version":"banana"}`))
+	must(t, err)
+	_, err = rt.Client().WaitForOrchestration(ctx, "bad-version")
+	if !errors.Is(err, duroxide.ErrInstanceNotFound) || !strings.Contains(err.Error(), `dead-lettered: version "banana" is not MAJOR.MINOR.PATCH`) {
+		t.Fatalf("wait for a dead-lettered start: %v", err)
 	}
 }
 

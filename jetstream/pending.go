@@ -99,3 +99,16 @@ func (s *Store) PendingStarts(ctx context.Context, name string, limit int, after
 	}
 	return ids, "", nil
 }
+
+// LastDeadLetter returns the reason of the instance's last dead-lettered message
+// (its Duroxide-Reason header), or "" if it has none.
+func (s *Store) LastDeadLetter(ctx context.Context, instance string) (string, error) {
+	m, err := s.dead.GetLastMsgForSubject(ctx, s.subj.dead(EncodeToken(instance)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("jetstream: read the dead letters of %q: %w", instance, err)
+	}
+	return m.Header.Get(HeaderReason), nil
+}

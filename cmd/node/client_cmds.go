@@ -189,7 +189,13 @@ func runWait(ctx context.Context, args []string, stdout io.Writer) error {
 	st, err := c.WaitForOrchestration(ctx, id)
 	if err != nil {
 		if errors.Is(err, duroxide.ErrInstanceNotFound) {
-			return fmt.Errorf("instance %q does not exist: it has no history and no start is waiting for it", id)
+			msg := fmt.Sprintf("instance %q does not exist: it has no history and no start is waiting for it", id)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+			defer cancel()
+			if reason, err := c.LastDeadLetter(sctx, id); err == nil && reason != "" {
+				msg += "; its last message was dead-lettered: " + reason
+			}
+			return errors.New(msg)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
