@@ -159,6 +159,9 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		printStatus(stdout, st)
 	}
 	if st.State == duroxide.StateNotFound {
+		if reason, err := c.LastDeadLetter(ctx, id); err == nil && reason != "" {
+			return fmt.Errorf("instance %q not found; its last message was dead-lettered: %s", id, reason)
+		}
 		return fmt.Errorf("instance %q not found", id)
 	}
 	return nil
