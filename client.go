@@ -231,13 +231,18 @@ func (c *Client) waitStatus(ctx context.Context, instanceID, what string, mustEx
 		case err != nil && ctx.Err() == nil:
 			lastErr = err
 		case err == nil && mustExist && st.State == StateNotFound && time.Since(began) >= NotFoundGrace:
-			if missing, err := c.missing(ctx, instanceID); err != nil {
+			rctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
+			missing, err := c.missing(rctx, instanceID)
+			cancel()
+			if err != nil {
 				lastErr = err
 			} else if missing {
 				why := ""
-				if reason, err := c.LastDeadLetter(ctx, instanceID); err == nil && reason != "" {
+				rctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
+				if reason, err := c.LastDeadLetter(rctx, instanceID); err == nil && reason != "" {
 					why = "; its last message was dead-lettered: " + reason
 				}
+				cancel()
 				return nil, fmt.Errorf("duroxide: %s: %w: %q has no history and no start waiting in its inbox%s", what, ErrInstanceNotFound, instanceID, why)
 			}
 		}
