@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -123,29 +121,12 @@ func (s *Store) onInbox(m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	subj := m.Subject() // ns.in.<partition>.<id>
-	last := strings.LastIndexByte(subj, '.')
-	instance, err := DecodeToken(subj[last+1:])
-	part, _ := strconv.Atoi(subj[strings.LastIndexByte(subj[:max(last, 0)], '.')+1 : max(last, 0)])
-	if err == nil {
-		err = ValidateInstanceID(instance)
-	}
-	if err != nil {
-		s.deadLetter(m, "", fmt.Sprintf("subject %q does not name a valid instance: %v", subj, err))
+	in, reason := s.decodeInbox(m.Subject(), m.Data())
+	if reason != "" {
+		s.deadLetter(m, in.instance, reason)
 		return
 	}
-	var item store.WorkItem
-	if err := json.Unmarshal(m.Data(), &item); err != nil {
-		s.deadLetter(m, instance, "body is not valid JSON: "+err.Error())
-		return
-	}
-	if item.Instance == "" {
-		item.Instance = instance
-	}
-	if reason := s.checkInbound(&item, instance); reason != "" {
-		s.deadLetter(m, instance, reason)
-		return
-	}
+	instance, item, part := in.instance, in.item, in.partition
 	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered), partition: part,
 		track: &msgTrack{}}); err != nil {
 		s.handBack(m) // closing
