@@ -92,17 +92,30 @@ func StartService(c *Client) (micro.Service, error) {
 	return svc, nil
 }
 
+// decodeServiceRequest decodes a management request body; an empty body is the zero
+// request. Any NATS client may send one: an undecodable body is an error wrapping
+// [ErrInvalidInput] (a 400 reply).
+func decodeServiceRequest(data []byte) (ServiceRequest, error) {
+	var r ServiceRequest
+	if len(data) == 0 {
+		return r, nil
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return ServiceRequest{}, fmt.Errorf("%w: request is not valid JSON: %v", ErrInvalidInput, err)
+	}
+	return r, nil
+}
+
 // serviceHandler decodes the request, runs fn with a deadline, and replies with JSON
 // or a micro error: 400 for bad requests, 404 for a missing instance or execution, 503
-// while the views are unavailable, 500 for store errors.
+// while the views are unavailable, 500 for store errors (and a reply that cannot be
+// encoded). Every request gets exactly one reply.
 func serviceHandler(fn func(context.Context, ServiceRequest) (any, error)) micro.HandlerFunc {
 	return func(req micro.Request) {
-		var r ServiceRequest
-		if len(req.Data()) > 0 {
-			if err := json.Unmarshal(req.Data(), &r); err != nil {
-				_ = req.Error("400", "request is not valid JSON: "+err.Error(), nil)
-				return
-			}
+		r, err := decodeServiceRequest(req.Data())
+		if err != nil {
+			_ = req.Error("400", err.Error(), nil)
+			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -117,7 +130,11 @@ func serviceHandler(fn func(context.Context, ServiceRequest) (any, error)) micro
 		case err != nil:
 			_ = req.Error("500", err.Error(), nil)
 		default:
-			_ = req.RespondJSON(out)
+			if err := req.RespondJSON(out); err != nil {
+				// Nothing was sent (the reply could not be encoded): answer anyway, so
+				// the client does not wait for its timeout.
+				_ = req.Error("500", "reply cannot be encoded: "+err.Error(), nil)
+			}
 		}
 	}
 }

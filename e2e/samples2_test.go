@@ -85,7 +85,8 @@ func TestSampleVersioningSubOrchestrationExplicitVsPolicy(t *testing.T) {
 func TestSampleVersioningContinueAsNewUpgrade(t *testing.T) {
 	reg := duroxide.NewRegistry()
 	must(t, duroxide.RegisterOrchestrationVersion(reg, "LongRunner", "1.0.0", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
-		return "", ctx.ContinueAsNew("v1:state", duroxide.WithVersion("2.0.0"))
+		// No explicit version: the default policy (latest registered) picks 2.0.0.
+		return "", ctx.ContinueAsNew("v1:state")
 	}))
 	must(t, duroxide.RegisterOrchestrationVersion(reg, "LongRunner", "2.0.0", func(ctx *duroxide.OrchestrationContext, in string) (string, error) {
 		return "upgraded:" + in, nil

@@ -123,22 +123,40 @@ func TestScenarioInstanceActorPattern(t *testing.T) {
 	}
 }
 
-// toygres.rs timer_fires_at_correct_time_regression: a timer scheduled after an
-// earlier timer fired must count from the current time, not from the earlier
-// timer's fire time, so a quick activity beats a long timer.
+// toygres.rs timer_fires_at_correct_time_regression: a timer scheduled after a slow
+// activity must count from when it is scheduled, not from the start of the turn
+// that came before: after a first timer, a ≥2 s activity, then a 1 s timer that
+// races a quick activity. The quick activity wins, and the second timer (awaited
+// afterwards) fires at least 1 s after the slow activity completed. A timer counted
+// from an earlier event would have fired at once.
 func TestScenarioTimerFiresAtCorrectTimeRegression(t *testing.T) {
+	const slow = 2 * time.Second
 	reg := duroxide.NewRegistry()
 	must(t, duroxide.RegisterActivity(reg, "Quick", func(*duroxide.ActivityContext, string) (string, error) {
 		return "activity_done", nil
+	}))
+	must(t, duroxide.RegisterActivity(reg, "Slow", func(ctx *duroxide.ActivityContext, _ string) (string, error) {
+		select {
+		case <-time.After(slow):
+			return "slow_done", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}))
 	must(t, duroxide.RegisterOrchestration(reg, "TimerRegression", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
 		if err := ctx.ScheduleTimer(100 * time.Millisecond).Get(nil); err != nil {
 			return "", err
 		}
-		long := ctx.ScheduleTimer(5 * time.Second)
+		if _, err := duroxide.Await[string](ctx.ScheduleActivity("Slow", "")); err != nil {
+			return "", err
+		}
+		long := ctx.ScheduleTimer(time.Second)
 		act := ctx.ScheduleActivity("Quick", "")
 		if ctx.Select(long, act) == 0 {
 			return "timer_won", nil
+		}
+		if err := long.Get(nil); err != nil {
+			return "", err
 		}
 		return duroxide.Await[string](act)
 	}))
@@ -148,17 +166,31 @@ func TestScenarioTimerFiresAtCorrectTimeRegression(t *testing.T) {
 		t.Fatalf("output %q", out)
 	}
 	evs := mustHistory(t, c, "timer-regression")
-	var fired, second *history.Event
+	var slowDone, second, secondFired *history.Event
+	var slowID uint64
 	for i := range evs {
+		ev := &evs[i]
 		switch {
-		case evs[i].Type == history.TimerFired && fired == nil:
-			fired = &evs[i]
-		case evs[i].Type == history.TimerCreated && fired != nil && second == nil:
-			second = &evs[i]
+		case ev.Type == history.ActivityScheduled && ev.Name == "Slow":
+			slowID = ev.EventID
+		case ev.Type == history.ActivityCompleted && slowID != 0 && ev.SourceEventID == slowID:
+			slowDone = ev
+		case ev.Type == history.TimerCreated && slowDone != nil && second == nil:
+			second = ev
+		case ev.Type == history.TimerFired && second != nil && ev.SourceEventID == second.EventID:
+			secondFired = ev
 		}
 	}
-	if fired == nil || second == nil || second.FireAtMs < second.TimestampMs+5000 {
-		t.Fatalf("the second timer must fire 5s after it was created: %+v", evs)
+	if slowDone == nil || second == nil || secondFired == nil {
+		t.Fatalf("history lacks the slow activity's completion or the second timer and its firing: %+v", evs)
+	}
+	if second.FireAtMs < slowDone.TimestampMs+1000 {
+		t.Fatalf("the second timer is due at %d, %d ms after the slow activity completed (%d); want ≥ 1000 ms",
+			second.FireAtMs, second.FireAtMs-slowDone.TimestampMs, slowDone.TimestampMs)
+	}
+	if secondFired.TimestampMs < slowDone.TimestampMs+1000 {
+		t.Fatalf("the second timer fired %d ms after the slow activity completed; want ≥ 1000 ms",
+			secondFired.TimestampMs-slowDone.TimestampMs)
 	}
 }
 

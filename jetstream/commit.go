@@ -378,11 +378,11 @@ func (s *Store) redrive(ctx context.Context, histSeq uint64) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: re-read record %d: %w", histSeq, err)
 	}
-	var rec turnRecord
-	if err := json.Unmarshal(m.Data, &rec); err != nil {
+	rec, err := decodeRecord(m.Data)
+	if err != nil {
 		return fmt.Errorf("jetstream: decode record %d: %w", histSeq, err)
 	}
-	return s.redriveRecord(ctx, m.Subject, &rec, histSeq)
+	return s.redriveRecord(ctx, m.Subject, rec, histSeq)
 }
 
 // notify publishes a best-effort status-change notice on core NATS. Waiters re-read

@@ -131,11 +131,11 @@ func (s *Store) lastRecord(ctx context.Context, subject string) (*turnRecord, *s
 	if sm == nil || err != nil {
 		return nil, nil, err
 	}
-	var rec turnRecord
-	if err := json.Unmarshal(sm.data, &rec); err != nil {
+	rec, err := decodeRecord(sm.data)
+	if err != nil {
 		return nil, sm, fmt.Errorf("jetstream: decode history record %d: %w", sm.seq, err)
 	}
-	return &rec, sm, nil
+	return rec, sm, nil
 }
 
 // loadInstance reads an instance's current execution from the history stream. With a
@@ -158,9 +158,8 @@ func (s *Store) loadInstance(ctx context.Context, instance string, filter *store
 		st.headerOnly = true
 		return st, nil
 	}
-	var last turnRecord
 	lastBad := false
-	if err := json.Unmarshal(lastMsg.data, &last); err == nil {
+	if last, err := decodeRecord(lastMsg.data); err == nil {
 		st.exec = last.Exec
 		st.summary = last.Summary
 		st.inc, st.parentInc = last.Inc, last.ParentInc
@@ -180,8 +179,8 @@ func (s *Store) loadInstance(ctx context.Context, instance string, filter *store
 		return nil, err
 	}
 	for _, m := range msgs {
-		var rec turnRecord
-		if err := json.Unmarshal(m.data, &rec); err != nil {
+		rec, err := decodeRecord(m.data)
+		if err != nil {
 			if st.histErr == "" {
 				st.histErr = fmt.Sprintf("history record %d of %q: %v", m.seq, instance, err)
 			}
@@ -225,8 +224,8 @@ func (s *Store) ReadHistory(ctx context.Context, instance string, executionID ui
 	}
 	events := []history.Event{}
 	for _, m := range msgs {
-		var rec turnRecord
-		if err := json.Unmarshal(m.data, &rec); err != nil {
+		rec, err := decodeRecord(m.data)
+		if err != nil {
 			return nil, fmt.Errorf("jetstream: decode history record %d of %q: %w", m.seq, instance, err)
 		}
 		events = append(events, rec.Events...)

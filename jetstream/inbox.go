@@ -164,36 +164,12 @@ func (s *Store) onInbox(m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	subj := m.Subject() // ns.in.<partition>.<id>.<space>
-	tok, part, space, ok := s.subj.parseStored(subj)
-	if !ok {
-		s.deadLetter(m, "", fmt.Sprintf("subject %q is not an instance inbox subject", subj))
+	in, reason := s.decodeInbox(m.Subject(), m.Data())
+	if reason != "" {
+		s.deadLetter(m, in.instance, reason)
 		return
 	}
-	instance, err := DecodeToken(tok)
-	if err == nil {
-		err = ValidateInstanceID(instance)
-	}
-	if err != nil {
-		s.deadLetter(m, "", fmt.Sprintf("subject %q does not name a valid instance: %v", subj, err))
-		return
-	}
-	var item store.WorkItem
-	if err := json.Unmarshal(m.Data(), &item); err != nil {
-		s.deadLetter(m, instance, "body is not valid JSON: "+err.Error())
-		return
-	}
-	if item.Instance == "" {
-		item.Instance = instance
-	}
-	if reason := checkOrigin(&item, space, s.subj.inbox(tok)); reason != "" {
-		s.deadLetter(m, instance, reason)
-		return
-	}
-	if reason := s.checkInbound(&item, instance); reason != "" {
-		s.deadLetter(m, instance, reason)
-		return
-	}
+	instance, item, part := in.instance, in.item, in.partition
 	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered), partition: part,
 		track: &msgTrack{}}); err != nil {
 		s.handBack(m) // closing

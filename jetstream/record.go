@@ -1,6 +1,9 @@
 package jetstream
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/duroxide-go/duroxide/history"
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -39,6 +42,17 @@ type turnRecord struct {
 }
 
 const recordVersion = 1
+
+// decodeRecord decodes one history record. The history stream holds what the
+// stores wrote, but it is a stream any client with rights on it can append to, and
+// a record may be damaged: the error names what could not be read.
+func decodeRecord(data []byte) (*turnRecord, error) {
+	var rec turnRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("history record is not valid JSON: %w", err)
+	}
+	return &rec, nil
+}
 
 // HeaderEngineVersion is the header of a history record that holds its execution's
 // pinned engine version (store.ExecutionMetadata.PinnedEngineVersion). Every record

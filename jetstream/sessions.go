@@ -534,7 +534,7 @@ func (s *Store) scanSessionNodes(ctx context.Context) error {
 				return nil
 			}
 			s.wg.Add(1)
-			go s.pumpWork(bind, ch)
+			go s.pumpWork(bind, "", ch)
 			s.mu.Unlock()
 			m.mu.Lock()
 			m.takeovers[tok] = sync.OnceFunc(func() { close(ch) })

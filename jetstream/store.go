@@ -184,6 +184,7 @@ type Store struct {
 	owned                     map[int]jetstream.ConsumeContext // partitions this node consumes
 	workCh                    chan *workLease
 	demand                    workDemand    // waiting FetchWorkItem calls (work.go)
+	order                     workOrder     // pull order across tag consumers (work_order.go)
 	givePause                 time.Duration // pacing of give-backs (sessions.go)
 	consumers                 []jetstream.ConsumeContext
 	strayStarted              bool            // the inbox-stray consumer is in consumers

@@ -139,6 +139,7 @@ func (d *workDemand) wait(stop, closed <-chan struct{}) (n int, until time.Time,
 func (s *Store) startWorkConsumers(ctx context.Context) error {
 	return s.workStarter.run(func() error {
 		var binds []func(context.Context) (jetstream.Consumer, error)
+		var filters []string
 		anyTag := false
 		for _, tag := range s.cfg.WorkTags {
 			if tag == AnyWorkTag {
@@ -150,6 +151,7 @@ func (s *Store) startWorkConsumers(ctx context.Context) error {
 				return err
 			}
 			binds = append(binds, bind)
+			filters = append(filters, s.subj.workFilter(tag))
 		}
 		if s.sess != nil {
 			bind, err := s.startSessions(ctx)
@@ -157,15 +159,16 @@ func (s *Store) startWorkConsumers(ctx context.Context) error {
 				return err
 			}
 			binds = append(binds, bind)
+			filters = append(filters, "")
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.isClosed() {
 			return store.ErrClosed
 		}
-		for _, bind := range binds {
+		for i, bind := range binds {
 			s.wg.Add(1)
-			go s.pumpWork(bind, nil)
+			go s.pumpWork(bind, filters[i], nil)
 		}
 		if s.sess != nil {
 			s.wg.Add(1)
@@ -236,7 +239,7 @@ func (s *Store) scanWorkTags() {
 				}
 				known[tok] = true
 				s.wg.Add(1)
-				go s.pumpWork(bind, nil)
+				go s.pumpWork(bind, s.subj.workFilter(tag), nil)
 				s.mu.Unlock()
 			}
 		}
@@ -252,12 +255,22 @@ func (s *Store) scanWorkTags() {
 // pumpWork pulls from one work consumer while FetchWorkItem calls wait and hands
 // the items on (deliverWork), until stop (nil: never) or the store closes. bind
 // binds the consumer; it is called again after a failed pull (a consumer removed
-// for inactivity is recreated).
-func (s *Store) pumpWork(bind func(context.Context) (jetstream.Consumer, error), stop <-chan struct{}) {
+// for inactivity is recreated). filter is the consumer's filter subject for a tag
+// consumer, whose pulls are ordered with the store's other tag consumers
+// (work_order.go), and "" for a session owner's consumer.
+func (s *Store) pumpWork(bind func(context.Context) (jetstream.Consumer, error), filter string, stop <-chan struct{}) {
 	defer s.wg.Done()
+	slot := 0
+	if filter != "" {
+		slot = s.order.join()
+		defer s.order.leave(slot)
+	}
 	var cons jetstream.Consumer
 	retry := func() bool {
 		cons = nil
+		if slot != 0 {
+			s.order.set(slot, noCandidate) // cannot look: do not hold the others back
+		}
 		select {
 		case <-time.After(100 * time.Millisecond):
 			return true
@@ -267,6 +280,9 @@ func (s *Store) pumpWork(bind func(context.Context) (jetstream.Consumer, error),
 		return false
 	}
 	for {
+		if slot != 0 && s.demand.waiting() == 0 {
+			s.order.set(slot, unknown) // going idle: what it reported will be stale
+		}
 		n, until, ok := s.demand.wait(stop, s.closed)
 		if !ok {
 			return
@@ -285,6 +301,22 @@ func (s *Store) pumpWork(bind func(context.Context) (jetstream.Consumer, error),
 				continue
 			}
 			cons = c
+		}
+		if slot != 0 && s.order.ordered() {
+			most, ok, err := s.awaitTurn(cons, filter, slot, stop)
+			if err != nil {
+				if !s.isClosed() {
+					s.log.Debug("order work consumers", "err", err)
+				}
+				if !retry() {
+					return
+				}
+				continue
+			}
+			if !ok {
+				continue
+			}
+			n = min(n, most)
 		}
 		// The pull expires on the server at until; the client waits a second more
 		// for its end, so that no message is delivered to a pull it gave up on.

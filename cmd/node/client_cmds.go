@@ -54,9 +54,10 @@ func (f *clientFlags) run(ctx context.Context, fn func(ctx context.Context, c *d
 	return fn(ctx, c)
 }
 
-// parseJSON checks that s is one JSON value; what names it in the error.
+// parseJSON checks that s is one JSON document (what the inbox accepts: syntax
+// only, so a number beyond float64 such as 1e400 passes); what names it in the error.
 func parseJSON(what, s string) (json.RawMessage, error) {
-	var v any
+	var v json.RawMessage
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
 		return nil, usageErrorf("%s is not valid JSON: %v (a JSON string needs quotes, e.g. '\"World\"')", what, err)
 	}

@@ -167,17 +167,20 @@ func TestWorkerLockRenewalAfterAck(t *testing.T, f Factory) {
 func TestAbandonWorkItemReleasesLock(t *testing.T, f Factory) {
 	h := newHarness(t, f)
 	h.enqueueWork(activity("test-abandon-work", 1, 1, "TestActivity"))
-	w := h.fetchWork(h.lock)
-	if w.Item.Type != store.ActivityExecute {
-		t.Fatalf("fetched %s", w.Item.Type)
+	w := h.fetchWorkWithin(h.lock, shortPoll(h.lock), "a newly enqueued item")
+	if w.Item.Type != store.ActivityExecute || w.AttemptCount != 1 {
+		t.Fatalf("fetched %s at attempt %d; want the ActivityExecute at attempt 1", w.Item.Type, w.AttemptCount)
 	}
 	h.fetchNoWork(h.lock, "the item is locked")
 	if err := h.p.AbandonWorkItem(h.ctx, w.LockToken, 0, false); err != nil {
 		t.Fatalf("abandon: %v", err)
 	}
-	w2 := h.fetchWork(h.lock)
-	if w2.Item.Type != store.ActivityExecute || w2.LockToken == w.LockToken {
-		t.Fatalf("refetched %s with token %q (old %q)", w2.Item.Type, w2.LockToken, w.LockToken)
+	// The abandon releases the lock at once: the refetch polls well under the lock
+	// timeout, so an item that came back only because its lock expired is missed.
+	w2 := h.fetchWorkWithin(h.lock, shortPoll(h.lock), "the abandoned item")
+	if w2.Item.Type != store.ActivityExecute || w2.LockToken == w.LockToken || w2.AttemptCount != 2 {
+		t.Fatalf("refetched %s at attempt %d with token %q (old %q); want the item at attempt 2 with a new token",
+			w2.Item.Type, w2.AttemptCount, w2.LockToken, w.LockToken)
 	}
 	done := activityDone("test-abandon-work", 1, 1, `"done"`)
 	h.ackWork(w2.LockToken, &done)

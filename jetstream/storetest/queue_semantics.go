@@ -79,14 +79,26 @@ func TestTimerDelayedVisibility(t *testing.T, f Factory) {
 	h.ack(item.LockToken, store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{started("instance-A", 1)}})
 
 	const delay = 2 * time.Second
+	due := time.Now().Add(delay)
 	if err := h.p.EnqueueForOrchestrator(h.ctx, store.WorkItem{Type: store.TimerFired, Instance: "instance-A", ExecutionID: 1, ID: 1}, delay); err != nil {
 		t.Fatalf("enqueue with delay: %v", err)
 	}
 	h.fetchNone(30*time.Second, "the timer is not due yet")
-	sleep(delay + 100*time.Millisecond)
-	item2 := h.fetch(30 * time.Second)
-	if item2.Instance != "instance-A" || len(item2.Messages) != 1 || item2.Messages[0].Item.Type != store.TimerFired {
-		t.Fatalf("fetched %q with %d messages, want instance-A with the TimerFired", item2.Instance, len(item2.Messages))
+	// Long-poll from before the due time: the timer must be fetched at the due time,
+	// not before, and at most timerLateness after it.
+	item2, err := h.p.FetchOrchestrationItem(h.ctx, 30*time.Second, delay+waitFor, nil)
+	fetched := time.Now()
+	if err != nil {
+		t.Fatalf("fetch orchestration item: %v", err)
+	}
+	if item2 == nil || item2.Instance != "instance-A" || len(item2.Messages) != 1 || item2.Messages[0].Item.Type != store.TimerFired {
+		t.Fatalf("fetched %+v, want instance-A with the TimerFired", item2)
+	}
+	if early := due.Sub(fetched); early > 0 {
+		t.Fatalf("the timer was fetched %v before it was due", early)
+	}
+	if late := fetched.Sub(due); late > timerLateness {
+		t.Fatalf("the timer was fetched %v after it was due; want at most %v", late, timerLateness)
 	}
 }
 
@@ -103,16 +115,25 @@ func TestLostLockTokenHandling(t *testing.T, f Factory) {
 	}
 }
 
-// TestWorkerItemImmediateVisibility: a new work item is fetchable right away.
+// TestWorkerItemImmediateVisibility: a new work item is fetchable right away, and
+// so is an abandoned one (at attempt 2): both fetches poll well under the lock
+// timeout.
 func TestWorkerItemImmediateVisibility(t *testing.T, f Factory) {
 	h := newHarness(t, f)
 	h.enqueueWork(activity("test-immediate-vis", 1, 1, "TestActivity"))
-	w := h.fetchWork(h.lock)
-	if w.Item.Type != store.ActivityExecute || w.Item.Name != "TestActivity" {
-		t.Fatalf("fetched %s %s", w.Item.Type, w.Item.Name)
+	w := h.fetchWorkWithin(h.lock, shortPoll(h.lock), "a newly enqueued item")
+	if w.Item.Type != store.ActivityExecute || w.Item.Name != "TestActivity" || w.AttemptCount != 1 {
+		t.Fatalf("fetched %s %s at attempt %d; want TestActivity at attempt 1", w.Item.Type, w.Item.Name, w.AttemptCount)
+	}
+	if err := h.p.AbandonWorkItem(h.ctx, w.LockToken, 0, false); err != nil {
+		t.Fatalf("abandon: %v", err)
+	}
+	w2 := h.fetchWorkWithin(h.lock, shortPoll(h.lock), "the abandoned item")
+	if w2.Item.Name != "TestActivity" || w2.AttemptCount != 2 {
+		t.Fatalf("refetched %s at attempt %d; want TestActivity at attempt 2", w2.Item.Name, w2.AttemptCount)
 	}
 	done := activityDone("test-immediate-vis", 1, 1, `"done"`)
-	h.ackWork(w.LockToken, &done)
+	h.ackWork(w2.LockToken, &done)
 }
 
 // TestWorkerDelayedVisibilitySkipsFutureItems: an item abandoned with a delay is

@@ -126,6 +126,16 @@ func RunAll(t *testing.T, f Factory) {
 // work is there.
 const waitFor = 10 * time.Second
 
+// shortPoll is the poll of a worker fetch that expects an item to be visible at
+// once (a new or abandoned item): well under the lock timeout, so an item that
+// comes back only because its lock expired is missed.
+func shortPoll(lock time.Duration) time.Duration { return lock / 3 }
+
+// timerLateness bounds how long after its due time a delayed message is fetched.
+// Schedules fire within tens of milliseconds; the bound leaves room for a loaded
+// machine and still fails a store that delivers timers late.
+const timerLateness = 750 * time.Millisecond
+
 // noWorkWindow is how long a worker fetch that expects nothing waits, so that an item
 // still on its way would be seen. It must stay well below the lock timeout.
 const noWorkWindow = 250 * time.Millisecond
@@ -208,6 +218,19 @@ func (h *harness) fetchWork(lock time.Duration) *store.WorkLease {
 	}
 	if w == nil {
 		h.t.Fatalf("fetch work item: nothing within %v", waitFor)
+	}
+	return w
+}
+
+// fetchWorkWithin expects a work item within poll.
+func (h *harness) fetchWorkWithin(lock, poll time.Duration, what string) *store.WorkLease {
+	h.t.Helper()
+	w, err := h.p.FetchWorkItem(h.ctx, lock, poll)
+	if err != nil {
+		h.t.Fatalf("fetch work item: %v", err)
+	}
+	if w == nil {
+		h.t.Fatalf("fetch work item: nothing within %v; want %s", poll, what)
 	}
 	return w
 }
