@@ -16,6 +16,7 @@ func FuzzDecodeToken(f *testing.F) {
 		"", "order-1", "a_b-C9", "a=2Eb", "=3D", "=E2=82=AC", "=00", "=FF=FE",
 		"=", "=4", "=G0", "a.b", "a*b", "a>b", "a b", "x=2", "=2E=", "ab=2Ecd=",
 		"=+1", "=-1", "=_1", "=0x", strings.Repeat("=3D", 100),
+		"=0a", "nc=2e0", "=41", // non-canonical: lower-case hex, an escaped plain byte
 	} {
 		f.Add(tok)
 	}
