@@ -43,10 +43,15 @@ func partitionConsumer(p int) string { return fmt.Sprintf("inbox-p%d", p) }
 func (s *Store) startInboxConsumers(ctx context.Context) error {
 	return s.inboxStarter.run(func() error {
 		if !s.cfg.SharedPartitions {
+			if err := s.detectPredecessor(ctx); err != nil {
+				return fmt.Errorf("jetstream: partition membership: %w", err)
+			}
 			if err := s.heartbeat(ctx); err != nil {
 				return fmt.Errorf("jetstream: partition membership: %w", err)
 			}
-			if err := s.rebalance(ctx); err != nil {
+			err := s.rebalance(ctx)
+			s.reclaim = false
+			if err != nil {
 				return fmt.Errorf("jetstream: partition membership: %w", err)
 			}
 			s.wg.Add(1)
