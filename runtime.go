@@ -23,7 +23,7 @@ type Runtime struct {
 	opts   Options
 	reg    *Registry
 	log    *slog.Logger
-	srv    *server.Server // embedded server, if this runtime started one
+	srv    *server.Server         // embedded server, if this runtime started one
 	lock   *jetstream.DataDirLock // the embedded server's data directory, held until disconnect
 	nc     *nats.Conn
 	ownNC  bool
