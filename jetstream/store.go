@@ -182,6 +182,8 @@ type Store struct {
 	log    *slog.Logger
 
 	inbox, hist, work, dead jetstream.Stream
+	runs                    jetstream.Stream // durable attempt counts (runs.go)
+	reaper                  runReaper        // deletes the run records of handled messages
 
 	host     *actors.Host[inboxMsg, *instState]
 	attempts attemptBook   // attempt give-backs of nak'ed inbox messages (attempts.go)
@@ -337,7 +339,10 @@ func (s *Store) ensureStreams(ctx context.Context) error {
 		Replicas:    s.cfg.Replicas,
 		MaxAge:      s.cfg.DeadLetterMaxAge,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return s.ensureRunsStream(ctx)
 }
 
 // ensureStream creates a stream or binds to the existing one. An existing stream is

@@ -1,0 +1,165 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Durable attempt counts ("runs").
+//
+// The broker's delivery counts live in the consumers' state, which is kept in
+// memory (MemoryStorage consumers), so they start again at 1 when the server
+// restarts: a message that kills the node every time it is handled would loop
+// forever below MaxAttempts. So before a work item or an inbox message is handed to
+// the runtime, the attempt it is handed out as is recorded in the runs stream
+// (NS_RUNS, one subject per message, ns.runs.<w|i>.<stream sequence>, keeping only
+// the last value), and the attempt is the larger of the in-memory count (attempts.go,
+// work.go) and the recorded one plus one. The write is acknowledged by the server
+// before the handler runs, so a process that dies in the handler has counted that
+// attempt. An abandon that gives its attempt back (ignoreAttempt) records the lower
+// count; a message that is acked, or moved to a new copy (which carries the count
+// in its Duroxide-Runs header), has its record deleted in the background. Records
+// left behind (a delete that failed, a message purged with its instance) expire
+// after runsMaxAge, as does the count of a message that waits longer than that.
+
+// runsMaxAge is how long a run record is kept after its last update.
+const runsMaxAge = 24 * time.Hour
+
+const (
+	runWork  = 'w' // work stream sequences
+	runInbox = 'i' // inbox stream sequences
+)
+
+func (s subjects) runsStream() string { return s.streamName("RUNS") }
+func (s subjects) runsAll() string    { return s.ns + ".runs.>" }
+func (s subjects) run(kind byte, seq uint64) string {
+	return s.ns + ".runs." + string(kind) + "." + strconv.FormatUint(seq, 10)
+}
+
+// ensureRunsStream creates or binds the runs stream.
+func (s *Store) ensureRunsStream(ctx context.Context) error {
+	st, err := s.ensureStream(ctx, jetstream.StreamConfig{
+		Name:              s.subj.runsStream(),
+		Description:       "duroxide attempt counts of delivered work items and inbox messages (they survive server restarts)",
+		Subjects:          []string{s.subj.runsAll()},
+		Retention:         jetstream.LimitsPolicy,
+		Storage:           s.storage(),
+		Replicas:          s.cfg.Replicas,
+		MaxMsgsPerSubject: 1,
+		MaxAge:            runsMaxAge,
+		AllowDirect:       true,
+	})
+	s.runs = st
+	return err
+}
+
+// claimRun records that the message of kind at stream sequence seq is handed out,
+// and returns its attempt number: local (the in-memory count), or the recorded
+// count plus one if that is larger. It also returns the record's sequence, for
+// forgetRun.
+func (s *Store) claimRun(ctx context.Context, kind byte, seq uint64, local int) (attempt int, rec uint64, err error) {
+	subj := s.subj.run(kind, seq)
+	var last uint64 // the record's sequence; 0: none expected
+	prev := 0
+	for try := 0; try < 5; try++ {
+		attempt = max(local, prev+1)
+		m := nats.NewMsg(subj)
+		m.Data = []byte(strconv.Itoa(attempt))
+		ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(last))
+		if err == nil {
+			return attempt, ack.Sequence, nil
+		}
+		if !wrongLastSequence(err) {
+			return 0, 0, fmt.Errorf("jetstream: record attempt of %s: %w", subj, err)
+		}
+		last, prev, err = s.readRun(ctx, subj)
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return 0, 0, fmt.Errorf("jetstream: record attempt of %s: the record kept changing", subj)
+}
+
+// readRun returns the record on subj (sequence 0 if there is none) and its count.
+func (s *Store) readRun(ctx context.Context, subj string) (seq uint64, n int, err error) {
+	rm, err := s.runs.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("jetstream: read attempt count %s: %w", subj, err)
+	}
+	n, _ = strconv.Atoi(string(rm.Data))
+	return rm.Sequence, n, nil
+}
+
+// recordedRuns returns the recorded count of a message (0 if none or unreadable).
+func (s *Store) recordedRuns(ctx context.Context, kind byte, seq uint64) (n int, rec uint64) {
+	rec, n, err := s.readRun(ctx, s.subj.run(kind, seq))
+	if err != nil {
+		s.log.Warn("read attempt count", "err", err)
+	}
+	return n, rec
+}
+
+// setRuns records n attempts for a message (an abandon that gave its attempt back).
+func (s *Store) setRuns(ctx context.Context, kind byte, seq uint64, n int) {
+	m := nats.NewMsg(s.subj.run(kind, seq))
+	m.Data = []byte(strconv.Itoa(n))
+	if _, err := s.js.PublishMsg(ctx, m); err != nil {
+		s.log.Warn("record attempt count", "subject", m.Subject, "err", err)
+	}
+}
+
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// runReaper deletes the run records of handled messages in the background.
+type runReaper struct {
+	once sync.Once
+	ch   chan uint64
+}
+
+// forgetRun deletes the run record at rec (0: none) in the background. When the
+// deleter is behind, the record is left to expire.
+func (s *Store) forgetRun(rec uint64) {
+	if rec == 0 {
+		return
+	}
+	s.reaper.once.Do(func() {
+		s.reaper.ch = make(chan uint64, 4096)
+		for range 2 {
+			go s.reapRuns()
+		}
+	})
+	select {
+	case s.reaper.ch <- rec:
+	default:
+	}
+}
+
+func (s *Store) reapRuns() {
+	for {
+		select {
+		case rec := <-s.reaper.ch:
+			ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
+			err := s.runs.DeleteMsg(ctx, rec)
+			cancel()
+			if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !s.isClosed() {
+				s.log.Debug("delete attempt count", "seq", rec, "err", err)
+			}
+		case <-s.closed:
+			return
+		}
+	}
+}
