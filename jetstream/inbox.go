@@ -403,7 +403,11 @@ func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg,
 		Incarnation:         st.inc,
 	}
 	for i := range fresh {
-		attempt := s.lend(&fresh[i])
+		// Count the attempt durably before the turn runs (runs.go).
+		attempt, err := s.claimInboxRun(ctx, &fresh[i], s.lend(&fresh[i]))
+		if err != nil {
+			return nil, err
+		}
 		item.Messages = append(item.Messages, store.Message{Item: fresh[i].item, Attempt: attempt})
 		item.AttemptCount = max(item.AttemptCount, attempt)
 	}

@@ -76,7 +76,7 @@ func (s *Store) claimRun(ctx context.Context, kind byte, seq uint64, local int) 
 		if err == nil {
 			return attempt, ack.Sequence, nil
 		}
-		if !wrongLastSequence(err) {
+		if !isWrongLastSeq(err) {
 			return 0, 0, fmt.Errorf("jetstream: record attempt of %s: %w", subj, err)
 		}
 		last, prev, err = s.readRun(ctx, subj)
@@ -118,10 +118,29 @@ func (s *Store) setRuns(ctx context.Context, kind byte, seq uint64, n int) {
 	}
 }
 
-func wrongLastSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) &&
-		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+// claimInboxRun records the attempt a fetch lends inbox message m as (local, the
+// in-memory count) and returns the attempt, which may be higher after a restart.
+func (s *Store) claimInboxRun(ctx context.Context, m *inboxMsg, local int) (int, error) {
+	attempt, rec, err := s.claimRun(ctx, runInbox, m.seq, local)
+	if err != nil {
+		return 0, err
+	}
+	t := m.track
+	t.mu.Lock()
+	t.runRec, t.attempt = rec, attempt
+	t.mu.Unlock()
+	return attempt, nil
+}
+
+// inboxRunDone deletes the run records of inbox messages that were acked.
+func (s *Store) inboxRunDone(msgs []inboxMsg) {
+	for i := range msgs {
+		t := msgs[i].track
+		t.mu.Lock()
+		rec := t.runRec
+		t.mu.Unlock()
+		s.forgetRun(rec)
+	}
 }
 
 // runReaper deletes the run records of handled messages in the background.

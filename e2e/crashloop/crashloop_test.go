@@ -20,8 +20,13 @@ import (
 	"github.com/duroxide-go/duroxide"
 )
 
-// childEnv holds the data directory when the test binary runs as a node.
-const childEnv = "DUROXIDE_CRASHLOOP_DATA_DIR"
+// childEnv holds the data directory when the test binary runs as a node, and
+// modeEnv what kills it: "activity" (an activity) or "orchestration" (an
+// orchestration's turn on an event).
+const (
+	childEnv = "DUROXIDE_CRASHLOOP_DATA_DIR"
+	modeEnv  = "DUROXIDE_CRASHLOOP_MODE"
+)
 
 const (
 	maxAttempts = 3
@@ -30,15 +35,16 @@ const (
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
-		os.Exit(childNode(dir))
+		os.Exit(childNode(dir, os.Getenv(modeEnv)))
 	}
 	os.Exit(m.Run())
 }
 
-// childNode runs a node on dir with an activity that exits the process on every
-// attempt, starts instance "crash" (once), waits for it and prints its status as
-// JSON.
-func childNode(dir string) int {
+// childNode runs a node on dir whose activity (mode "activity") or orchestration
+// turn on the event "boom" (mode "orchestration") exits the process on every
+// attempt, starts instance "crash" (once, raising "boom" once it runs), waits for
+// it and prints its status as JSON.
+func childNode(dir, mode string) int {
 	ctx := context.Background()
 	reg := duroxide.NewRegistry()
 	if err := duroxide.RegisterActivity(reg, "Crash", func(_ *duroxide.ActivityContext, _ string) (string, error) {
@@ -52,17 +58,49 @@ func childNode(dir string) int {
 	}); err != nil {
 		return fail(err)
 	}
+	if err := duroxide.RegisterOrchestration(reg, "ExitOnEvent", func(ctx *duroxide.OrchestrationContext, in string) (string, error) {
+		if _, err := duroxide.Await[string](ctx.WaitForEvent("boom")); err != nil {
+			return "", err
+		}
+		os.Exit(crashCode)
+		return "", nil
+	}); err != nil {
+		return fail(err)
+	}
 	rt, err := duroxide.Start(ctx, reg, duroxide.Options{DataDir: dir, MaxAttempts: maxAttempts,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return fail(err)
 	}
 	c := rt.Client()
-	if err := c.StartOrchestration(ctx, "crash", "CrashFlow", "x"); err != nil && !errors.Is(err, duroxide.ErrInstanceExists) {
-		return fail(err)
-	}
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	name := map[string]string{"activity": "CrashFlow", "orchestration": "ExitOnEvent"}[mode]
+	err = c.StartOrchestration(ctx, "crash", name, "x")
+	switch {
+	case errors.Is(err, duroxide.ErrInstanceExists):
+	case err != nil:
+		return fail(err)
+	case mode == "orchestration":
+		// Raise the event once the first turn committed (the instance runs).
+		for {
+			st, err := c.GetStatus(wctx, "crash")
+			if err != nil {
+				return fail(err)
+			}
+			if st.State == duroxide.StateRunning {
+				break
+			}
+			select {
+			case <-wctx.Done():
+				return fail(wctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		if err := c.RaiseEvent(ctx, "crash", "boom", "now"); err != nil {
+			return fail(err)
+		}
+	}
 	st, err := c.WaitForOrchestration(wctx, "crash")
 	if err != nil {
 		return fail(err)
@@ -81,6 +119,18 @@ func fail(err error) int {
 // after MaxAttempts restarts: the attempt count survives the restarts of the node's
 // embedded server (the broker's own delivery count starts again at 1).
 func TestActivityThatKillsTheNodeBecomesPoisonAcrossRestarts(t *testing.T) {
+	crashLoop(t, "activity")
+}
+
+// The same for an orchestration whose turn kills the node: the event's inbox
+// message counts its attempts across restarts, and the instance fails as poison.
+func TestOrchestrationTurnThatKillsTheNodeBecomesPoisonAcrossRestarts(t *testing.T) {
+	crashLoop(t, "orchestration")
+}
+
+// crashLoop runs the child node in mode until the instance finishes, and checks it
+// failed as poison after exactly MaxAttempts crashes.
+func crashLoop(t *testing.T, mode string) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +140,7 @@ func TestActivityThatKillsTheNodeBecomesPoisonAcrossRestarts(t *testing.T) {
 	for run := 1; run <= maxAttempts+3; run++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		cmd := exec.CommandContext(ctx, exe)
-		cmd.Env = append(os.Environ(), childEnv+"="+dir)
+		cmd.Env = append(os.Environ(), childEnv+"="+dir, modeEnv+"="+mode)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
