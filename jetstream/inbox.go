@@ -402,12 +402,17 @@ func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg,
 		PinnedEngineVersion: st.pinned,
 		Incarnation:         st.inc,
 	}
+	locals := make([]int, len(fresh))
 	for i := range fresh {
-		// Count the attempt durably before the turn runs (runs.go).
-		attempt, err := s.claimInboxRun(ctx, &fresh[i], s.lend(&fresh[i]))
-		if err != nil {
-			return nil, err
-		}
+		locals[i] = s.lend(&fresh[i])
+	}
+	// Count the attempts durably before the turn runs (runs.go).
+	attempts, err := s.claimInboxRuns(ctx, fresh, locals)
+	if err != nil {
+		return nil, err
+	}
+	for i := range fresh {
+		attempt := attempts[i]
 		item.Messages = append(item.Messages, store.Message{Item: fresh[i].item, Attempt: attempt})
 		item.AttemptCount = max(item.AttemptCount, attempt)
 	}

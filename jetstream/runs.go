@@ -118,18 +118,44 @@ func (s *Store) setRuns(ctx context.Context, kind byte, seq uint64, n int) {
 	}
 }
 
-// claimInboxRun records the attempt a fetch lends inbox message m as (local, the
-// in-memory count) and returns the attempt, which may be higher after a restart.
-func (s *Store) claimInboxRun(ctx context.Context, m *inboxMsg, local int) (int, error) {
-	attempt, rec, err := s.claimRun(ctx, runInbox, m.seq, local)
-	if err != nil {
-		return 0, err
+// claimInboxRuns records the attempts a fetch lends inbox messages msgs as (locals,
+// the in-memory counts) and returns the attempts, which may be higher after a
+// restart. The first-time records of a batch are written in one pipelined round;
+// the messages that already have one are then claimed one by one.
+func (s *Store) claimInboxRuns(ctx context.Context, msgs []inboxMsg, locals []int) ([]int, error) {
+	attempts := make([]int, len(msgs))
+	recs := make([]uint64, len(msgs))
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	if len(msgs) > 1 {
+		for i := range msgs {
+			m := nats.NewMsg(s.subj.run(runInbox, msgs[i].seq))
+			m.Data = []byte(strconv.Itoa(locals[i]))
+			futures[i], _ = s.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(0))
+		}
 	}
-	t := m.track
-	t.mu.Lock()
-	t.runRec, t.attempt = rec, attempt
-	t.mu.Unlock()
-	return attempt, nil
+	for i := range msgs {
+		if f := futures[i]; f != nil {
+			select {
+			case ack := <-f.Ok():
+				attempts[i], recs[i] = locals[i], ack.Sequence
+				continue
+			case <-f.Err():
+			case <-ctx.Done():
+				return nil, fmt.Errorf("jetstream: record attempts: %w", ctx.Err())
+			}
+		}
+		var err error
+		if attempts[i], recs[i], err = s.claimRun(ctx, runInbox, msgs[i].seq, locals[i]); err != nil {
+			return nil, err
+		}
+	}
+	for i := range msgs {
+		t := msgs[i].track
+		t.mu.Lock()
+		t.runRec, t.attempt = recs[i], attempts[i]
+		t.mu.Unlock()
+	}
+	return attempts, nil
 }
 
 // inboxRunDone deletes the run records of inbox messages that were acked.
