@@ -19,8 +19,9 @@ import (
 // restarts: a message that kills the node every time it is handled would loop
 // forever below MaxAttempts. So before a work item or an inbox message is handed to
 // the runtime, the attempt it is handed out as is recorded in the runs stream
-// (NS_RUNS, one subject per message, ns.runs.<w|i>.<stream sequence>, keeping only
-// the last value), and the attempt is the larger of the in-memory count (attempts.go,
+// (NS_RUNS, one subject per message, ns.runs.<w|i>.<epoch>.<stream sequence>,
+// keeping only the last value; the epoch is the work or inbox stream's creation
+// time, so a recreated stream's sequences never meet old records), and the attempt is the larger of the in-memory count (attempts.go,
 // work.go) and the recorded one plus one. The write is acknowledged by the server
 // before the handler runs, so a process that dies in the handler has counted that
 // attempt. An abandon that gives its attempt back (ignoreAttempt) records the lower
@@ -39,8 +40,19 @@ const (
 
 func (s subjects) runsStream() string { return s.streamName("RUNS") }
 func (s subjects) runsAll() string    { return s.ns + ".runs.>" }
-func (s subjects) run(kind byte, seq uint64) string {
-	return s.ns + ".runs." + string(kind) + "." + strconv.FormatUint(seq, 10)
+
+// runSubject is the subject of the run record of the message of kind at seq.
+func (s *Store) runSubject(kind byte, seq uint64) string {
+	epoch := s.runEpochs[0]
+	if kind == runInbox {
+		epoch = s.runEpochs[1]
+	}
+	return s.subj.ns + ".runs." + string(kind) + "." + epoch + "." + strconv.FormatUint(seq, 10)
+}
+
+// streamEpoch names a stream's incarnation: its creation time.
+func streamEpoch(st jetstream.Stream) string {
+	return strconv.FormatInt(st.CachedInfo().Created.UnixNano(), 36)
 }
 
 // ensureRunsStream creates or binds the runs stream.
@@ -57,6 +69,7 @@ func (s *Store) ensureRunsStream(ctx context.Context) error {
 		AllowDirect:       true,
 	})
 	s.runs = st
+	s.runEpochs = [2]string{streamEpoch(s.work), streamEpoch(s.inbox)}
 	return err
 }
 
@@ -65,7 +78,7 @@ func (s *Store) ensureRunsStream(ctx context.Context) error {
 // count plus one if that is larger. It also returns the record's sequence, for
 // forgetRun.
 func (s *Store) claimRun(ctx context.Context, kind byte, seq uint64, local int) (attempt int, rec uint64, err error) {
-	subj := s.subj.run(kind, seq)
+	subj := s.runSubject(kind, seq)
 	var last uint64 // the record's sequence; 0: none expected
 	prev := 0
 	for try := 0; try < 5; try++ {
@@ -102,7 +115,7 @@ func (s *Store) readRun(ctx context.Context, subj string) (seq uint64, n int, er
 
 // recordedRuns returns the recorded count of a message (0 if none or unreadable).
 func (s *Store) recordedRuns(ctx context.Context, kind byte, seq uint64) (n int, rec uint64) {
-	rec, n, err := s.readRun(ctx, s.subj.run(kind, seq))
+	rec, n, err := s.readRun(ctx, s.runSubject(kind, seq))
 	if err != nil {
 		s.log.Warn("read attempt count", "err", err)
 	}
@@ -111,7 +124,7 @@ func (s *Store) recordedRuns(ctx context.Context, kind byte, seq uint64) (n int,
 
 // setRuns records n attempts for a message (an abandon that gave its attempt back).
 func (s *Store) setRuns(ctx context.Context, kind byte, seq uint64, n int) {
-	m := nats.NewMsg(s.subj.run(kind, seq))
+	m := nats.NewMsg(s.runSubject(kind, seq))
 	m.Data = []byte(strconv.Itoa(n))
 	if _, err := s.js.PublishMsg(ctx, m); err != nil {
 		s.log.Warn("record attempt count", "subject", m.Subject, "err", err)
@@ -128,7 +141,7 @@ func (s *Store) claimInboxRuns(ctx context.Context, msgs []inboxMsg, locals []in
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	if len(msgs) > 1 {
 		for i := range msgs {
-			m := nats.NewMsg(s.subj.run(runInbox, msgs[i].seq))
+			m := nats.NewMsg(s.runSubject(runInbox, msgs[i].seq))
 			m.Data = []byte(strconv.Itoa(locals[i]))
 			futures[i], _ = s.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(0))
 		}

@@ -22,10 +22,11 @@ import (
 
 // childEnv holds the data directory when the test binary runs as a node, and
 // modeEnv what kills it: "activity" (an activity) or "orchestration" (an
-// orchestration's turn on an event).
+// orchestration's turn on an event) or "start" (an orchestration's first turn).
 const (
 	childEnv = "DUROXIDE_CRASHLOOP_DATA_DIR"
 	modeEnv  = "DUROXIDE_CRASHLOOP_MODE"
+	firstEnv = "DUROXIDE_CRASHLOOP_FIRST" // "true" on the first run: start the instance
 )
 
 const (
@@ -40,9 +41,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// childNode runs a node on dir whose activity (mode "activity") or orchestration
-// turn on the event "boom" (mode "orchestration") exits the process on every
-// attempt, starts instance "crash" (once, raising "boom" once it runs), waits for
+// childNode runs a node on dir whose activity (mode "activity"), orchestration
+// turn on the event "boom" (mode "orchestration") or first orchestration turn
+// (mode "start") exits the process on every attempt, starts instance "crash" (once, raising "boom" once it runs), waits for
 // it and prints its status as JSON.
 func childNode(dir, mode string) int {
 	ctx := context.Background()
@@ -67,6 +68,12 @@ func childNode(dir, mode string) int {
 	}); err != nil {
 		return fail(err)
 	}
+	if err := duroxide.RegisterOrchestration(reg, "ExitOnStart", func(ctx *duroxide.OrchestrationContext, in string) (string, error) {
+		os.Exit(crashCode)
+		return "", nil
+	}); err != nil {
+		return fail(err)
+	}
 	rt, err := duroxide.Start(ctx, reg, duroxide.Options{DataDir: dir, MaxAttempts: maxAttempts,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -75,30 +82,15 @@ func childNode(dir, mode string) int {
 	c := rt.Client()
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	name := map[string]string{"activity": "CrashFlow", "orchestration": "ExitOnEvent"}[mode]
-	err = c.StartOrchestration(ctx, "crash", name, "x")
-	switch {
-	case errors.Is(err, duroxide.ErrInstanceExists):
-	case err != nil:
-		return fail(err)
-	case mode == "orchestration":
-		// Raise the event once the first turn committed (the instance runs).
-		for {
-			st, err := c.GetStatus(wctx, "crash")
-			if err != nil {
+	name := map[string]string{"activity": "CrashFlow", "orchestration": "ExitOnEvent", "start": "ExitOnStart"}[mode]
+	if os.Getenv(firstEnv) == "true" {
+		if err := c.StartOrchestration(ctx, "crash", name, "x"); err != nil {
+			return fail(err)
+		}
+		if mode == "orchestration" {
+			if err := raiseOnceRunning(wctx, c); err != nil {
 				return fail(err)
 			}
-			if st.State == duroxide.StateRunning {
-				break
-			}
-			select {
-			case <-wctx.Done():
-				return fail(wctx.Err())
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-		if err := c.RaiseEvent(ctx, "crash", "boom", "now"); err != nil {
-			return fail(err)
 		}
 	}
 	st, err := c.WaitForOrchestration(wctx, "crash")
@@ -108,6 +100,24 @@ func childNode(dir, mode string) int {
 	_ = json.NewEncoder(os.Stdout).Encode(st)
 	_ = rt.Shutdown(ctx)
 	return 0
+}
+
+// raiseOnceRunning raises "boom" once the instance's first turn committed.
+func raiseOnceRunning(ctx context.Context, c *duroxide.Client) error {
+	for {
+		st, err := c.GetStatus(ctx, "crash")
+		if err != nil {
+			return err
+		}
+		if st.State == duroxide.StateRunning {
+			return c.RaiseEvent(ctx, "crash", "boom", "now")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func fail(err error) int {
@@ -128,6 +138,12 @@ func TestOrchestrationTurnThatKillsTheNodeBecomesPoisonAcrossRestarts(t *testing
 	crashLoop(t, "orchestration")
 }
 
+// And for an orchestration whose first turn kills the node: the start message is
+// poison after MaxAttempts restarts.
+func TestOrchestrationStartThatKillsTheNodeBecomesPoisonAcrossRestarts(t *testing.T) {
+	crashLoop(t, "start")
+}
+
 // crashLoop runs the child node in mode until the instance finishes, and checks it
 // failed as poison after exactly MaxAttempts crashes.
 func crashLoop(t *testing.T, mode string) {
@@ -140,7 +156,7 @@ func crashLoop(t *testing.T, mode string) {
 	for run := 1; run <= maxAttempts+3; run++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		cmd := exec.CommandContext(ctx, exe)
-		cmd.Env = append(os.Environ(), childEnv+"="+dir, modeEnv+"="+mode)
+		cmd.Env = append(os.Environ(), childEnv+"="+dir, modeEnv+"="+mode, fmt.Sprintf("%s=%t", firstEnv, run == 1))
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
