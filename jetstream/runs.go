@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,9 +25,10 @@ import (
 // before the handler runs, so a process that dies in the handler has counted that
 // attempt. An abandon that gives its attempt back (ignoreAttempt) records the lower
 // count; a message that is acked, or moved to a new copy (which carries the count
-// in its Duroxide-Runs header), has its record deleted in the background. Records
-// left behind (a delete that failed, a message purged with its instance) expire
-// after runsMaxAge, as does the count of a message that waits longer than that.
+// in its Duroxide-Runs header), has its record replaced by an empty one that
+// expires after a second (forgetRun). Records left behind (a message purged with
+// its instance) expire after runsMaxAge, as does the count of a message that waits
+// longer than that.
 
 // runsMaxAge is how long a run record is kept after its last update.
 const runsMaxAge = 24 * time.Hour
@@ -66,6 +66,7 @@ func (s *Store) ensureRunsStream(ctx context.Context) error {
 		Replicas:          s.cfg.Replicas,
 		MaxMsgsPerSubject: 1,
 		MaxAge:            runsMaxAge,
+		AllowMsgTTL:       true,
 		AllowDirect:       true,
 	})
 	s.runs = st
@@ -171,53 +172,32 @@ func (s *Store) claimInboxRuns(ctx context.Context, msgs []inboxMsg, locals []in
 	return attempts, nil
 }
 
-// inboxRunDone deletes the run records of inbox messages that were acked.
+// inboxRunDone drops the run records of inbox messages that were acked.
 func (s *Store) inboxRunDone(msgs []inboxMsg) {
 	for i := range msgs {
 		t := msgs[i].track
 		t.mu.Lock()
 		rec := t.runRec
 		t.mu.Unlock()
-		s.forgetRun(rec)
+		s.forgetRun(runInbox, msgs[i].seq, rec)
 	}
 }
 
-// runReaper deletes the run records of handled messages in the background.
-type runReaper struct {
-	once sync.Once
-	ch   chan uint64
-}
+// tombstoneTTL is how long the empty record that replaces a handled message's run
+// record is kept (the shortest message TTL the server allows).
+const tombstoneTTL = time.Second
 
-// forgetRun deletes the run record at rec (0: none) in the background. When the
-// deleter is behind, the record is left to expire.
-func (s *Store) forgetRun(rec uint64) {
+// forgetRun drops the run record of the message of kind at seq, if it has one (rec
+// is its record's sequence, 0 if none): an empty record with a short TTL replaces
+// it (the stream keeps one message per subject) and then expires. It is an
+// asynchronous publish, not a request, so it costs the handled message no round
+// trip; a lost one leaves the record to expire after runsMaxAge.
+func (s *Store) forgetRun(kind byte, seq, rec uint64) {
 	if rec == 0 {
 		return
 	}
-	s.reaper.once.Do(func() {
-		s.reaper.ch = make(chan uint64, 4096)
-		for range 2 {
-			go s.reapRuns()
-		}
-	})
-	select {
-	case s.reaper.ch <- rec:
-	default:
-	}
-}
-
-func (s *Store) reapRuns() {
-	for {
-		select {
-		case rec := <-s.reaper.ch:
-			ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
-			err := s.runs.DeleteMsg(ctx, rec)
-			cancel()
-			if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !s.isClosed() {
-				s.log.Debug("delete attempt count", "seq", rec, "err", err)
-			}
-		case <-s.closed:
-			return
-		}
+	m := nats.NewMsg(s.runSubject(kind, seq))
+	if _, err := s.js.PublishMsgAsync(m, jetstream.WithMsgTTL(tombstoneTTL)); err != nil && !s.isClosed() {
+		s.log.Debug("drop attempt count", "subject", m.Subject, "err", err)
 	}
 }

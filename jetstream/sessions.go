@@ -700,7 +700,7 @@ func (s *Store) moveWork(msg jetstream.Msg, md *jetstream.MsgMetadata, item *sto
 	}
 	s.forgetIgnored(md.Sequence.Stream)
 	_ = msg.Ack()
-	s.forgetRun(rec)
+	s.forgetRun(runWork, md.Sequence.Stream, rec)
 	return 0
 }
 

@@ -183,7 +183,6 @@ type Store struct {
 
 	inbox, hist, work, dead jetstream.Stream
 	runs                    jetstream.Stream // durable attempt counts (runs.go)
-	reaper                  runReaper        // deletes the run records of handled messages
 	runEpochs               [2]string        // the work and inbox streams' epochs in run subjects
 
 	host     *actors.Host[inboxMsg, *instState]

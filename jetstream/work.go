@@ -553,7 +553,7 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 	if err := wl.msg.Ack(); err != nil {
 		return fmt.Errorf("ack work item: %w", err)
 	}
-	s.forgetRun(wl.runRec)
+	s.forgetRun(runWork, wl.seq, wl.runRec)
 	return nil
 }
 
