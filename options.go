@@ -22,6 +22,10 @@ type Options struct {
 	// NATSOptions are passed to nats.Connect with NATSURL (credentials, TLS, ...).
 	NATSOptions []nats.Option
 	// DataDir is the embedded server's JetStream directory. Default "./duroxide-data".
+	// The runtime locks it (the file duroxide.lock, holding its pid) until Shutdown,
+	// so a second runtime or process on it fails with [ErrDataDirLocked], and keeps
+	// its node id there (duroxide-node-id), so a restart after a crash takes the
+	// node's inbox partitions back at once.
 	DataDir string
 	// Listen is the embedded server's client address (HOST:PORT, port 0 for a free
 	// port). Default: no port; only this process can connect.
@@ -78,8 +82,12 @@ type Options struct {
 	WorkerTags TagFilter
 	// WorkerNodeID is this node's identity as an activity session owner ([OnSession]):
 	// a stable name such as a pod name lets a restarted node keep its sessions and the
-	// work forwarded to it. At most 64 bytes of UTF-8 without NUL. Default: a new id
-	// per runtime.
+	// work forwarded to it. At most 64 bytes of UTF-8 without NUL. When set it is also
+	// the node's identity in inbox partition ownership: a node restarting with the
+	// WorkerNodeID of its dead predecessor takes its partitions back at once instead
+	// of after the partition lease. Two live runtimes must not share one. Default: a
+	// new id per runtime (partition ownership then uses the data directory's node id,
+	// if the runtime runs an embedded server).
 	WorkerNodeID string
 	// MaxSessionsPerRuntime caps the sessions this node owns at once; at the cap it
 	// claims no new session (their activities go to other nodes, or wait). Default 10.

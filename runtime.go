@@ -23,7 +23,8 @@ type Runtime struct {
 	opts   Options
 	reg    *Registry
 	log    *slog.Logger
-	srv    *server.Server // embedded server, if this runtime started one
+	srv    *server.Server         // embedded server, if this runtime started one
+	lock   *jetstream.DataDirLock // the embedded server's data directory, held until disconnect
 	nc     *nats.Conn
 	ownNC  bool
 	st     *jetstream.Store
@@ -44,13 +45,21 @@ type Runtime struct {
 	shutdown  sync.Once
 }
 
+// ErrDataDirLocked is returned (wrapped) by [Start] when another process, or
+// another runtime of this process, serves Options.DataDir. The error names the
+// directory and the id of the process holding it.
+var ErrDataDirLocked = jetstream.ErrDataDirLocked
+
 // Start starts a runtime for reg. Without Conn or NATSURL it starts an embedded
-// nats-server with JetStream in opts.DataDir.
+// nats-server with JetStream in opts.DataDir, which it locks until Shutdown (the
+// operating system drops the lock if the process dies): it fails with
+// [ErrDataDirLocked] if the directory is already served.
 func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("%w: registry is nil", ErrInvalidInput)
 	}
 	opts.defaults()
+	stableID := opts.WorkerNodeID // before validateSessions makes one up
 	if err := opts.WorkerTags.validate(); err != nil {
 		return nil, err
 	}
@@ -63,6 +72,11 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	}
 	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker(), replay: replay}
 	if err := r.connect(); err != nil {
+		return nil, err
+	}
+	nodeID, err := r.nodeID(stableID)
+	if err != nil {
+		r.disconnect()
 		return nil, err
 	}
 	st, err := jetstream.Open(ctx, r.nc, jetstream.Config{
@@ -84,6 +98,7 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		SharedPartitions:   opts.SharedPartitions,
 		Logger:             opts.Logger,
 		Hooks:              opts.StoreHooks,
+		NodeID:             nodeID,
 	})
 	if err != nil {
 		r.disconnect()
@@ -133,18 +148,46 @@ func (r *Runtime) connect() error {
 	if listen == "" {
 		listen = "none"
 	}
+	// One process per data directory: a second server on the same files would
+	// lose what the first acknowledged.
+	lock, err := jetstream.LockDataDir(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("duroxide: %w", err)
+	}
 	srv, err := jetstream.StartServer(jetstream.ServerOptions{DataDir: o.DataDir, Listen: listen,
 		ServerName: o.Cluster.ServerName, ClusterName: o.Cluster.Name, ClusterListen: o.Cluster.Listen, Routes: o.Cluster.Routes})
 	if err != nil {
+		_ = lock.Release()
 		return err
 	}
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("duroxide-runtime"))
 	if err != nil {
 		srv.Shutdown()
+		srv.WaitForShutdown()
+		_ = lock.Release()
 		return fmt.Errorf("duroxide: connect to embedded server: %w", err)
 	}
-	r.srv, r.nc, r.ownNC = srv, nc, true
+	r.srv, r.nc, r.ownNC, r.lock = srv, nc, true, lock
 	return nil
+}
+
+// nodeID is this node's identity in partition ownership: the WorkerNodeID if the
+// caller set one,
+// else the id kept in the locked data directory, else none (the store makes a new
+// one). A node that restarts with the same identity takes its partitions back at
+// once instead of waiting for its dead predecessor's lease to run out.
+func (r *Runtime) nodeID(workerNodeID string) (string, error) {
+	if workerNodeID != "" {
+		return "w" + jetstream.EncodeToken(workerNodeID), nil
+	}
+	if r.lock != nil {
+		id, err := r.lock.NodeID()
+		if err != nil {
+			return "", fmt.Errorf("duroxide: %w", err)
+		}
+		return id, nil
+	}
+	return "", nil
 }
 
 func (r *Runtime) disconnect() {
@@ -158,6 +201,7 @@ func (r *Runtime) disconnect() {
 		r.srv.Shutdown()
 		r.srv.WaitForShutdown()
 	}
+	_ = r.lock.Release() // after the server: its files are closed
 }
 
 // Client returns a client on the runtime's connection.

@@ -1,6 +1,10 @@
 package jetstream
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // Attempt counts of inbox messages.
 //
@@ -26,6 +30,10 @@ type msgTrack struct {
 	prev    int // fetches of earlier copies
 	lends   int // fetches of this copy
 	ignored int // fetches given back (ignoreAttempt)
+	// attempt is the attempt the last fetch lent it as, and runRec its record in
+	// the runs stream (runs.go).
+	attempt int
+	runRec  uint64
 }
 
 // parkedCounts are a message's totals at its last abandon.
@@ -80,6 +88,12 @@ func (s *Store) abandoned(m *inboxMsg, ignoreAttempt bool) {
 		t.ignored++
 	}
 	c := parkedCounts{lends: t.prev + t.lends, ignored: t.ignored}
+	attempt := t.attempt
 	t.mu.Unlock()
 	s.attempts.park(m.seq, c)
+	if ignoreAttempt && attempt > 0 {
+		ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
+		s.setRuns(ctx, runInbox, m.seq, attempt-1)
+		cancel()
+	}
 }

@@ -68,6 +68,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 		for _, m := range l.msgs {
 			_ = m.msg.Ack()
 		}
+		s.inboxRunDone(l.msgs)
 		s.host.Release(lockToken, keepState(st))
 		return nil
 	}
@@ -187,6 +188,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	for _, m := range l.msgs {
 		_ = m.msg.Ack()
 	}
+	s.inboxRunDone(l.msgs)
 	s.host.Release(lockToken, actors.ReleaseOpts[*instState]{SetState: true, State: st})
 	if rec.Summary.Status != prev.Status || rec.Summary.CustomStatusVersion != prev.CustomStatusVersion || newExec {
 		s.notify(enc, &rec.Summary)

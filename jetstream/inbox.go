@@ -55,10 +55,15 @@ func (s *Store) startInboxConsumers(ctx context.Context) error {
 			s.mu.Unlock()
 		}
 		if !s.cfg.SharedPartitions {
+			if err := s.detectPredecessor(ctx); err != nil {
+				return fmt.Errorf("jetstream: partition membership: %w", err)
+			}
 			if err := s.heartbeat(ctx); err != nil {
 				return fmt.Errorf("jetstream: partition membership: %w", err)
 			}
-			if err := s.rebalance(ctx); err != nil {
+			err := s.rebalance(ctx)
+			s.reclaim = false
+			if err != nil {
 				return fmt.Errorf("jetstream: partition membership: %w", err)
 			}
 			s.wg.Add(1)
@@ -483,8 +488,17 @@ func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg,
 		PinnedEngineVersion: st.pinned,
 		Incarnation:         st.inc,
 	}
+	locals := make([]int, len(fresh))
 	for i := range fresh {
-		attempt := s.lend(&fresh[i])
+		locals[i] = s.lend(&fresh[i])
+	}
+	// Count the attempts durably before the turn runs (runs.go).
+	attempts, err := s.claimInboxRuns(ctx, fresh, locals)
+	if err != nil {
+		return nil, err
+	}
+	for i := range fresh {
+		attempt := attempts[i]
 		item.Messages = append(item.Messages, store.Message{Item: fresh[i].item, Attempt: attempt})
 		item.AttemptCount = max(item.AttemptCount, attempt)
 	}

@@ -87,19 +87,52 @@ func (s *Store) runMembership() {
 	}
 }
 
+// detectPredecessor looks for a heartbeat under this node's own id before the
+// first one is written: a dead process with the same node id (the same data
+// directory or WorkerNodeID) that still owns partitions. Its heartbeat is ours
+// from now on, so the partitions come back to this node at the first rebalance;
+// the pins its connection held on them are released then (acquirePartition), so
+// no partition waits out the lease on a ghost of this node.
+func (s *Store) detectPredecessor(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.ensureNodes(ctx); err != nil {
+		return err
+	}
+	e, err := s.nodes.Get(ctx, s.nodeID)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read node %s: %w", s.nodeID, err)
+	}
+	s.reclaim = true
+	s.log.Info("taking back the partitions of this node's previous process", "node", s.cfg.NodeName, "id", s.nodeID, "last_heartbeat", e.Created())
+	return nil
+}
+
+// ensureNodes binds the nodes bucket, creating it if needed.
+func (s *Store) ensureNodes(ctx context.Context) error {
+	if s.nodes != nil {
+		return nil
+	}
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: s.nodesBucket(), Description: "duroxide nodes' heartbeats (partition ownership)",
+		Storage: s.storage(), Replicas: s.inbox.CachedInfo().Config.Replicas, History: 1,
+	})
+	if err != nil {
+		return fmt.Errorf("nodes bucket: %w", err)
+	}
+	s.nodes = kv
+	return nil
+}
+
 // heartbeat records this node as alive (creating the nodes bucket on first use).
 func (s *Store) heartbeat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if s.nodes == nil {
-		kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: s.nodesBucket(), Description: "duroxide nodes' heartbeats (partition ownership)",
-			Storage: s.storage(), Replicas: s.inbox.CachedInfo().Config.Replicas, History: 1,
-		})
-		if err != nil {
-			return fmt.Errorf("nodes bucket: %w", err)
-		}
-		s.nodes = kv
+	if err := s.ensureNodes(ctx); err != nil {
+		return err
 	}
 	info, _ := json.Marshal(s.selfInfo())
 	if _, err := s.nodes.Put(ctx, s.nodeID, info); err != nil {
@@ -292,8 +325,17 @@ func (s *Store) OwnedPartitions() []int {
 	return out
 }
 
-// acquirePartition starts consuming partition p.
+// acquirePartition starts consuming partition p. Taking back a dead predecessor's
+// partitions (reclaim), it first releases the pin the predecessor's connection
+// holds, which would otherwise keep p from this node until the pin's TTL (the
+// partition lease) ran out.
 func (s *Store) acquirePartition(ctx context.Context, p int) error {
+	if s.reclaim {
+		err := s.inbox.UnpinConsumer(ctx, partitionConsumer(p), priorityGroup)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			s.log.Debug("unpin a partition of this node's previous process", "partition", p, "err", err)
+		}
+	}
 	cc, err := s.consumePartition(ctx, p)
 	if err != nil {
 		return err

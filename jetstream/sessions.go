@@ -687,6 +687,8 @@ func (s *Store) moveWork(msg jetstream.Msg, md *jetstream.MsgMetadata, item *sto
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	runs := max(0, priorRuns(msg)+int(md.NumDelivered)-1-s.ignoredDeliveries(md.Sequence.Stream))
+	recorded, rec := s.recordedRuns(ctx, runWork, md.Sequence.Stream)
+	runs = max(runs, recorded)
 	nm := nats.NewMsg(subject)
 	nm.Data = msg.Data()
 	nm.Header.Set(hdrRuns, strconv.Itoa(runs))
@@ -698,6 +700,7 @@ func (s *Store) moveWork(msg jetstream.Msg, md *jetstream.MsgMetadata, item *sto
 	}
 	s.forgetIgnored(md.Sequence.Stream)
 	_ = msg.Ack()
+	s.forgetRun(runWork, md.Sequence.Stream, rec)
 	return 0
 }
 

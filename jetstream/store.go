@@ -76,6 +76,14 @@ type Config struct {
 	SharedPartitions bool
 	// NodeName names this node in logs and in the nodes bucket. Default: the host name.
 	NodeName string
+	// NodeID is this node's key in the nodes bucket (partition ownership). A node
+	// that restarts with the NodeID of its dead predecessor takes the predecessor's
+	// partitions back at once (its heartbeat is the predecessor's, and the pins the
+	// predecessor's connection held are released) instead of waiting out the
+	// partition lease. Two live nodes must never share one: the runtime takes it
+	// from Options.WorkerNodeID or from its locked data directory. Letters, digits,
+	// '-', '_' and '=', at most 200 bytes. Default: a new id per store.
+	NodeID string
 	// Capabilities are the orchestrations (name@version) this node can run. Inbox
 	// partitions go only to nodes that can run every version a live node can (so a
 	// rolling upgrade moves orchestration work to upgraded nodes).
@@ -141,6 +149,24 @@ func (c *Config) defaults() error {
 	if c.DeadLetterMaxAge <= 0 {
 		c.DeadLetterMaxAge = 7 * 24 * time.Hour
 	}
+	if c.NodeID == "" {
+		c.NodeID = newID()
+	} else if err := validKeyID(c.NodeID); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validKeyID checks a Config.NodeID.
+func validKeyID(id string) error {
+	if len(id) > 200 {
+		return fmt.Errorf("jetstream: node id is %d bytes, the limit is 200", len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		if !plain(id[i]) && id[i] != '=' {
+			return fmt.Errorf("jetstream: node id %q: only letters, digits, '-', '_' and '=' are allowed", id)
+		}
+	}
 	return nil
 }
 
@@ -156,6 +182,8 @@ type Store struct {
 	log    *slog.Logger
 
 	inbox, hist, work, dead jetstream.Stream
+	runs                    jetstream.Stream // durable attempt counts (runs.go)
+	runEpochs               [2]string        // the work and inbox streams' epochs in run subjects
 
 	host     *actors.Host[inboxMsg, *instState]
 	attempts attemptBook   // attempt give-backs of nak'ed inbox messages (attempts.go)
@@ -181,6 +209,7 @@ type Store struct {
 	inboxStarter, workStarter starter
 	nodeID                    string                           // this store's identity in the nodes bucket
 	nodes                     jetstream.KeyValue               // heartbeats (nil until first used)
+	reclaim                   bool                             // a dead predecessor with our node id held partitions: unpin them as we take them
 	owned                     map[int]jetstream.ConsumeContext // partitions this node consumes
 	workCh                    chan *workLease
 	demand                    workDemand    // waiting FetchWorkItem calls (work.go)
@@ -233,7 +262,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		leases: make(map[string]*orchLease),
 		works:  make(map[string]*workLease),
 		workCh: make(chan *workLease),
-		nodeID: newID(),
+		nodeID: cfg.NodeID,
 		owned:  make(map[int]jetstream.ConsumeContext),
 		closed: make(chan struct{}),
 	}
@@ -316,7 +345,10 @@ func (s *Store) ensureStreams(ctx context.Context) error {
 		Replicas:    s.cfg.Replicas,
 		MaxAge:      s.cfg.DeadLetterMaxAge,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return s.ensureRunsStream(ctx)
 }
 
 // ErrStreamOutdated is returned by [Open] when an existing stream was created by an

@@ -25,6 +25,7 @@ type workLease struct {
 	token   string
 	session bool // routed as a session item (sessions.go)
 	seq     uint64
+	runRec  uint64 // its attempt record in the runs stream (runs.go)
 	// deadline (Unix nanoseconds) is when the broker will redeliver the item unless
 	// the lock is renewed (delivery + WorkAckWait). Past it the lease is lost: ack and
 	// renew fail, so a worker never completes an item another worker may already be
@@ -447,6 +448,18 @@ func (s *Store) claimWork(ctx context.Context, wl *workLease) *store.WorkLease {
 	if wl.item.Incarnation != "" && s.dropDeadWork(ctx, wl) {
 		return nil // its instance was deleted (incarnation.go)
 	}
+	// Count the attempt durably before anything runs it (runs.go).
+	rctx, cancel := context.WithTimeout(s.life, 5*time.Second)
+	attempt, rec, err := s.claimRun(rctx, runWork, wl.seq, wl.attempt)
+	cancel()
+	if err != nil {
+		if !s.isClosed() {
+			s.log.Warn("work item not handed out: its attempt could not be recorded", "instance", wl.item.Instance, "err", err)
+		}
+		_ = wl.msg.NakWithDelay(100 * time.Millisecond)
+		return nil
+	}
+	wl.attempt, wl.runRec = attempt, rec
 	s.mu.Lock()
 	s.works[wl.token] = wl
 	s.mu.Unlock()
@@ -572,6 +585,7 @@ func (s *Store) AckWorkItem(ctx context.Context, lockToken string, completion *s
 	if err := wl.msg.Ack(); err != nil {
 		return fmt.Errorf("ack work item: %w", err)
 	}
+	s.forgetRun(runWork, wl.seq, wl.runRec)
 	return nil
 }
 
@@ -613,6 +627,7 @@ func (s *Store) AbandonWorkItem(ctx context.Context, lockToken string, delay tim
 	s.sessionTouched(wl)
 	if ignoreAttempt {
 		s.ignoreDelivery(wl.seq)
+		s.setRuns(ctx, runWork, wl.seq, wl.attempt-1)
 	}
 	if delay > 0 {
 		return wl.msg.NakWithDelay(delay)

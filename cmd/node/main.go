@@ -62,6 +62,8 @@ serve flags:
   --nats-url URL      use this NATS server or cluster instead of an embedded server
                       (with --creds, --nkey, --user/--password, --tls-cert/--tls-key/--tls-ca)
   --replicas N        stream replicas when first created (default: 3 with three or more servers)
+  --node-id ID        stable node identity; a restart with it takes the node's partitions back at once
+                      (default: kept in the data directory; with --nats-url, new per start)
   --namespace NS      subject and stream prefix (default duroxide), also on client commands
 
 The client commands (all but demo and serve) find the node with --nats-url URL (default nats://127.0.0.1:4222).

@@ -35,6 +35,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	replicas := fs.Int("replicas", 0, "stream replicas when the streams are first created (0: 3 with three or more JetStream servers, else 1)")
 	lease := fs.Duration("partition-lease", 0, "how long a dead node keeps its inbox partitions (default 15s)")
 	noService := fs.Bool("no-service", false, "do not start the NATS management service")
+	nodeID := fs.String("node-id", "", "this node's stable `id` (activity sessions, inbox partitions): a restart with the same id takes the node's partitions back at once (default: kept in the data directory with the embedded server, else new per start)")
 	var conn connFlags
 	conn.register(fs.FlagSet)
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for running work on shutdown")
@@ -47,7 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	opts := duroxide.Options{DataDir: *dataDir, NATSURL: *natsURL, Logger: logger, Namespace: conn.namespace,
+	opts := duroxide.Options{DataDir: *dataDir, NATSURL: *natsURL, Logger: logger, Namespace: conn.namespace, WorkerNodeID: *nodeID,
 		Cluster: duroxide.ClusterOptions{Replicas: *replicas, PartitionLease: *lease, ServerName: *serverName}}
 	if *natsURL == "" {
 		addr, err := listenAddr(*listen)
