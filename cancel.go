@@ -34,11 +34,19 @@ type activityRef struct {
 //   - an event wait: ExternalSubscribedCancelled; the subscription no longer counts
 //     for the positional matching of raised events;
 //   - a queue dequeue: QueueSubscriptionCancelled; no message is consumed;
-//   - a timer: nothing (timers are virtual).
+//   - a timer: nothing (timers are virtual);
+//   - a function started with Go: every future it created that is still pending is
+//     cancelled as above (so are the functions it started), and the function is
+//     unwound at once (its deferred calls run; it schedules nothing more).
 //
 // Called on the coroutine.
 func (e *engine) cancelFuture(st *futureState, reason string) {
 	if st == nil || st.done || st.cancelled {
+		return
+	}
+	if st.kind == kindGo {
+		st.cancelled = true
+		e.cancelCoroutine(st.co, reason)
 		return
 	}
 	var typ history.EventType

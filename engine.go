@@ -15,12 +15,14 @@ type orchestrationFunc func(ctx *OrchestrationContext, input string) (string, er
 
 // engine replays and advances one execution of one instance.
 //
-// The orchestration function runs as a coroutine on its own goroutine, but never at
-// the same time as the engine: the engine resumes it and waits until it blocks on an
-// unresolved future or returns. Completions are delivered one at a time in history
-// order, and the coroutine runs to quiescence after each, so Select and Join resolve
-// the same way on every replay. Between turns a live engine stays cached with its
-// coroutine parked, and the next turn continues it without replaying.
+// The orchestration function runs as a coroutine on its own goroutine, as does every
+// function it starts with ctx.Go, but only one of them runs at a time and never at
+// the same time as the engine: the engine resumes one and waits until it blocks on an
+// unresolved future or returns (coroutines.go). Completions are delivered one at a
+// time in history order, and the coroutines run to quiescence after each, in creation
+// order, so Select and Join resolve the same way on every replay. Between turns a live
+// engine stays cached with its coroutines parked, and the next turn continues them
+// without replaying.
 type engine struct {
 	instance      string
 	exec          uint64
@@ -35,17 +37,22 @@ type engine struct {
 	ctx           *OrchestrationContext
 	log           *slog.Logger
 
-	// coroutine hand-off
-	resume, yield chan struct{}
-	started       bool
-	finished      bool
-	inCoroutine   atomic.Bool
-	waitCond      func() bool
-	aborting      bool
-	output        string
-	userErr       error
-	canInput      *string
-	canVersion    string
+	// coroutine hand-off (coroutines.go): cos[0] runs the orchestration function,
+	// the others run ctx.Go functions; cur is the one running (nil: none).
+	cos         []*coroutine
+	cur         *coroutine
+	yield       chan struct{}
+	inCoroutine atomic.Bool
+	// finished: the orchestration function returned (or ended its goroutine).
+	finished bool
+	aborting bool
+	// spawned is a coroutine just started with Go, which step runs before resuming
+	// the coroutine that started it.
+	spawned    *coroutine
+	output     string
+	userErr    error
+	canInput   *string
+	canVersion string
 
 	// replay state
 	committed   []history.Event
@@ -93,13 +100,13 @@ func newEngine(instance string, fn orchestrationFunc, lim limits, log *slog.Logg
 		instance: instance,
 		fn:       fn,
 		limits:   lim,
-		resume:   make(chan struct{}),
 		yield:    make(chan struct{}),
 		futures:  make(map[uint64]*futureState),
 		subs:     make(map[string][]*futureState),
 		qsubs:    make(map[string][]*futureState),
 	}
 	e.ctx = &OrchestrationContext{e: e}
+	e.cos = []*coroutine{{resume: make(chan struct{}), main: true}}
 	e.log = log
 	return e
 }
@@ -178,82 +185,6 @@ func (e *engine) matched(idx int) bool {
 		}
 	}
 	return false
-}
-
-// run resumes the coroutine (starting it the first time) and waits until it blocks
-// on an unresolved future or returns.
-func (e *engine) run() {
-	if e.finished || e.failure != nil {
-		return
-	}
-	if e.waitCond != nil && !e.waitCond() {
-		return
-	}
-	if !e.started {
-		e.started = true
-		go e.coroutine()
-	}
-	e.waitCond = nil
-	e.inCoroutine.Store(true)
-	e.resume <- struct{}{}
-	<-e.yield
-	e.inCoroutine.Store(false)
-}
-
-func (e *engine) coroutine() {
-	defer func() {
-		if r := recover(); r != nil && !e.aborting {
-			if e.failure == nil {
-				e.failure = &history.ErrorDetails{Category: history.Application, Kind: history.KindPanicked,
-					Message: fmt.Sprintf("orchestration %s panicked: %v", e.name, r)}
-			}
-		}
-		e.finished = true
-		e.yield <- struct{}{}
-	}()
-	<-e.resume
-	if e.aborting {
-		return
-	}
-	out, err := e.fn(e.ctx, e.input)
-	if ca, ok := err.(*continueAsNewError); ok {
-		e.canInput, e.canVersion = &ca.input, ca.version
-		return
-	}
-	e.output, e.userErr = out, err
-}
-
-// block parks the coroutine until cond holds. Called on the coroutine only.
-func (e *engine) block(cond func() bool) {
-	if e.aborting {
-		runtime.Goexit()
-	}
-	if cond() {
-		return
-	}
-	if !e.inCoroutine.Load() {
-		panic("duroxide: a Future was awaited outside the orchestration's own goroutine; " +
-			"orchestration code must not start goroutines (use Join and Select)")
-	}
-	e.waitCond = cond
-	e.yield <- struct{}{}
-	<-e.resume
-	if e.aborting {
-		runtime.Goexit()
-	}
-}
-
-// abort ends a parked coroutine (eviction, failure, shutdown). Deferred calls in the
-// orchestration function run; anything they schedule is ignored.
-func (e *engine) abort() {
-	if !e.started || e.finished {
-		return
-	}
-	e.aborting = true
-	e.inCoroutine.Store(true)
-	e.resume <- struct{}{}
-	<-e.yield
-	e.inCoroutine.Store(false)
 }
 
 // fail ends the execution with details. Called on the engine goroutine.

@@ -22,9 +22,7 @@ func (e *engine) peekID() uint64 {
 // returns the event as stored (history's version when replaying) and whether it is new.
 // Called on the coroutine.
 func (e *engine) emit(ev history.Event) (history.Event, bool) {
-	if e.aborting {
-		e.failFromCoroutine(nil)
-	}
+	e.checkAlive(e.current())
 	if e.nextSched < len(e.schedIdx) {
 		h := e.committed[e.schedIdx[e.nextSched]]
 		if why := mismatch(&h, &ev); why != "" {
@@ -103,7 +101,15 @@ func mismatch(h, c *history.Event) string {
 func (e *engine) newFuture(kind futureKind, id uint64, name string) *Future {
 	st := &futureState{kind: kind, id: id, name: name}
 	e.futures[id] = st
+	e.own(st)
 	return &Future{e: e, st: st}
+}
+
+// own records st as created by the running coroutine, so cancelling that coroutine
+// cancels st.
+func (e *engine) own(st *futureState) {
+	co := e.current()
+	co.owned = append(co.owned, st)
 }
 
 func (e *engine) failedFuture(err error) *Future {

@@ -25,6 +25,7 @@ const (
 	kindEvent
 	kindSubOrchestration
 	kindQueue
+	kindGo     // a function started with OrchestrationContext.Go
 	kindFailed // failed before anything was scheduled (bad input)
 )
 
@@ -40,6 +41,8 @@ func (k futureKind) String() string {
 		return "sub-orchestration"
 	case kindQueue:
 		return "queue event"
+	case kindGo:
+		return "concurrent function"
 	}
 	return "failed call"
 }
@@ -55,8 +58,9 @@ type futureState struct {
 	// cancelled is set when the future was dropped (a Select loser): its completion,
 	// if one still arrives, is ignored.
 	cancelled bool
-	child     string // sub-orchestration instance id
-	schedAtMs int64  // activity: time of its ActivityScheduled event
+	child     string     // sub-orchestration instance id
+	schedAtMs int64      // activity: time of its ActivityScheduled event
+	co        *coroutine // Go: the coroutine that runs the function
 }
 
 // ErrFutureCancelled is returned by Get on a future that lost a Select and was

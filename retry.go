@@ -83,23 +83,28 @@ func DefaultRetryPolicy() RetryPolicy {
 }
 
 // ScheduleActivityWithRetry runs the named activity until it succeeds or
-// policy.MaxAttempts attempts have failed, and returns a resolved future with the
-// result or the last attempt's [*TaskError]. Everything is durable: each attempt is
-// an ActivityScheduled event and each backoff a timer in history, so a retry loop
+// policy.MaxAttempts attempts have failed, and returns a future for the result or the
+// last attempt's [*TaskError]. The future is pending like any other: the first
+// attempt is scheduled at once and the call returns, so several retried calls run in
+// parallel and work in Join and Select. The retry loop runs as a function started
+// with [OrchestrationContext.Go]. Everything is durable: each attempt is an
+// ActivityScheduled event and each backoff a timer in history, so a retry loop
 // survives restarts and replays the same way.
 //
 // Only application failures of the activity are retried (configuration and poison
 // failures fail the orchestration, as for ScheduleActivity). With policy.Timeout set,
 // each attempt races a timer; if the timer wins the attempt is cancelled and the
-// future fails with [ActivityTimeoutMessage], without further retries. A policy with
+// future fails, without further retries, with a [*TaskError] that matches
+// [ErrActivityTimeout] (its message is [ActivityTimeoutMessage]). A policy with
 // MaxAttempts < 1 or a negative duration returns a failed future wrapping
-// [ErrInvalidInput].
+// [ErrInvalidInput]; an input that cannot be encoded or is too large, one wrapping
+// [ErrPayloadTooLarge] or the encoding error.
+//
+// If the future loses a Select, the pending attempt is cancelled and its backoff or
+// timeout timer forgotten, and Get returns [ErrFutureCancelled].
 //
 // opts apply to every attempt: with [OnSession] all attempts run on the session's
 // owner, with [WithTag] on the tag's workers.
-//
-// It blocks the orchestration until it is done, so call it from the orchestration
-// goroutine (run several retried calls in parallel with sub-orchestrations).
 func (c *OrchestrationContext) ScheduleActivityWithRetry(name string, input any, policy RetryPolicy, opts ...ActivityOption) *Future {
 	e := c.e
 	switch {
@@ -111,24 +116,26 @@ func (c *OrchestrationContext) ScheduleActivityWithRetry(name string, input any,
 	case policy.Backoff.base < 0 || policy.Backoff.max < 0:
 		return e.failedFuture(fmt.Errorf("%w: retry policy for activity %q: Backoff has a negative duration", ErrInvalidInput, name))
 	}
-	for attempt := 1; ; attempt++ {
-		f := c.ScheduleActivity(name, input, opts...)
-		if f.st.kind == kindFailed {
-			return f
-		}
-		if policy.Timeout > 0 {
-			if c.Select(f, c.ScheduleTimer(policy.Timeout)) == 1 {
-				d := history.ErrorDetails{Category: history.Application, Kind: history.KindActivityFailed,
-					Resource: name, Message: ActivityTimeoutMessage}
-				return e.failedFuture(&TaskError{Details: d})
+	return e.goFuture(name, func() (string, error) {
+		for attempt := 1; ; attempt++ {
+			f := c.ScheduleActivity(name, input, opts...)
+			if f.st.kind == kindFailed {
+				return "", f.st.err
+			}
+			if policy.Timeout > 0 {
+				if c.Select(f, c.ScheduleTimer(policy.Timeout)) == 1 {
+					return "", &TaskError{Details: history.ErrorDetails{Category: history.Application,
+						Kind: history.KindActivityFailed, Resource: name, Message: ActivityTimeoutMessage}}
+				}
+			}
+			e.block(func() bool { return f.st.done })
+			if f.st.err == nil || attempt >= policy.MaxAttempts {
+				return f.st.result, f.st.err
+			}
+			if d := policy.Backoff.Delay(attempt); d > 0 {
+				t := c.ScheduleTimer(d)
+				e.block(func() bool { return t.st.done })
 			}
 		}
-		err := f.Get(nil)
-		if err == nil || attempt >= policy.MaxAttempts {
-			return f
-		}
-		if d := policy.Backoff.Delay(attempt); d > 0 {
-			_ = c.ScheduleTimer(d).Get(nil)
-		}
-	}
+	})
 }
