@@ -3,7 +3,6 @@ package duroxide
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"time"
 
@@ -12,11 +11,6 @@ import (
 	"github.com/duroxide-go/duroxide/jetstream"
 	"github.com/duroxide-go/duroxide/store"
 )
-
-// ErrActivityCancelled is the cause of a cancelled ActivityContext when the
-// orchestration no longer wants the activity's result (a Select loser, or the
-// execution ended or was cancelled). Read it with context.Cause.
-var ErrActivityCancelled = errors.New("duroxide: activity cancelled by its orchestration")
 
 // cancelMemory is how long a node remembers a cancelled activity, so a work item
 // that was already buffered when the cancellation came is not run.

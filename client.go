@@ -15,9 +15,6 @@ import (
 	"github.com/duroxide-go/duroxide/store"
 )
 
-// ErrInstanceExists is returned by StartOrchestration when the instance id is taken.
-var ErrInstanceExists = errors.New("instance already exists")
-
 // ClientOptions configures a [Client]. Zero values mean the defaults.
 type ClientOptions struct {
 	// Namespace must match the runtime's. Default "duroxide".

@@ -2,7 +2,6 @@ package duroxide
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -10,22 +9,6 @@ import (
 
 	"github.com/duroxide-go/duroxide/projections"
 	"github.com/duroxide-go/duroxide/store"
-)
-
-// Errors of the management API.
-var (
-	// ErrInstanceNotFound means the instance does not exist.
-	ErrInstanceNotFound = errors.New("instance not found")
-	// ErrExecutionNotFound means the instance has no such execution (any more).
-	ErrExecutionNotFound = errors.New("execution not found")
-	// ErrInstanceStillRunning means a delete without force met a running instance.
-	ErrInstanceStillRunning = errors.New("instance is still running")
-	// ErrCannotDeleteSubOrchestration means the instance is a sub-orchestration:
-	// delete its root instead, which deletes the whole tree.
-	ErrCannotDeleteSubOrchestration = errors.New("cannot delete a sub-orchestration directly")
-	// ErrViewsUnavailable means the management views are not (yet) up to date: no
-	// runtime runs a projector in the namespace, or it is far behind.
-	ErrViewsUnavailable = errors.New("management views unavailable")
 )
 
 // ViewsWaitTimeout bounds how long a management read waits for the projector to
@@ -43,34 +26,6 @@ type adminState struct {
 func (c *Client) mgmt() *projections.Admin {
 	c.admin.once.Do(func() { c.admin.a = projections.NewAdmin(c.st) })
 	return c.admin.a
-}
-
-// adminError carries the store's error (its message) and the client's sentinel.
-type adminError struct {
-	sentinel error
-	err      error
-}
-
-func (e *adminError) Error() string   { return e.err.Error() }
-func (e *adminError) Unwrap() []error { return []error{e.sentinel, e.err} }
-
-// adminErr maps the store's management errors to the client's sentinels.
-func adminErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, m := range []struct{ from, to error }{
-		{store.ErrNotFound, ErrInstanceNotFound},
-		{store.ErrExecutionNotFound, ErrExecutionNotFound},
-		{store.ErrInstanceStillRunning, ErrInstanceStillRunning},
-		{store.ErrCannotDeleteSubOrchestration, ErrCannotDeleteSubOrchestration},
-		{store.ErrViewsUnavailable, ErrViewsUnavailable},
-	} {
-		if errors.Is(err, m.from) {
-			return &adminError{sentinel: m.to, err: err}
-		}
-	}
-	return err
 }
 
 // ListOptions selects the instances ListInstances returns. Zero fields select all.

@@ -2,7 +2,6 @@ package duroxide
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 
@@ -12,13 +11,6 @@ import (
 // DefaultMaxPayloadBytes is the default limit on one payload: an orchestration input
 // or output, an activity input or result, an event's data.
 const DefaultMaxPayloadBytes = 1 << 20
-
-// ErrPayloadTooLarge is returned (wrapped) when a payload exceeds the configured limit.
-var ErrPayloadTooLarge = errors.New("payload too large")
-
-// ErrInvalidInput is returned (wrapped) for input a caller must fix: a bad instance
-// id, name or version, or a value that cannot be encoded as JSON.
-var ErrInvalidInput = errors.New("invalid input")
 
 // encodePayload encodes v as JSON. A nil v is the empty payload. field names the
 // payload in errors.

@@ -268,15 +268,6 @@ func (c *OrchestrationContext) ContinueAsNew(input any, opts ...SubOrchestration
 	return &continueAsNewError{input: in, version: o.version}
 }
 
-type continueAsNewError struct {
-	input   string
-	version string
-}
-
-func (e *continueAsNewError) Error() string {
-	return "duroxide: continue-as-new must be returned from the orchestration function"
-}
-
 // Select waits until at least one of the futures resolves and returns the index of
 // the one that resolved first in history order.
 //

@@ -2,10 +2,7 @@ package duroxide
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-
-	"github.com/duroxide-go/duroxide/history"
 )
 
 // Future is the pending result of something an orchestration scheduled: an activity,
@@ -63,11 +60,6 @@ type futureState struct {
 	co        *coroutine // Go: the coroutine that runs the function
 }
 
-// ErrFutureCancelled is returned by Get on a future that lost a Select and was
-// cancelled: its activity was cancelled, its sub-orchestration was asked to cancel,
-// or its event or queue subscription was withdrawn.
-var ErrFutureCancelled = errors.New("duroxide: the future lost a Select and was cancelled")
-
 // Get waits for the future and decodes its JSON result into out (which may be nil to
 // discard it). It returns the activity's or sub-orchestration's error as a
 // [*TaskError], or a decoding error.
@@ -100,11 +92,3 @@ func Await[T any](f *Future) (T, error) {
 	err := f.Get(&out)
 	return out, err
 }
-
-// TaskError is the error a Future returns when the activity or sub-orchestration it
-// stands for failed. Orchestration code can inspect it with errors.As and recover.
-type TaskError struct {
-	Details history.ErrorDetails
-}
-
-func (e *TaskError) Error() string { return e.Details.DisplayMessage() }

@@ -8,10 +8,6 @@ import (
 	"github.com/duroxide-go/duroxide/history"
 )
 
-// ActivityTimeoutMessage is the error message of an activity attempt that ran out of
-// its RetryPolicy.Timeout, as in duroxide.
-const ActivityTimeoutMessage = "timeout: activity timed out"
-
 type backoffKind int
 
 const (
@@ -125,7 +121,7 @@ func (c *OrchestrationContext) ScheduleActivityWithRetry(name string, input any,
 			if policy.Timeout > 0 {
 				if c.Select(f, c.ScheduleTimer(policy.Timeout)) == 1 {
 					return "", &TaskError{Details: history.ErrorDetails{Category: history.Application,
-						Kind: history.KindActivityFailed, Resource: name, Message: ActivityTimeoutMessage}}
+						Kind: history.KindActivityFailed, Resource: name, Message: ActivityTimeoutMessage}, timeout: true}
 				}
 			}
 			e.block(func() bool { return f.st.done })

@@ -60,6 +60,21 @@ func (s *Status) Decode(out any) error {
 	return decodePayload(string(s.Output), out, "orchestration output")
 }
 
+// Err returns nil unless the instance Failed. For a Failed instance it returns an
+// error that names the instance and wraps Failure: errors.Is matches it against the
+// kinds of failure ([ErrCancelled], [ErrNondeterminism], [ErrPoison],
+// [ErrUnregistered], [ErrPanicked]) and errors.As extracts the *[FailureDetails].
+func (s *Status) Err() error {
+	if s.State != StateFailed {
+		return nil
+	}
+	f := s.Failure
+	if f == nil {
+		f = &FailureDetails{Category: history.Application, Kind: history.KindOrchestrationFailed}
+	}
+	return fmt.Errorf("duroxide: instance %q failed: %w", s.InstanceID, f)
+}
+
 func statusFromSummary(sum *store.InstanceSummary) *Status {
 	st := &Status{
 		InstanceID:          sum.Instance,

@@ -70,6 +70,9 @@ func TestCancelInstanceCancelsRunningActivity(t *testing.T) {
 	if st.State != duroxide.StateFailed || st.Failure.DisplayMessage() != "canceled: stop it" {
 		t.Fatalf("%s %+v, want Failed \"canceled: stop it\"", st.State, st.Failure)
 	}
+	if err := st.Err(); !errors.Is(err, duroxide.ErrCancelled) || errors.Is(err, duroxide.ErrPoison) {
+		t.Fatalf("Status.Err() = %v, want one matching ErrCancelled (only)", err)
+	}
 	if cause := recv(t, causes, "the activity to see its cancellation"); !errors.Is(cause, duroxide.ErrActivityCancelled) {
 		t.Fatalf("cause %v, want ErrActivityCancelled", cause)
 	}

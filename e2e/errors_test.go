@@ -56,6 +56,9 @@ func TestNondeterminismDetected(t *testing.T) {
 	if st.State != duroxide.StateFailed || st.Failure == nil {
 		t.Fatalf("state %s, want Failed", st.State)
 	}
+	if !errors.Is(st.Err(), duroxide.ErrNondeterminism) {
+		t.Fatalf("Status.Err() = %v, want ErrNondeterminism", st.Err())
+	}
 	f := st.Failure
 	if f.Category != history.Configuration || f.Kind != history.KindNondeterminism {
 		t.Fatalf("failure %+v, want configuration/nondeterminism", f)
@@ -135,6 +138,9 @@ func TestPanicsAreRecovered(t *testing.T) {
 	st := waitDone(t, c, "p1", 10*time.Second)
 	if st.State != duroxide.StateFailed || st.Failure.Kind != history.KindPanicked || !strings.Contains(st.Failure.Message, "orchestration exploded") {
 		t.Fatalf("p1: %s %+v", st.State, st.Failure)
+	}
+	if !errors.Is(st.Err(), duroxide.ErrPanicked) {
+		t.Fatalf("p1: Status.Err() = %v, want ErrPanicked", st.Err())
 	}
 	st = waitDone(t, c, "p2", 10*time.Second)
 	var out string
@@ -247,6 +253,9 @@ func TestUnregisteredIsConfigurationFailure(t *testing.T) {
 			st.Failure.Kind != history.KindUnregistered || !strings.Contains(st.Failure.Message, name) {
 			t.Errorf("%s: %s %+v", id, st.State, st.Failure)
 		}
+		if !errors.Is(st.Err(), duroxide.ErrUnregistered) {
+			t.Errorf("%s: Status.Err() = %v, want ErrUnregistered", id, st.Err())
+		}
 	}
 }
 
@@ -356,5 +365,64 @@ func TestCorruptedHistoryFailsInstance(t *testing.T) {
 	st = waitDone(t, c, "corrupt", 20*time.Second)
 	if st.State != duroxide.StateFailed || st.Failure.Category != history.Configuration || !strings.Contains(st.Failure.Message, "corrupted history") {
 		t.Fatalf("corrupt: %s %+v", st.State, st.Failure)
+	}
+}
+
+// TestTaskErrorMatchesKinds: the TaskError of a failed sub-orchestration matches
+// the kind of its failure with errors.Is (cancelled, unregistered, panicked), and
+// an application failure matches none of them; errors.As still yields the
+// TaskError. A missing instance's operations match ErrInstanceNotFound.
+func TestTaskErrorMatchesKinds(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	must(t, duroxide.RegisterOrchestration(reg, "WaitsForever", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		return duroxide.Await[string](ctx.WaitForEvent("never"))
+	}))
+	must(t, duroxide.RegisterOrchestration(reg, "Panics", func(*duroxide.OrchestrationContext, string) (string, error) {
+		panic("child exploded")
+	}))
+	must(t, duroxide.RegisterOrchestration(reg, "Fails", func(*duroxide.OrchestrationContext, string) (string, error) {
+		return "", errors.New("plain failure")
+	}))
+	kinds := map[string]error{"cancelled": duroxide.ErrCancelled, "unregistered": duroxide.ErrUnregistered,
+		"panicked": duroxide.ErrPanicked, "nondeterminism": duroxide.ErrNondeterminism, "poison": duroxide.ErrPoison,
+		"timeout": duroxide.ErrActivityTimeout}
+	must(t, duroxide.RegisterOrchestration(reg, "Parent", func(ctx *duroxide.OrchestrationContext, _ string) (map[string][]string, error) {
+		children := map[string]*duroxide.Future{
+			"cancelled":    ctx.ScheduleSubOrchestration("WaitsForever", nil, duroxide.WithInstanceID("kinds-child")),
+			"unregistered": ctx.ScheduleSubOrchestration("NoSuchOrchestration", nil),
+			"panicked":     ctx.ScheduleSubOrchestration("Panics", nil),
+			"plain":        ctx.ScheduleSubOrchestration("Fails", nil),
+		}
+		out := map[string][]string{}
+		for name, f := range children {
+			err := f.Get(nil)
+			var te *duroxide.TaskError
+			if !errors.As(err, &te) {
+				return nil, fmt.Errorf("%s: %v is not a TaskError", name, err)
+			}
+			matched := []string{}
+			for kind, sentinel := range kinds {
+				if errors.Is(err, sentinel) {
+					matched = append(matched, kind)
+				}
+			}
+			out[name] = matched
+		}
+		return out, nil
+	}))
+	c := startRuntime(t, reg, duroxide.Options{MaxAttempts: 2, UnregisteredBaseDelay: 20 * time.Millisecond, UnregisteredMaxDelay: 50 * time.Millisecond}).Client()
+	ctx := context.Background()
+	must(t, c.StartOrchestration(ctx, "kinds", "Parent", nil))
+	sampleWaitSubscribed(t, c, "kinds-child", "never", sampleWait)
+	must(t, c.CancelInstance(ctx, "kinds-child", "stop"))
+	out := sampleOutput[map[string][]string](t, waitDone(t, c, "kinds", sampleWait))
+	want := map[string]string{"cancelled": "cancelled", "unregistered": "unregistered", "panicked": "panicked", "plain": ""}
+	for name, kind := range want {
+		if got := strings.Join(out[name], ","); got != kind {
+			t.Errorf("%s child's TaskError matches %q, want %q", name, got, kind)
+		}
+	}
+	if _, err := c.DeleteInstance(ctx, "no-such-instance", false); !errors.Is(err, duroxide.ErrInstanceNotFound) {
+		t.Fatalf("delete a missing instance: %v, want ErrInstanceNotFound", err)
 	}
 }

@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,9 @@ func TestPoisonOrchestrationMessageFailsInstance(t *testing.T) {
 	if st.State != duroxide.StateFailed || st.Failure.Category != history.Poison || !strings.Contains(st.Failure.Message, "StartOrchestration") {
 		t.Fatalf("%s %+v, want a poison failure naming StartOrchestration", st.State, st.Failure)
 	}
+	if !errors.Is(st.Err(), duroxide.ErrPoison) {
+		t.Fatalf("Status.Err() = %v, want ErrPoison", st.Err())
+	}
 }
 
 func TestPoisonActivityFailsInstance(t *testing.T) {
@@ -92,6 +96,9 @@ func TestPoisonActivityFailsInstance(t *testing.T) {
 	st := waitDone(t, c, "poisoned-activity", sampleWait)
 	if st.State != duroxide.StateFailed || st.Failure.Category != history.Poison || !strings.Contains(st.Failure.DisplayMessage(), "Fragile") {
 		t.Fatalf("%s %+v, want a poison failure naming Fragile", st.State, st.Failure)
+	}
+	if !errors.Is(st.Err(), duroxide.ErrPoison) {
+		t.Fatalf("Status.Err() = %v, want ErrPoison", st.Err())
 	}
 }
 

@@ -64,6 +64,9 @@ func TestRetryExhaustedReturnsLastError(t *testing.T) {
 		if !errors.As(err, &te) {
 			return "", fmt.Errorf("want a TaskError, got %v", err)
 		}
+		if errors.Is(err, duroxide.ErrActivityTimeout) {
+			return "", fmt.Errorf("an exhausted retry matches ErrActivityTimeout: %v", err)
+		}
 		return "", err
 	}))
 	c := startRuntime(t, reg, duroxide.Options{}).Client()
@@ -91,8 +94,8 @@ func TestRetryTimeoutFailsWithoutRetry(t *testing.T) {
 	must(t, duroxide.RegisterOrchestration(reg, "RetryTimeout", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
 		_, err := duroxide.Await[string](ctx.ScheduleActivityWithRetry("Hangs", "",
 			duroxide.RetryPolicy{MaxAttempts: 5, Timeout: 100 * time.Millisecond, Backoff: duroxide.FixedBackoff(time.Millisecond)}))
-		if err == nil {
-			return "", errors.New("want a timeout")
+		if !errors.Is(err, duroxide.ErrActivityTimeout) {
+			return "", fmt.Errorf("want ErrActivityTimeout, got %v", err)
 		}
 		return err.Error(), nil
 	}))

@@ -1,6 +1,9 @@
 package history
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Category classifies a failure the way duroxide does.
 type Category string
@@ -62,3 +65,45 @@ func (d ErrorDetails) DisplayMessage() string {
 
 // Error implements the error interface with DisplayMessage.
 func (d *ErrorDetails) Error() string { return d.DisplayMessage() }
+
+// Sentinel errors for the kinds of failure a caller branches on. A failure's
+// [*ErrorDetails] matches them with errors.Is (see [ErrorDetails.Is]); the root
+// package re-exports them (duroxide.ErrCancelled, ...).
+var (
+	// ErrCancelled matches a failure of kind [KindCancelled]: the instance (or a
+	// sub-orchestration) was cancelled.
+	ErrCancelled = errors.New("duroxide: cancelled")
+	// ErrNondeterminism matches a failure of kind [KindNondeterminism]: the code did
+	// not reproduce its history, or the history is corrupted.
+	ErrNondeterminism = errors.New("duroxide: nondeterminism")
+	// ErrPoison matches a failure of category [Poison]: a message was delivered more
+	// often than MaxAttempts allows.
+	ErrPoison = errors.New("duroxide: poison message")
+	// ErrUnregistered matches a failure of kind [KindUnregistered]: no node that
+	// fetched the work has the orchestration, version or activity registered.
+	ErrUnregistered = errors.New("duroxide: not registered")
+	// ErrPanicked matches a failure of kind [KindPanicked]: the code panicked.
+	ErrPanicked = errors.New("duroxide: panicked")
+)
+
+// Is reports whether d is of the kind target names: [ErrCancelled],
+// [ErrNondeterminism], [ErrPoison], [ErrUnregistered] or [ErrPanicked]. It lets
+// errors.Is classify a failure without reading its text.
+func (d *ErrorDetails) Is(target error) bool {
+	if d == nil {
+		return false
+	}
+	switch target {
+	case ErrCancelled:
+		return d.Kind == KindCancelled
+	case ErrNondeterminism:
+		return d.Kind == KindNondeterminism
+	case ErrPoison:
+		return d.Category == Poison || d.Kind == KindPoison
+	case ErrUnregistered:
+		return d.Kind == KindUnregistered
+	case ErrPanicked:
+		return d.Kind == KindPanicked
+	}
+	return false
+}

@@ -1,0 +1,140 @@
+package duroxide
+
+import (
+	"errors"
+
+	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/store"
+)
+
+// Every error of this package a caller may branch on. Calls return them wrapped
+// (test with errors.Is); each call's doc comment lists the ones it returns.
+
+// Errors of bad input, returned by the calls that take it.
+var (
+	// ErrInvalidInput is returned (wrapped) for input a caller must fix: a bad
+	// instance id, name, version, tag, retry policy or option, or a value that cannot
+	// be encoded as JSON.
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrPayloadTooLarge is returned (wrapped) when a payload exceeds the configured
+	// limit (Options.MaxPayloadBytes, ClientOptions.MaxPayloadBytes).
+	ErrPayloadTooLarge = errors.New("payload too large")
+)
+
+// Errors of the client's instance calls.
+var (
+	// ErrInstanceExists is returned by Client.StartOrchestration when the instance
+	// id is taken.
+	ErrInstanceExists = errors.New("instance already exists")
+	// ErrInstanceNotFound means the instance does not exist.
+	ErrInstanceNotFound = errors.New("instance not found")
+	// ErrExecutionNotFound means the instance has no such execution (any more).
+	ErrExecutionNotFound = errors.New("execution not found")
+	// ErrInstanceStillRunning means a delete without force met a running instance.
+	ErrInstanceStillRunning = errors.New("instance is still running")
+	// ErrCannotDeleteSubOrchestration means the instance is a sub-orchestration:
+	// delete its root instead, which deletes the whole tree.
+	ErrCannotDeleteSubOrchestration = errors.New("cannot delete a sub-orchestration directly")
+	// ErrViewsUnavailable means the management views are not (yet) up to date: no
+	// runtime runs a projector in the namespace, or it is far behind.
+	ErrViewsUnavailable = errors.New("management views unavailable")
+)
+
+// Errors orchestration and activity code meets.
+var (
+	// ErrFutureCancelled is returned by Get on a future that lost a Select and was
+	// cancelled: its activity was cancelled, its sub-orchestration was asked to
+	// cancel, its event or queue subscription was withdrawn, or its Go function was
+	// unwound.
+	ErrFutureCancelled = errors.New("duroxide: the future lost a Select and was cancelled")
+	// ErrActivityTimeout matches the [*TaskError] of a retried activity whose attempt
+	// ran out of its RetryPolicy.Timeout (its message is [ActivityTimeoutMessage]).
+	ErrActivityTimeout = errors.New("duroxide: activity timed out")
+	// ErrActivityCancelled is the cause of a cancelled ActivityContext when the
+	// orchestration no longer wants the activity's result (a Select loser, or the
+	// execution ended or was cancelled). Read it with context.Cause.
+	ErrActivityCancelled = errors.New("duroxide: activity cancelled by its orchestration")
+)
+
+// Kinds of failure. A failed instance's [Status.Err] and [Status.Failure], and the
+// [*TaskError] of a failed activity or sub-orchestration, match them with errors.Is.
+var (
+	// ErrCancelled: the instance or sub-orchestration was cancelled
+	// (Client.CancelInstance, or its parent was cancelled or dropped it).
+	ErrCancelled = history.ErrCancelled
+	// ErrNondeterminism: the orchestration code did not reproduce its history
+	// (the failure's message names the event), or the history is corrupted.
+	ErrNondeterminism = history.ErrNondeterminism
+	// ErrPoison: a message of the instance or activity was delivered more often
+	// than Options.MaxAttempts allows.
+	ErrPoison = history.ErrPoison
+	// ErrUnregistered: no node that fetched the work has the orchestration (or
+	// version) or activity registered, after Options.MaxAttempts deliveries.
+	ErrUnregistered = history.ErrUnregistered
+	// ErrPanicked: the orchestration or activity code panicked.
+	ErrPanicked = history.ErrPanicked
+)
+
+// ActivityTimeoutMessage is the error message of an activity attempt that ran out of
+// its RetryPolicy.Timeout, as in duroxide. Branch on [ErrActivityTimeout] instead of
+// comparing it.
+const ActivityTimeoutMessage = "timeout: activity timed out"
+
+// TaskError is the error a Future returns when the activity or sub-orchestration it
+// stands for failed. Orchestration code can inspect it with errors.As and recover.
+// errors.Is matches it against the kinds of failure ([ErrCancelled],
+// [ErrNondeterminism], [ErrPoison], [ErrUnregistered], [ErrPanicked]) by its
+// Details, and against [ErrActivityTimeout] when a retried activity timed out.
+type TaskError struct {
+	Details history.ErrorDetails
+	// timeout is set on the error of a retried activity's timed-out attempt.
+	timeout bool
+}
+
+func (e *TaskError) Error() string { return e.Details.DisplayMessage() }
+
+// Is reports whether e is a retried activity's timeout (target [ErrActivityTimeout]).
+func (e *TaskError) Is(target error) bool { return target == ErrActivityTimeout && e.timeout }
+
+// Unwrap returns the failure's details, which errors.Is matches against the kinds
+// of failure and errors.As can extract as a *history.ErrorDetails.
+func (e *TaskError) Unwrap() error { return &e.Details }
+
+// continueAsNewError is what ContinueAsNew returns for the orchestration function to
+// return in turn.
+type continueAsNewError struct {
+	input   string
+	version string
+}
+
+func (e *continueAsNewError) Error() string {
+	return "duroxide: continue-as-new must be returned from the orchestration function"
+}
+
+// adminError carries the store's error (its message) and the client's sentinel.
+type adminError struct {
+	sentinel error
+	err      error
+}
+
+func (e *adminError) Error() string   { return e.err.Error() }
+func (e *adminError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// adminErr maps the store's management errors to the client's sentinels.
+func adminErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, m := range []struct{ from, to error }{
+		{store.ErrNotFound, ErrInstanceNotFound},
+		{store.ErrExecutionNotFound, ErrExecutionNotFound},
+		{store.ErrInstanceStillRunning, ErrInstanceStillRunning},
+		{store.ErrCannotDeleteSubOrchestration, ErrCannotDeleteSubOrchestration},
+		{store.ErrViewsUnavailable, ErrViewsUnavailable},
+	} {
+		if errors.Is(err, m.from) {
+			return &adminError{sentinel: m.to, err: err}
+		}
+	}
+	return err
+}
