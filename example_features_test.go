@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +69,47 @@ func ExampleOrchestrationContext_ScheduleActivityWithRetry() {
 	})
 	runExample(reg, "Charge", "order-7", nil)
 	// Output: charged order-7
+}
+
+// Several multi-step sequences run at once: each Go function reserves its item
+// with retries, waits on a durable timer and confirms; Join waits for all of them.
+// Replay reproduces the same interleaving.
+func ExampleOrchestrationContext_Go() {
+	reg := duroxide.NewRegistry()
+	_ = duroxide.RegisterActivity(reg, "Reserve", func(_ *duroxide.ActivityContext, item string) (string, error) {
+		return "reserved " + item, nil
+	})
+	_ = duroxide.RegisterActivity(reg, "Confirm", func(_ *duroxide.ActivityContext, r string) (string, error) {
+		return "confirmed " + r, nil
+	})
+	_ = duroxide.RegisterOrchestration(reg, "Order", func(ctx *duroxide.OrchestrationContext, items []string) (string, error) {
+		policy := duroxide.RetryPolicy{MaxAttempts: 3, Backoff: duroxide.FixedBackoff(10 * time.Millisecond)}
+		var lines []*duroxide.Future
+		for _, item := range items {
+			lines = append(lines, ctx.Go(func(ctx *duroxide.OrchestrationContext) (any, error) {
+				r, err := duroxide.Await[string](ctx.ScheduleActivityWithRetry("Reserve", item, policy))
+				if err != nil {
+					return nil, err
+				}
+				if err := ctx.ScheduleTimer(10 * time.Millisecond).Get(nil); err != nil {
+					return nil, err
+				}
+				return duroxide.Await[string](ctx.ScheduleActivity("Confirm", r))
+			}))
+		}
+		ctx.Join(lines...)
+		var out []string
+		for _, f := range lines {
+			s, err := duroxide.Await[string](f)
+			if err != nil {
+				return "", err
+			}
+			out = append(out, s)
+		}
+		return strings.Join(out, ", "), nil
+	})
+	runExample(reg, "Order", []string{"a", "b", "c"}, nil)
+	// Output: confirmed reserved a, confirmed reserved b, confirmed reserved c
 }
 
 // Queue messages wait in the instance's mailbox until the orchestration dequeues
