@@ -34,7 +34,7 @@ type Client struct {
 }
 
 // NewClient returns a client on nc. It creates the namespace's streams if no runtime
-// has yet.
+// has yet, and returns the store's error when it cannot open or create them.
 func NewClient(ctx context.Context, nc *nats.Conn, opts ClientOptions) (*Client, error) {
 	st, err := jetstream.Open(ctx, nc, jetstream.Config{Namespace: opts.Namespace})
 	if err != nil {
@@ -101,7 +101,9 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 
 // RaiseEvent sends the external event name with data to an instance, for its
 // WaitForEvent. Events for an instance that does not exist yet wait in its inbox until
-// it starts; events for a finished instance are dropped.
+// it starts; events for a finished instance are dropped. Invalid arguments return an
+// error wrapping [ErrInvalidInput] or [ErrPayloadTooLarge] naming the field; a
+// failed publish returns the store's error.
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, data any) error {
 	return c.publishNamed(ctx, store.ExternalRaised, "event", instanceID, name, data)
 }
@@ -123,7 +125,9 @@ func (c *Client) publishNamed(ctx context.Context, typ store.WorkItemType, kind,
 }
 
 // CancelInstance asks a running instance to stop: it fails with the reason
-// ("canceled: <reason>"). Cancelling a finished or unknown instance does nothing.
+// ("canceled: <reason>"); its [Status.Err] then matches [ErrCancelled]. Cancelling a
+// finished or unknown instance does nothing. An invalid instance id returns an error
+// wrapping [ErrInvalidInput]; a failed publish returns the store's error.
 func (c *Client) CancelInstance(ctx context.Context, instanceID, reason string) error {
 	if err := validateInstanceID(instanceID); err != nil {
 		return err
@@ -134,7 +138,9 @@ func (c *Client) CancelInstance(ctx context.Context, instanceID, reason string) 
 // GetStatus returns the instance's status as of its last committed turn. An instance
 // whose start waits in its inbox, not yet run by any node, has State [StatePending]
 // (with Name, Version and WaitingFor); a missing instance has State [StateNotFound]
-// (not an error).
+// (not an error). A failed instance's [Status.Err] tells why. An invalid instance id
+// returns an error wrapping [ErrInvalidInput]; a failed read returns the store's
+// error.
 func (c *Client) GetStatus(ctx context.Context, instanceID string) (*Status, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -170,12 +176,14 @@ func pendingStatus(instanceID string, start *store.WorkItem) *Status {
 const NotFoundGrace = 3 * time.Second
 
 // WaitForOrchestration waits until the instance completes or fails and returns its
-// final status. It returns ctx's error when ctx ends first: give it a deadline.
-// Transient read errors, and reads that get no answer within 5 s (their request was
-// lost with a dying server or stream leader), are retried until then. An instance
-// that does not exist and has no start waiting in its inbox for [NotFoundGrace] is an
-// error wrapping [ErrInstanceNotFound]; a Pending one (its start waits for a node)
-// is waited for.
+// final status. It returns ctx's error (wrapped, with the last read error) when ctx
+// ends first: give it a deadline. Transient read errors, and reads that get no
+// answer within 5 s (their request was lost with a dying server or stream leader),
+// are retried until then. An instance that does not exist and has no start waiting
+// in its inbox for [NotFoundGrace] is an error wrapping [ErrInstanceNotFound]; a
+// Pending one (its start waits for a node) is waited for. An invalid instance id
+// returns an error wrapping [ErrInvalidInput]. A failed instance is a status, not an
+// error: see [Status.Err].
 //
 // It listens for the runtime's status notices on core NATS and re-reads the status
 // from the history stream on each notice, and at least every second.
@@ -283,7 +291,8 @@ func (c *Client) missing(ctx context.Context, instanceID string) (bool, error) {
 }
 
 // ReadHistory returns the history of the instance's latest execution, or of
-// executionID when it is not 0.
+// executionID when it is not 0. An invalid instance id returns an error wrapping
+// [ErrInvalidInput]; a failed read returns the store's error.
 func (c *Client) ReadHistory(ctx context.Context, instanceID string, executionID uint64) ([]history.Event, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -291,7 +300,9 @@ func (c *Client) ReadHistory(ctx context.Context, instanceID string, executionID
 	return c.st.ReadHistory(ctx, instanceID, executionID)
 }
 
-// ListExecutions returns the instance's execution ids in ascending order.
+// ListExecutions returns the instance's execution ids in ascending order. An invalid
+// instance id returns an error wrapping [ErrInvalidInput]; a failed read returns the
+// store's error.
 func (c *Client) ListExecutions(ctx context.Context, instanceID string) ([]uint64, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err

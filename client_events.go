@@ -24,6 +24,9 @@ func (c *Client) EnqueueEvent(ctx context.Context, instanceID, queue string, dat
 // follow every change. It waits through NotFound and returns ctx's error when ctx
 // ends first: give it a deadline. Transient read errors are retried until then.
 //
+// It returns an error wrapping [ErrInvalidInput] for an invalid instance id, and
+// ctx's error (with the last read error, if any) when ctx ends first.
+//
 // Like WaitForOrchestration it listens for the runtime's status notices and re-reads
 // the status on each notice, and at least every second.
 func (c *Client) WaitForStatusChange(ctx context.Context, instanceID string, lastSeenVersion uint64) (*Status, error) {

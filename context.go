@@ -18,10 +18,11 @@ import (
 // side effect. Every method records a decision in history (or replays the recorded
 // one), so the function must be deterministic: no wall clock, randomness, I/O, map
 // iteration order or goroutines of its own. Use [OrchestrationContext.Now],
-// [OrchestrationContext.NewGUID], [OrchestrationContext.Rand], activities, Join and
-// Select instead.
+// [OrchestrationContext.NewGUID], [OrchestrationContext.Rand], activities, Join,
+// Select and [OrchestrationContext.Go] instead.
 //
-// Methods must be called from the orchestration function's own goroutine.
+// Methods must be called from the orchestration function's own goroutine or from a
+// function it started with Go; called from any other goroutine they panic.
 type OrchestrationContext struct {
 	e      *engine
 	logger *slog.Logger
@@ -95,6 +96,12 @@ func WithTag(tag string) ActivityOption { return func(ev *history.Event) { ev.Ta
 // returns its future. A failed activity resolves the future with a [*TaskError].
 // Options: [WithTag] routes it to a worker pool, [OnSession] to the owner of a
 // session.
+//
+// An input that cannot be encoded or exceeds Options.MaxPayloadBytes resolves the
+// future at once with an error wrapping [ErrInvalidInput] or [ErrPayloadTooLarge].
+// An invalid tag or session id fails the orchestration, and so does an activity
+// failure that is not the application's (an unregistered activity, [ErrUnregistered],
+// or a poison work item, [ErrPoison]): see [Status.Err].
 func (c *OrchestrationContext) ScheduleActivity(name string, input any, opts ...ActivityOption) *Future {
 	e := c.e
 	in, err := encodePayload(input, "activity input", e.limits.maxPayload)
@@ -179,7 +186,10 @@ func WithVersion(v string) SubOrchestrationOption {
 }
 
 // ScheduleSubOrchestration starts a child orchestration and returns a future for its
-// result. A failed child resolves the future with a [*TaskError].
+// result. A failed child resolves the future with a [*TaskError] that matches the
+// kind of its failure ([ErrCancelled], [ErrUnregistered], [ErrPanicked],
+// [ErrNondeterminism], [ErrPoison]). A bad input, version or instance id resolves it
+// at once with an error wrapping [ErrInvalidInput] or [ErrPayloadTooLarge].
 func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, opts ...SubOrchestrationOption) *Future {
 	e := c.e
 	var o subOptions
@@ -214,7 +224,9 @@ func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, 
 
 // StartOrchestration starts an independent (detached) orchestration with the given
 // instance id: fire-and-forget, with no link to this one. If the id already exists
-// the start is ignored.
+// the start is ignored. It returns an error wrapping [ErrInvalidInput] for an invalid
+// instance id or an input that cannot be encoded, and [ErrPayloadTooLarge] for an
+// oversized input.
 func (c *OrchestrationContext) StartOrchestration(name, instanceID string, input any, opts ...SubOrchestrationOption) error {
 	e := c.e
 	var o subOptions
@@ -276,8 +288,10 @@ func (c *OrchestrationContext) ContinueAsNew(input any, opts ...SubOrchestration
 // ActivityContext is cancelled, then its result is dropped), a sub-orchestration is
 // cancelled with "parent dropped sub-orchestration future", an event or queue
 // subscription is withdrawn (a queue message stays queued for the next
-// DequeueEvent), and a timer is simply forgotten. Get on a cancelled loser returns
-// [ErrFutureCancelled]. Losers that had already resolved keep their results.
+// DequeueEvent), a timer is simply forgotten, and a function started with
+// [OrchestrationContext.Go] is cancelled with everything it waits for. Get on a
+// cancelled loser returns [ErrFutureCancelled]. Losers that had already resolved keep
+// their results.
 func (c *OrchestrationContext) Select(futures ...*Future) int {
 	if len(futures) == 0 {
 		return -1
@@ -301,11 +315,12 @@ func (c *OrchestrationContext) Select(futures ...*Future) int {
 	return won
 }
 
-// Join waits until all futures resolve. Read each result with Get.
+// Join waits until all futures resolve (or are cancelled: a future another Go
+// function's Select dropped). Read each result with Get.
 func (c *OrchestrationContext) Join(futures ...*Future) {
 	c.e.block(func() bool {
 		for _, f := range futures {
-			if !f.st.done {
+			if !f.st.done && !f.st.cancelled {
 				return false
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/jetstream"
 	"github.com/duroxide-go/duroxide/store"
 )
 
@@ -20,6 +21,11 @@ var (
 	// limit (Options.MaxPayloadBytes, ClientOptions.MaxPayloadBytes).
 	ErrPayloadTooLarge = errors.New("payload too large")
 )
+
+// ErrDataDirLocked is returned (wrapped) by [Start] when another process, or
+// another runtime of this process, serves Options.DataDir. The error names the
+// directory and the id of the process holding it.
+var ErrDataDirLocked = jetstream.ErrDataDirLocked
 
 // Errors of the client's instance calls.
 var (

@@ -6,7 +6,8 @@ import (
 )
 
 // Future is the pending result of something an orchestration scheduled: an activity,
-// a timer, an external event or a sub-orchestration. It resolves when the matching
+// a timer, an external event, a queue message, a sub-orchestration, or a function
+// started with [OrchestrationContext.Go] (a retried activity is one). It resolves when the matching
 // completion is delivered from history, never by wall-clock or goroutine timing, so
 // the same code always observes the same order on replay.
 type Future struct {
@@ -61,16 +62,24 @@ type futureState struct {
 }
 
 // Get waits for the future and decodes its JSON result into out (which may be nil to
-// discard it). It returns the activity's or sub-orchestration's error as a
-// [*TaskError], or a decoding error.
+// discard it). Its errors:
+//   - a failed activity or sub-orchestration: a [*TaskError], which matches the kind
+//     of failure with errors.Is ([ErrCancelled], [ErrUnregistered], [ErrPanicked],
+//     [ErrNondeterminism], [ErrPoison]; [ErrActivityTimeout] for a retried
+//     activity's timeout);
+//   - a function started with [OrchestrationContext.Go]: its error as returned;
+//   - a future that lost a Select (or whose Go function did): [ErrFutureCancelled];
+//   - a call rejected before it scheduled anything: its error, wrapping
+//     [ErrInvalidInput] or [ErrPayloadTooLarge];
+//   - a result that does not decode into out: the decoding error.
 func (f *Future) Get(out any) error {
 	if f == nil || f.st == nil {
 		return fmt.Errorf("duroxide: Get on a nil Future")
 	}
+	f.e.block(func() bool { return f.st.done || f.st.cancelled })
 	if f.st.cancelled && !f.st.done {
 		return fmt.Errorf("%w (%s %q)", ErrFutureCancelled, f.st.kind, f.st.name)
 	}
-	f.e.block(func() bool { return f.st.done })
 	if f.st.err != nil {
 		return f.st.err
 	}
@@ -86,7 +95,8 @@ func (f *Future) Get(out any) error {
 // Done reports whether the future has resolved. It never blocks.
 func (f *Future) Done() bool { return f != nil && f.st != nil && f.st.done }
 
-// Await waits for f and returns its result decoded as T.
+// Await waits for f and returns its result decoded as T, with the errors of
+// [Future.Get].
 func Await[T any](f *Future) (T, error) {
 	var out T
 	err := f.Get(&out)

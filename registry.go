@@ -53,7 +53,9 @@ func RegisterOrchestration[In, Out any](r *Registry, name string, fn func(*Orche
 // ("MAJOR.MINOR.PATCH") of the named orchestration. Several versions of one name can be
 // registered side by side; new instances get the latest unless a version policy or an
 // explicit start version says otherwise, and a running execution always replays with
-// the version recorded in its history.
+// the version recorded in its history. It returns an error wrapping
+// [ErrInvalidInput] for an empty, oversized or reserved name, a version that is not
+// MAJOR.MINOR.PATCH, or a name and version registered twice.
 func RegisterOrchestrationVersion[In, Out any](r *Registry, name, version string, fn func(*OrchestrationContext, In) (Out, error)) error {
 	if err := checkRegistrationName("orchestration", name); err != nil {
 		return err
@@ -91,7 +93,9 @@ func RegisterOrchestrationVersion[In, Out any](r *Registry, name, version string
 }
 
 // RegisterActivity registers fn as the named activity. Input and output travel as
-// JSON. Activities run at least once: make them idempotent.
+// JSON. Activities run at least once: make them idempotent. It returns an error
+// wrapping [ErrInvalidInput] for an empty, oversized or reserved name, or a name
+// registered twice.
 func RegisterActivity[In, Out any](r *Registry, name string, fn func(*ActivityContext, In) (Out, error)) error {
 	if err := checkRegistrationName("activity", name); err != nil {
 		return err
@@ -121,7 +125,9 @@ func RegisterActivity[In, Out any](r *Registry, name string, fn func(*ActivityCo
 }
 
 // SetVersionPolicy pins new instances of name to an exact version; "" restores the
-// default policy (latest registered version).
+// default policy (latest registered version). It returns an error wrapping
+// [ErrInvalidInput] for an unregistered name or a version that is not
+// MAJOR.MINOR.PATCH.
 func (r *Registry) SetVersionPolicy(name, exactVersion string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

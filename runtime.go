@@ -45,15 +45,12 @@ type Runtime struct {
 	shutdown  sync.Once
 }
 
-// ErrDataDirLocked is returned (wrapped) by [Start] when another process, or
-// another runtime of this process, serves Options.DataDir. The error names the
-// directory and the id of the process holding it.
-var ErrDataDirLocked = jetstream.ErrDataDirLocked
-
 // Start starts a runtime for reg. Without Conn or NATSURL it starts an embedded
 // nats-server with JetStream in opts.DataDir, which it locks until Shutdown (the
-// operating system drops the lock if the process dies): it fails with
-// [ErrDataDirLocked] if the directory is already served.
+// operating system drops the lock if the process dies). It returns an error wrapping
+// [ErrDataDirLocked] if the directory is already served, [ErrInvalidInput] for a nil
+// registry or invalid options (naming the field), and the server's, connection's or
+// store's error when they cannot start.
 func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("%w: registry is nil", ErrInvalidInput)
@@ -228,7 +225,8 @@ func (r *Runtime) ClientURL() string {
 // finish. If ctx ends first, running activities are cancelled (through their
 // ActivityContext) and handed back to the queue, so another node (or the next start)
 // runs them again. The embedded server and owned connection are closed last. It is
-// safe to call more than once.
+// safe to call more than once. It returns ctx's error when ctx ends before the
+// running work finished.
 func (r *Runtime) Shutdown(ctx context.Context) error {
 	var err error
 	r.shutdown.Do(func() {
