@@ -446,3 +446,31 @@ func TestGoNondeterminismNamesEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestGoAwaitingDroppedFuture: a Go function waiting on a future that another
+// Select dropped gets ErrFutureCancelled instead of waiting forever, and Join counts
+// the dropped future as settled.
+func TestGoAwaitingDroppedFuture(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	must(t, duroxide.RegisterActivity(reg, "Hangs", func(ctx *duroxide.ActivityContext, _ string) (string, error) {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}))
+	must(t, duroxide.RegisterOrchestration(reg, "SharedFuture", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		slow := ctx.ScheduleActivity("Hangs", "")
+		waiter := ctx.Go(func(ctx *duroxide.OrchestrationContext) (any, error) {
+			err := slow.Get(nil)
+			return fmt.Sprint(errors.Is(err, duroxide.ErrFutureCancelled)), nil
+		})
+		if won := ctx.Select(slow, ctx.ScheduleTimer(100*time.Millisecond)); won != 1 {
+			return "", fmt.Errorf("Select returned %d, want the timer", won)
+		}
+		ctx.Join(waiter, slow)
+		return duroxide.Await[string](waiter)
+	}))
+	c := startRuntime(t, reg, duroxide.Options{ActivityCancellationGracePeriod: 100 * time.Millisecond}).Client()
+	must(t, c.StartOrchestration(context.Background(), "shared", "SharedFuture", ""))
+	if out := sampleOutput[string](t, waitDone(t, c, "shared", sampleWait)); out != "true" {
+		t.Fatalf("the waiting Go function saw ErrFutureCancelled: %s, want true", out)
+	}
+}
