@@ -106,10 +106,11 @@ func (e *engine) newFuture(kind futureKind, id uint64, name string) *Future {
 }
 
 // own records st as created by the running coroutine, so cancelling that coroutine
-// cancels st.
+// cancels st. The main coroutine is never cancelled, so it keeps no list.
 func (e *engine) own(st *futureState) {
-	co := e.current()
-	co.owned = append(co.owned, st)
+	if co := e.current(); !co.main {
+		co.owned = append(co.owned, st)
+	}
 }
 
 func (e *engine) failedFuture(err error) *Future {

@@ -110,8 +110,9 @@ func maxOutstanding(evs []history.Event) (acts, timers int) {
 }
 
 // TestParallelRetriesJoin: ten retried activities, each failing twice before it
-// succeeds with a 200 ms backoff, joined: they run at once, so the orchestration
-// takes about one chain's time, not ten.
+// succeeds with a 200 ms backoff, joined: they run at once (all first attempts in
+// flight together, backoff timers overlapping), so the orchestration takes about one
+// chain's time, not ten.
 func TestParallelRetriesJoin(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[string]int{}
@@ -121,11 +122,10 @@ func TestParallelRetriesJoin(t *testing.T) {
 	checkParallelRetries(t, c, "par")
 	elapsed := time.Since(start)
 	serial := time.Duration(parallelChains) * 2 * parallelBackoff // the backoffs alone, one chain after another
+	// The proof of parallelism is the history's structure (checkParallelRetries); the
+	// time is logged, not asserted, so a loaded CI machine cannot make it flaky.
 	t.Logf("%d chains of 3 attempts and 2 backoffs of %v: %v (run one after another, the backoffs alone take %v)",
 		parallelChains, parallelBackoff, elapsed.Round(time.Millisecond), serial)
-	if elapsed >= serial {
-		t.Errorf("took %v, at least the %v the chains take one after another", elapsed, serial)
-	}
 }
 
 // TestParallelRetriesReplayAfterRestart: the same, with the only node restarted while
