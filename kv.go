@@ -160,6 +160,8 @@ func getKVActivity(actx *ActivityContext, input string) (string, error) {
 // GetValue returns the value of key in an instance's store as the instance's
 // running execution sees it (the store its ended executions left plus its own
 // changes so far). It reports false when the key or the instance does not exist.
+// An invalid instance id returns an error wrapping [ErrInvalidInput]; a failed read
+// returns the store's error.
 func (c *Client) GetValue(ctx context.Context, instanceID, key string) (string, bool, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return "", false, err
@@ -168,7 +170,8 @@ func (c *Client) GetValue(ctx context.Context, instanceID, key string) (string, 
 }
 
 // GetAllValues returns an instance's whole store (empty when the instance does not
-// exist).
+// exist). An invalid instance id returns an error wrapping [ErrInvalidInput]; a
+// failed read returns the store's error.
 func (c *Client) GetAllValues(ctx context.Context, instanceID string) (map[string]string, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -178,7 +181,9 @@ func (c *Client) GetAllValues(ctx context.Context, instanceID string) (map[strin
 
 // WaitForValue waits until key is set in an instance's store and returns its value.
 // It polls with backoff (up to 200ms apart), waits through a missing instance, and
-// returns ctx's error when ctx ends first: give it a deadline.
+// returns ctx's error (wrapped) when ctx ends first: give it a deadline. An invalid
+// instance id returns an error wrapping [ErrInvalidInput]; a failed read returns the
+// store's error at once.
 func (c *Client) WaitForValue(ctx context.Context, instanceID, key string) (string, error) {
 	poll := 5 * time.Millisecond
 	for {
