@@ -115,6 +115,8 @@ func (c *Client) listPending(ctx context.Context, opts ListOptions) (*InstancePa
 
 // ListAllInstances returns the ids of every instance matching opts (Limit and
 // Cursor are ignored), reading page by page.
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current.
 func (c *Client) ListAllInstances(ctx context.Context, opts ListOptions) ([]string, error) {
 	opts.Limit, opts.Cursor = 1000, ""
 	var out []string
@@ -154,6 +156,8 @@ type InstanceInfo struct {
 
 // InstanceInfo returns an instance's view, or an error wrapping
 // [ErrInstanceNotFound].
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current; an invalid instance id, [ErrInvalidInput].
 func (c *Client) InstanceInfo(ctx context.Context, instanceID string) (*InstanceInfo, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -185,6 +189,8 @@ type ExecutionInfo struct {
 
 // ExecutionInfo returns an execution's view, or an error wrapping
 // [ErrExecutionNotFound].
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current; an invalid instance id, [ErrInvalidInput].
 func (c *Client) ExecutionInfo(ctx context.Context, instanceID string, executionID uint64) (*ExecutionInfo, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -215,6 +221,8 @@ type SystemMetrics struct {
 
 // SystemMetrics returns the system-wide totals as of every turn committed before
 // the call.
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current.
 func (c *Client) SystemMetrics(ctx context.Context) (*SystemMetrics, error) {
 	t, err := c.mgmt().SystemMetrics(ctx)
 	if err != nil {
@@ -261,6 +269,8 @@ type InstanceStats struct {
 
 // InstanceStats returns an instance's sizes, or an error wrapping
 // [ErrInstanceNotFound].
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current; an invalid instance id, [ErrInvalidInput].
 func (c *Client) InstanceStats(ctx context.Context, instanceID string) (*InstanceStats, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -289,6 +299,8 @@ func (t *InstanceTree) IsRootOnly() bool { return len(t.AllIDs) == 1 }
 // InstanceTree returns the instance and its sub-orchestrations (the instances that
 // name it as their parent, recursively, from the views' children index), or an
 // error wrapping [ErrInstanceNotFound]. It is what DeleteInstance deletes.
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current; an invalid instance id, [ErrInvalidInput].
 func (c *Client) InstanceTree(ctx context.Context, instanceID string) (*InstanceTree, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -320,6 +332,8 @@ type DeleteResult struct {
 // sent (work items, timers, child starts, results) runs or reappears afterwards, and
 // activities still running finish with their results dropped. The same id can be
 // started again at once: the new instance is a new incarnation.
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current; an invalid instance id, [ErrInvalidInput].
 func (c *Client) DeleteInstance(ctx context.Context, instanceID string, force bool) (*DeleteResult, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -373,6 +387,8 @@ type InstanceFilter struct {
 // DeleteInstanceBulk deletes the finished root instances the filter selects (and
 // their sub-orchestrations), skipping running ones and sub-orchestrations, and
 // returns the total counts.
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current.
 func (c *Client) DeleteInstanceBulk(ctx context.Context, f InstanceFilter) (*DeleteResult, error) {
 	r, err := c.mgmt().DeleteInstanceBulk(ctx, instanceFilter(f))
 	return deleteResult(r), adminErr(err)
@@ -399,6 +415,8 @@ type PruneResult struct {
 // current one (and opts.KeepLast in all). It is safe while the instance runs: only
 // ended executions are removed, and the KV store (instance-wide) is kept. It returns
 // an error wrapping [ErrInstanceNotFound] for a missing instance.
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current; an invalid instance id, [ErrInvalidInput].
 func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts PruneOptions) (*PruneResult, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -413,6 +431,8 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 // PruneExecutionsBulk prunes every instance the filter selects (running ones
 // included: pruning is safe while they run) and returns the total counts.
 // CompletedBefore in the filter is ignored; use opts.CompletedBefore.
+// Reads of the management views return an error wrapping [ErrViewsUnavailable]
+// when no projector keeps them current.
 func (c *Client) PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error) {
 	r, err := c.mgmt().PruneExecutionsBulk(ctx, instanceFilter(f), pruneOptions(opts))
 	return pruneResult(r), adminErr(err)
