@@ -22,7 +22,8 @@ import (
 // Select and [OrchestrationContext.Go] instead.
 //
 // Methods must be called from the orchestration function's own goroutine or from a
-// function it started with Go; called from any other goroutine they panic.
+// function it started with Go; a call from any other goroutine is a bug, which the
+// engine reports with a panic when it detects it.
 type OrchestrationContext struct {
 	e      *engine
 	logger *slog.Logger
