@@ -307,8 +307,8 @@ func TestGoSequencesRunConcurrently(t *testing.T) {
 		t.Fatalf("output %v", out)
 	}
 	evs := mustHistory(t, c, "two-seq")
-	if acts, timers := maxOutstanding(evs); acts < 4 || timers != 2 {
-		t.Fatalf("at most %d activities and %d timers pending at once, want at least 4 and 2 (the sequences overlap)", acts, timers)
+	if acts, _ := maxOutstanding(evs); acts < 4 {
+		t.Fatalf("at most %d activities pending at once, want at least 4 (the sequences overlap)", acts)
 	}
 	// Each Go function runs until it first waits when it starts, before Go returns:
 	// the failing function's activity first, then a's and b's, then the one the
