@@ -179,7 +179,7 @@ func TestSelectRetryAgainstTimer(t *testing.T) {
 	}))
 	must(t, duroxide.RegisterOrchestration(reg, "RetryLoses", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
 		hangs := ctx.ScheduleActivityWithRetry("Hangs", "", duroxide.RetryPolicy{MaxAttempts: 3, Timeout: time.Hour})
-		if won := ctx.Select(hangs, ctx.ScheduleTimer(300*time.Millisecond)); won != 1 {
+		if won := ctx.Select(hangs, ctx.ScheduleTimer(time.Second)); won != 1 {
 			return "", fmt.Errorf("Select returned %d, want the timer (1)", won)
 		}
 		backingOff := ctx.ScheduleActivityWithRetry("Fails", "", duroxide.RetryPolicy{MaxAttempts: 3, Backoff: duroxide.FixedBackoff(time.Hour)})
@@ -351,7 +351,7 @@ func TestGoCancellation(t *testing.T) {
 			})
 			return duroxide.Await[string](inner)
 		})
-		if won := ctx.Select(outer, ctx.ScheduleTimer(200*time.Millisecond)); won != 1 {
+		if won := ctx.Select(outer, ctx.ScheduleTimer(time.Second)); won != 1 {
 			return "", fmt.Errorf("Select returned %d, want the timer", won)
 		}
 		if err := outer.Get(nil); !errors.Is(err, duroxide.ErrFutureCancelled) {
@@ -360,8 +360,9 @@ func TestGoCancellation(t *testing.T) {
 		ctx.Go(func(ctx *duroxide.OrchestrationContext) (any, error) {
 			return duroxide.Await[string](ctx.ScheduleActivity("Hangs", "left running"))
 		})
-		// Wait for the second activity to start, so its cancellation is observable.
-		if err := ctx.ScheduleTimer(200 * time.Millisecond).Get(nil); err != nil {
+		// Give the second activity time to start, so its cancellation is observable
+		// (the first had the Select timer's second).
+		if err := ctx.ScheduleTimer(time.Second).Get(nil); err != nil {
 			return "", err
 		}
 		return strings.Join(deferred, ","), nil
