@@ -21,8 +21,8 @@ import (
 //
 // The future resolves when fn returns: with fn's result encoded as JSON (read it with
 // [Future.Get] or [Await]), or with fn's error exactly as returned (so errors.Is and
-// errors.As see it). A result that cannot be encoded resolves it with the encoding
-// error. A panic in fn fails the orchestration, as a panic in the orchestration
+// errors.As see it). A result that cannot be encoded resolves it with an error
+// wrapping [ErrInvalidInput]. A panic in fn fails the orchestration, as a panic in the orchestration
 // function does.
 //
 // Cancellation: if the future loses a [OrchestrationContext.Select], everything fn
@@ -44,7 +44,7 @@ func (c *OrchestrationContext) Go(fn func(ctx *OrchestrationContext) (any, error
 		}
 		b, err := json.Marshal(v)
 		if err != nil {
-			return "", fmt.Errorf("duroxide: encode the result of a Go function (%T): %w", v, err)
+			return "", fmt.Errorf("%w: the result of a Go function (%T) cannot be encoded as JSON: %v", ErrInvalidInput, v, err)
 		}
 		return string(b), nil
 	})
