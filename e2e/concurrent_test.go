@@ -253,7 +253,8 @@ var errOutOfStock = errors.New("out of stock")
 
 // TestGoSequencesRunConcurrently: two ctx.Go sequences (activity, timer, activity)
 // run at once and join; a Go function's error reaches the caller as returned
-// (errors.Is), and a panic in a Go function fails the orchestration.
+// (errors.Is), a result that cannot be encoded is ErrInvalidInput, and a panic in a
+// Go function fails the orchestration.
 func TestGoSequencesRunConcurrently(t *testing.T) {
 	reg := duroxide.NewRegistry()
 	must(t, duroxide.RegisterActivity(reg, "Echo", func(_ *duroxide.ActivityContext, in string) (string, error) { return in, nil }))
@@ -282,6 +283,10 @@ func TestGoSequencesRunConcurrently(t *testing.T) {
 		ctx.Join(fa, fb, failing, own)
 		if err := failing.Get(nil); !errors.Is(err, errOutOfStock) {
 			return nil, fmt.Errorf("the failing Go function's error: %v, want errOutOfStock", err)
+		}
+		unencodable := ctx.Go(func(*duroxide.OrchestrationContext) (any, error) { return make(chan int), nil })
+		if err := unencodable.Get(nil); !errors.Is(err, duroxide.ErrInvalidInput) {
+			return nil, fmt.Errorf("an unencodable result: %v, want ErrInvalidInput", err)
 		}
 		a, err := duroxide.Await[string](fa)
 		if err != nil {
