@@ -106,11 +106,24 @@ func (e *engine) newFuture(kind futureKind, id uint64, name string) *Future {
 }
 
 // own records st as created by the running coroutine, so cancelling that coroutine
-// cancels st. The main coroutine is never cancelled, so it keeps no list.
+// cancels st. The main coroutine is never cancelled, so it keeps no list; a long-lived
+// Go function's list drops settled futures whenever it would grow.
 func (e *engine) own(st *futureState) {
-	if co := e.current(); !co.main {
-		co.owned = append(co.owned, st)
+	co := e.current()
+	if co.main {
+		return
 	}
+	if len(co.owned) == cap(co.owned) && len(co.owned) >= 16 {
+		live := co.owned[:0]
+		for _, o := range co.owned {
+			if !o.done && !o.cancelled {
+				live = append(live, o)
+			}
+		}
+		clear(co.owned[len(live):])
+		co.owned = live
+	}
+	co.owned = append(co.owned, st)
 }
 
 func (e *engine) failedFuture(err error) *Future {

@@ -352,7 +352,17 @@ func TestGoCancellation(t *testing.T) {
 			defer func() { deferred = append(deferred, "outer") }()
 			inner := ctx.Go(func(ctx *duroxide.OrchestrationContext) (any, error) {
 				defer func() { deferred = append(deferred, "inner") }()
-				return duroxide.Await[string](ctx.ScheduleActivity("Hangs", "inner"))
+				hangs := ctx.ScheduleActivity("Hangs", "inner")
+				// Many settled futures beside the pending one: the engine forgets
+				// settled ones as the function's list of futures grows, and must still
+				// cancel the pending one.
+				timers := make([]*duroxide.Future, 31)
+				for i := range timers {
+					timers[i] = ctx.ScheduleTimer(0)
+				}
+				ctx.Join(timers...)
+				ctx.ScheduleTimer(0)
+				return duroxide.Await[string](hangs)
 			})
 			return duroxide.Await[string](inner)
 		})
