@@ -127,7 +127,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	case isWrongLastSeq(err):
 		// Either our own earlier attempt landed (a retried publish), or another
 		// writer extended the instance: only the stored Msg-Id tells which.
-		_, last, lerr := s.lastRecord(ctx, s.subj.historyAny(enc))
+		_, last, lerr := s.lastRecord(ctx, enc)
 		if lerr == nil && last != nil && last.msgID == msgID {
 			seq = last.seq
 			break
@@ -376,7 +376,11 @@ func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) e
 
 // redrive dispatches the outbox of the record at histSeq again.
 func (s *Store) redrive(ctx context.Context, histSeq uint64) error {
-	m, err := s.hist.GetMsg(ctx, histSeq)
+	// From the leader: the record was just acknowledged, a replica may not have it.
+	m, err := LeaderGet(ctx, s.nc, s.subj.historyStream(), LeaderGetRequest{Seq: histSeq})
+	if err == nil && m == nil {
+		err = errNoMsg
+	}
 	if err != nil {
 		return fmt.Errorf("jetstream: re-read record %d: %w", histSeq, err)
 	}
@@ -404,7 +408,7 @@ func (s *Store) StatusSubject(instance string) string {
 
 // isCurrent reports whether st still reflects the instance's last history record.
 func (s *Store) isCurrent(ctx context.Context, instance string, st *instState) (bool, error) {
-	_, last, err := s.lastRecord(ctx, s.subj.historyAny(EncodeToken(instance)))
+	_, last, err := s.lastRecord(ctx, EncodeToken(instance))
 	if last == nil {
 		return st.lastSeq == 0, err
 	}

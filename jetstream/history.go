@@ -3,7 +3,6 @@ package jetstream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -27,11 +26,12 @@ type storedMsg struct {
 	inc string
 }
 
-// readSubject returns every message of stream on subject (wildcards allowed), in
-// stream order, using batched direct gets: one request per 1000 messages.
-func (s *Store) readSubject(ctx context.Context, stream, subject string) ([]storedMsg, error) {
+// readSubject returns every message of stream on subject (wildcards allowed) from
+// sequence from, in stream order, using batched direct gets: one request per 1000
+// messages. A replica may answer: see readExecution for reads that must be current.
+func (s *Store) readSubject(ctx context.Context, stream, subject string, from uint64) ([]storedMsg, error) {
 	var out []storedMsg
-	next := uint64(1)
+	next := from
 	for {
 		batch, more, err := s.directBatch(ctx, stream, subject, next, 1000)
 		if err != nil {
@@ -108,26 +108,28 @@ func DirectSeq(m *nats.Msg) uint64 {
 	return seq
 }
 
-// lastMsg returns the last history message on subject, undecoded, or nil if none.
-func (s *Store) lastMsg(ctx context.Context, subject string) (*storedMsg, error) {
+// lastMsg returns the last history message of instance enc (any execution),
+// undecoded, or nil if none.
+func (s *Store) lastMsg(ctx context.Context, enc string) (*storedMsg, error) {
 	// Read from the stream leader, not with a direct get: in a replicated stream a
 	// direct get may be answered by a replica that lags, and a stale "no record" or
 	// stale last sequence here would be taken as the instance's state.
-	m, err := s.legacy.GetLastMsg(s.subj.historyStream(), subject, nats.Context(ctx))
-	if errors.Is(err, nats.ErrMsgNotFound) {
-		return nil, nil
-	}
+	subject := s.subj.historyAny(enc)
+	m, err := LeaderGet(ctx, s.nc, s.subj.historyStream(), LeaderGetRequest{LastBySubject: subject})
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: read last record of %s: %w", subject, err)
 	}
-	return &storedMsg{seq: m.Sequence, subject: m.Subject, data: m.Data, msgID: m.Header.Get(nats.MsgIdHdr),
-		pinned: m.Header.Get(HeaderEngineVersion), inc: m.Header.Get(HeaderIncarnation)}, nil
+	if m == nil {
+		return nil, nil
+	}
+	sm := storedFromLeader(m)
+	return &sm, nil
 }
 
-// lastRecord returns the last history record on subject, or (nil, nil, nil) if none.
-// A record that cannot be decoded is returned as (nil, msg, err).
-func (s *Store) lastRecord(ctx context.Context, subject string) (*turnRecord, *storedMsg, error) {
-	sm, err := s.lastMsg(ctx, subject)
+// lastRecord returns the last history record of instance enc, or (nil, nil, nil) if
+// none. A record that cannot be decoded is returned as (nil, msg, err).
+func (s *Store) lastRecord(ctx context.Context, enc string) (*turnRecord, *storedMsg, error) {
+	sm, err := s.lastMsg(ctx, enc)
 	if sm == nil || err != nil {
 		return nil, nil, err
 	}
@@ -144,7 +146,7 @@ func (s *Store) lastRecord(ctx context.Context, subject string) (*turnRecord, *s
 func (s *Store) loadInstance(ctx context.Context, instance string, filter *store.CapabilityFilter) (*instState, error) {
 	enc := EncodeToken(instance)
 	st := &instState{consumed: make(map[uint64]uint64)}
-	lastMsg, err := s.lastMsg(ctx, s.subj.historyAny(enc))
+	lastMsg, err := s.lastMsg(ctx, enc)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +176,7 @@ func (s *Store) loadInstance(ctx context.Context, instance string, filter *store
 		}
 		st.summary = store.InstanceSummary{Instance: instance, ExecutionID: st.exec, Status: store.StatusRunning}
 	}
-	msgs, err := s.readSubject(ctx, s.subj.historyStream(), s.subj.history(enc, st.exec))
+	msgs, err := s.readExecution(ctx, enc, st.exec, lastMsg.seq)
 	if err != nil {
 		return nil, err
 	}
@@ -208,17 +210,29 @@ func (s *Store) loadInstance(ctx context.Context, instance string, filter *store
 // ReadHistory implements [store.Provider].
 func (s *Store) ReadHistory(ctx context.Context, instance string, executionID uint64) ([]history.Event, error) {
 	enc := EncodeToken(instance)
+	var min uint64
 	if executionID == 0 {
-		last, _, err := s.lastRecord(ctx, s.subj.historyAny(enc))
+		last, sm, err := s.lastRecord(ctx, enc)
 		if err != nil {
 			return nil, err
 		}
 		if last == nil {
 			return []history.Event{}, nil
 		}
-		executionID = last.Exec
+		executionID, min = last.Exec, sm.seq
+	} else {
+		// An earlier execution ended before the instance's last record: reading at
+		// least up to that record covers it.
+		sm, err := s.lastMsg(ctx, enc)
+		if err != nil {
+			return nil, err
+		}
+		if sm == nil {
+			return []history.Event{}, nil
+		}
+		min = sm.seq
 	}
-	msgs, err := s.readSubject(ctx, s.subj.historyStream(), s.subj.history(enc, executionID))
+	msgs, err := s.readExecution(ctx, enc, executionID, min)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +250,7 @@ func (s *Store) ReadHistory(ctx context.Context, instance string, executionID ui
 // InstanceSummary implements [store.Provider]: one direct get of the instance's last
 // history record, so it always reflects every committed turn.
 func (s *Store) InstanceSummary(ctx context.Context, instance string) (*store.InstanceSummary, error) {
-	last, _, err := s.lastRecord(ctx, s.subj.historyAny(EncodeToken(instance)))
+	last, _, err := s.lastRecord(ctx, EncodeToken(instance))
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +265,7 @@ func (s *Store) InstanceSummary(ctx context.Context, instance string) (*store.In
 // ascending order.
 func (s *Store) ListExecutions(ctx context.Context, instance string) ([]uint64, error) {
 	enc := EncodeToken(instance)
-	last, _, err := s.lastRecord(ctx, s.subj.historyAny(enc))
+	last, _, err := s.lastRecord(ctx, enc)
 	if err != nil || last == nil {
 		return nil, err
 	}

@@ -74,28 +74,29 @@ func (s *Store) kvState(ctx context.Context) (jetstream.KeyValue, error) {
 // empty one at exec 0 if none was written, or if the stored one belongs to another
 // incarnation: then with its revision, so that a write replaces it).
 func (s *Store) loadKVDoc(ctx context.Context, enc, inc string) (*kvDoc, uint64, error) {
-	kv, err := s.kvState(ctx)
-	if err != nil {
+	if _, err := s.kvState(ctx); err != nil {
 		return nil, 0, err
 	}
-	e, err := kv.Get(ctx, enc)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return &kvDoc{Entries: map[string]store.KVEntry{}}, 0, nil
-	}
+	// From the leader: a replica's older document would cover fewer executions, and
+	// those may have been pruned from the history since.
+	val, rev, found, err := LeaderKVGet(ctx, s.nc, s.KVStateBucket(), enc)
 	if err != nil {
 		return nil, 0, fmt.Errorf("jetstream: read kv state of %s: %w", enc, err)
 	}
+	if !found {
+		return &kvDoc{Entries: map[string]store.KVEntry{}}, 0, nil
+	}
 	var d kvDoc
-	if err := json.Unmarshal(e.Value(), &d); err != nil {
+	if err := json.Unmarshal(val, &d); err != nil {
 		return nil, 0, fmt.Errorf("jetstream: decode kv state of %s: %w", enc, err)
 	}
 	if d.Inc != "" && d.Inc != inc {
-		return &kvDoc{Entries: map[string]store.KVEntry{}}, e.Revision(), nil
+		return &kvDoc{Entries: map[string]store.KVEntry{}}, rev, nil
 	}
 	if d.Entries == nil {
 		d.Entries = map[string]store.KVEntry{}
 	}
-	return &d, e.Revision(), nil
+	return &d, rev, nil
 }
 
 // ApplyKVEvents applies the KV events among events to m (in place) and returns m.
@@ -273,7 +274,7 @@ func (s *Store) priorKV(ctx context.Context, instance string, st *instState) (ma
 // executions left, merged with the changes its running execution made so far.
 func (s *Store) InstanceKV(ctx context.Context, instance string) (map[string]store.KVEntry, error) {
 	enc := EncodeToken(instance)
-	last, _, err := s.lastRecord(ctx, s.subj.historyAny(enc))
+	last, _, err := s.lastRecord(ctx, enc)
 	if err != nil {
 		return nil, err
 	}

@@ -431,7 +431,7 @@ func (s *Store) CleanupOrphanedSessions(ctx context.Context, idle time.Duration)
 	if len(expired) == 0 {
 		return 0, nil
 	}
-	msgs, err := s.readSubject(ctx, s.subj.workStream(), s.subj.workAll())
+	msgs, err := s.readSubject(ctx, s.subj.workStream(), s.subj.workAll(), 1)
 	if err != nil {
 		return 0, err
 	}

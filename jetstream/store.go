@@ -172,14 +172,11 @@ func validKeyID(id string) error {
 
 // Store implements [store.Provider] on JetStream.
 type Store struct {
-	cfg Config
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	// legacy is nats.go's older JetStream API, used for reads that must come from the
-	// stream leader (its message get is not a direct get).
-	legacy nats.JetStreamContext
-	subj   subjects
-	log    *slog.Logger
+	cfg  Config
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	subj subjects
+	log  *slog.Logger
 
 	inbox, hist, work, dead jetstream.Stream
 	runs                    jetstream.Stream // durable attempt counts (runs.go)
@@ -247,15 +244,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	legacy, err := nc.JetStream()
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
 	s := &Store{
 		cfg:    cfg,
 		nc:     nc,
 		js:     js,
-		legacy: legacy,
 		subj:   subjects{ns: cfg.Namespace, partitions: cfg.Partitions},
 		log:    cfg.Logger.With("component", "store"),
 		host:   actors.NewHost[inboxMsg, *instState](cfg.MaxCachedInstances),

@@ -184,7 +184,7 @@ func (f *conformanceFactory) CorruptHistory(t *testing.T, p store.Provider, inst
 	st := p.(*Store)
 	ctx := context.Background()
 	enc := EncodeToken(instance)
-	last, lastMsg, err := st.lastRecord(ctx, st.subj.historyAny(enc))
+	last, lastMsg, err := st.lastRecord(ctx, enc)
 	if err != nil || last == nil {
 		t.Fatalf("corrupt %q: no history (%v)", instance, err)
 	}

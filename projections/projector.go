@@ -489,7 +489,7 @@ func (p *Projector) applyAdmin(ctx context.Context, seq uint64, enc string, ar *
 			iv.DropIdx = nil
 			for _, e := range ar.Executions {
 				var ev ExecutionView
-				if _, err := getJSON(ctx, p.kv, execKey(enc, e), &ev); err != nil {
+				if _, err := getJSON(ctx, p.js, p.kv, execKey(enc, e), &ev); err != nil {
 					if errors.Is(err, ErrNotFound) {
 						continue
 					}
@@ -521,7 +521,7 @@ func (p *Projector) applyAdmin(ctx context.Context, seq uint64, enc string, ar *
 // include it. It only removes what the record itself marked.
 func (p *Projector) cleanup(ctx context.Context, seq uint64, enc string, ar *djs.AdminRecord) error {
 	var iv InstanceView
-	if _, err := getJSON(ctx, p.kv, instKey(enc), &iv); err != nil {
+	if _, err := getJSON(ctx, p.js, p.kv, instKey(enc), &iv); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -593,7 +593,7 @@ func (p *Projector) commit(ctx context.Context, seq uint64, delta Counters) erro
 
 func (p *Projector) loadStats(ctx context.Context) error {
 	var st Stats
-	rev, err := getJSON(ctx, p.kv, statsKey, &st)
+	rev, err := getJSON(ctx, p.js, p.kv, statsKey, &st)
 	if errors.Is(err, ErrNotFound) {
 		p.stats, p.statsRev = Stats{}, 0
 		return nil
@@ -639,12 +639,12 @@ func (p *Projector) get(ctx context.Context, key string, out any) (uint64, error
 			return cv.rev, nil
 		}
 	}
-	e, err := getEntry(ctx, p.kv, key, out)
+	rev, data, err := getEntry(ctx, p.js, p.kv, key, out)
 	if err != nil {
 		return 0, err
 	}
-	p.cache.set(key, e.Revision(), e.Value())
-	return e.Revision(), nil
+	p.cache.set(key, rev, data)
+	return rev, nil
 }
 
 // put writes a view with compare-and-set on rev (0: the key must not exist).

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -173,9 +172,6 @@ type Views struct {
 	histStrm  string
 	kv        jetstream.KeyValue
 	lastSeqFn func(ctx context.Context) (uint64, error)
-
-	mu   sync.Mutex
-	hist jetstream.Stream // bound on first use
 }
 
 // OpenViews binds to the views of namespace ns. lastSeq returns the history stream's
@@ -256,34 +252,20 @@ func (v *Views) caughtUp(ctx context.Context, last uint64) (bool, error) {
 	return info.AckFloor.Stream >= last || info.NumPending == 0 && info.NumAckPending == 0, nil
 }
 
-// recordExists reports whether the history stream still holds the record at seq.
+// recordExists reports whether the history stream still holds the record at seq (a
+// read from the stream leader: a replica may not have it yet).
 func (v *Views) recordExists(ctx context.Context, seq uint64) (bool, error) {
-	v.mu.Lock()
-	st := v.hist
-	v.mu.Unlock()
-	if st == nil {
-		var err error
-		if st, err = v.js.Stream(ctx, v.histStrm); err != nil {
-			return false, fmt.Errorf("projections: history stream: %w", err)
-		}
-		v.mu.Lock()
-		v.hist = st
-		v.mu.Unlock()
-	}
-	_, err := st.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, nil
-	}
+	m, err := djs.LeaderGet(ctx, v.nc, v.histStrm, djs.LeaderGetRequest{Seq: seq})
 	if err != nil {
 		return false, fmt.Errorf("projections: history record %d: %w", seq, err)
 	}
-	return true, nil
+	return m != nil, nil
 }
 
 // Instance returns an instance's view, or [ErrNotFound].
 func (v *Views) Instance(ctx context.Context, enc string) (*InstanceView, error) {
 	var iv InstanceView
-	if _, err := getJSON(ctx, v.kv, instKey(enc), &iv); err != nil {
+	if _, err := getJSON(ctx, v.js, v.kv, instKey(enc), &iv); err != nil {
 		return nil, err
 	}
 	if iv.Deleted {
@@ -295,7 +277,7 @@ func (v *Views) Instance(ctx context.Context, enc string) (*InstanceView, error)
 // Execution returns an execution's view, or [ErrNotFound].
 func (v *Views) Execution(ctx context.Context, enc string, exec uint64) (*ExecutionView, error) {
 	var ev ExecutionView
-	if _, err := getJSON(ctx, v.kv, execKey(enc, exec), &ev); err != nil {
+	if _, err := getJSON(ctx, v.js, v.kv, execKey(enc, exec), &ev); err != nil {
 		return nil, err
 	}
 	return &ev, nil
@@ -320,7 +302,7 @@ func (v *Views) Children(ctx context.Context, enc string) ([]string, error) {
 // revision they were read at.
 func (v *Views) Stats(ctx context.Context) (*Stats, uint64, error) {
 	var st Stats
-	rev, err := getJSON(ctx, v.kv, statsKey, &st)
+	rev, err := getJSON(ctx, v.js, v.kv, statsKey, &st)
 	if errors.Is(err, ErrNotFound) {
 		return &Stats{}, 0, nil
 	}
@@ -328,28 +310,28 @@ func (v *Views) Stats(ctx context.Context) (*Stats, uint64, error) {
 }
 
 // getJSON reads key into out; [ErrNotFound] for a missing key.
-func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, out any) (uint64, error) {
-	e, err := getEntry(ctx, kv, key, out)
-	if err != nil {
-		return 0, err
-	}
-	return e.Revision(), nil
+func getJSON(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, key string, out any) (uint64, error) {
+	rev, _, err := getEntry(ctx, js, kv, key, out)
+	return rev, err
 }
 
-// getEntry reads key and decodes its value into out; [ErrNotFound] for a missing
-// key.
-func getEntry(ctx context.Context, kv jetstream.KeyValue, key string, out any) (jetstream.KeyValueEntry, error) {
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, ErrNotFound
-	}
+// getEntry reads key and decodes its value into out, returning its revision and raw
+// value; [ErrNotFound] for a missing key. It reads from the bucket's stream leader,
+// not with a direct get: in a replicated bucket a replica may not have applied the
+// last writes yet, and a view older than what the caller waited for (or than a view
+// it read before) would be a read going backwards.
+func getEntry(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, key string, out any) (uint64, []byte, error) {
+	val, rev, found, err := djs.LeaderKVGet(ctx, js.Conn(), kv.Bucket(), key)
 	if err != nil {
-		return nil, fmt.Errorf("projections: get %s: %w", key, err)
+		return 0, nil, fmt.Errorf("projections: get %s: %w", key, err)
 	}
-	if err := json.Unmarshal(e.Value(), out); err != nil {
-		return nil, fmt.Errorf("projections: decode %s: %w", key, err)
+	if !found {
+		return 0, nil, ErrNotFound
 	}
-	return e, nil
+	if err := json.Unmarshal(val, out); err != nil {
+		return 0, nil, fmt.Errorf("projections: decode %s: %w", key, err)
+	}
+	return rev, val, nil
 }
 
 // ListQuery selects instances to list.
