@@ -32,7 +32,7 @@ type clusterNode struct {
 }
 
 // up starts the node's server and connection (not its runtime).
-func (nd *clusterNode) up(t *testing.T) {
+func (nd *clusterNode) up(t testing.TB) {
 	t.Helper()
 	srv, err := jetstream.StartServer(nd.sopts)
 	must(t, err)
@@ -53,14 +53,14 @@ func (nd *clusterNode) startRuntime() error {
 }
 
 // restart stops the node gracefully and starts it again on the same data and ports.
-func (nd *clusterNode) restart(t *testing.T) {
+func (nd *clusterNode) restart(t testing.TB) {
 	t.Helper()
 	nd.stop()
 	nd.up(t)
 	must(t, nd.startRuntime())
 }
 
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	var ports []int
@@ -78,7 +78,7 @@ func freePorts(t *testing.T, n int) []int {
 
 // startClusterNodes starts n embedded servers that form one JetStream cluster, and a
 // runtime on each (concurrently: a runtime's start waits for the cluster's leader).
-func startClusterNodes(t *testing.T, n int, reg func() *duroxide.Registry, opts duroxide.Options) []*clusterNode {
+func startClusterNodes(t testing.TB, n int, reg func() *duroxide.Registry, opts duroxide.Options) []*clusterNode {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	var routes []string
