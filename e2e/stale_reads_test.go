@@ -61,8 +61,9 @@ func TestClusterReadsNeverGoBackwards(t *testing.T) {
 		for i := round * per; i < (round+1)*per; i++ {
 			must(t, starter.StartOrchestration(ctx, fmt.Sprintf("hunt-%d", i), "HuntFlow", i))
 		}
-		// Restart while the round runs: once its first instance has completed.
-		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		// Restart while the round runs: once its first instance has completed (a
+		// generous bound: on a loaded machine a node's restart alone can take a minute).
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		_, err := starter.WaitForOrchestration(wctx, fmt.Sprintf("hunt-%d", round*per))
 		cancel()
 		must(t, err)

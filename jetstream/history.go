@@ -114,6 +114,9 @@ func (s *Store) lastMsg(ctx context.Context, enc string) (*storedMsg, error) {
 	// Read from the stream leader, not with a direct get: in a replicated stream a
 	// direct get may be answered by a replica that lags, and a stale "no record" or
 	// stale last sequence here would be taken as the instance's state.
+	if strings.ContainsAny(enc, ".*> ") {
+		return nil, fmt.Errorf("jetstream: read last record: %q is not an encoded instance id", enc)
+	}
 	subject := s.subj.historyAny(enc)
 	m, err := LeaderGet(ctx, s.nc, s.subj.historyStream(), LeaderGetRequest{LastBySubject: subject})
 	if err != nil {

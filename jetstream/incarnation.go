@@ -80,7 +80,7 @@ func startParentInc(msgs []inboxMsg) string {
 // history record (HeaderIncarnation; none on records from before incarnations), on
 // the stream leader. exists is false when the instance has no history.
 func (s *Store) currentIncarnation(ctx context.Context, instance string) (inc string, exists bool, err error) {
-	sm, err := s.lastMsg(ctx, s.subj.historyAny(EncodeToken(instance)))
+	sm, err := s.lastMsg(ctx, EncodeToken(instance))
 	if sm == nil || err != nil {
 		return "", false, err
 	}
