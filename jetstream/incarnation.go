@@ -2,11 +2,8 @@ package jetstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -157,16 +154,15 @@ func (s *Store) dropStale(ctx context.Context, instance string, st *instState, m
 }
 
 // workEntryExists reports whether the work item at seq is still in the work stream: a
-// forced delete or a cancelling turn (on any node) purges it.
+// forced delete or a cancelling turn (on any node) purges it. It asks the stream
+// leader: a direct get may be answered by a replica that has not stored the item
+// yet (a restarted node catching up), and a false "gone" would drop a valid result.
 func (s *Store) workEntryExists(ctx context.Context, seq uint64) (bool, error) {
-	_, err := s.work.GetMsg(ctx, seq)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return false, nil
+	m, err := LeaderGet(ctx, s.nc, s.subj.workStream(), LeaderGetRequest{Seq: seq})
+	if err != nil {
+		return false, fmt.Errorf("jetstream: look up work item %d: %w", seq, err)
 	}
-	return false, fmt.Errorf("jetstream: look up work item %d: %w", seq, err)
+	return m != nil, nil
 }
 
 // aliveMark records that incarnation inc was alive at a read sent at time at.

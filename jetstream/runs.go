@@ -2,7 +2,6 @@ package jetstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -103,12 +102,14 @@ func (s *Store) claimRun(ctx context.Context, kind byte, seq uint64, local int) 
 
 // readRun returns the record on subj (sequence 0 if there is none) and its count.
 func (s *Store) readRun(ctx context.Context, subj string) (seq uint64, n int, err error) {
-	rm, err := s.runs.GetLastMsgForSubject(ctx, subj)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, 0, nil
-	}
+	// From the leader: a lagging replica would return an older count (and sequence,
+	// so claimRun's expected-sequence publish would keep failing).
+	rm, err := LeaderGet(ctx, s.nc, s.subj.runsStream(), LeaderGetRequest{LastBySubject: subj})
 	if err != nil {
 		return 0, 0, fmt.Errorf("jetstream: read attempt count %s: %w", subj, err)
+	}
+	if rm == nil {
+		return 0, 0, nil
 	}
 	n, _ = strconv.Atoi(string(rm.Data))
 	return rm.Sequence, n, nil
