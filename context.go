@@ -85,13 +85,22 @@ func (c *OrchestrationContext) Rand() *rand.Rand {
 	return c.rnd
 }
 
-// ActivityOption configures one scheduled activity.
-type ActivityOption func(*history.Event)
+// ActivityOption configures one scheduled activity. Make one with [WithTag] or
+// [OnSession]; its contents are private.
+type ActivityOption struct{ apply func(*activityOptions) }
+
+// activityOptions are the settings ActivityOption values set.
+type activityOptions struct {
+	tag     string
+	session string
+}
 
 // WithTag routes the activity to workers that serve tag (see [TagFilter]). A tag
 // longer than [MaxTagNameBytes] or holding a NUL byte fails the orchestration. Tags
 // are part of the determinism check.
-func WithTag(tag string) ActivityOption { return func(ev *history.Event) { ev.Tag = tag } }
+func WithTag(tag string) ActivityOption {
+	return ActivityOption{func(o *activityOptions) { o.tag = tag }}
+}
 
 // ScheduleActivity schedules the named activity with input (encoded as JSON) and
 // returns its future. A failed activity resolves the future with a [*TaskError].
@@ -109,10 +118,13 @@ func (c *OrchestrationContext) ScheduleActivity(name string, input any, opts ...
 	if err != nil {
 		return e.failedFuture(fmt.Errorf("duroxide: schedule activity %q: %w", name, err))
 	}
-	ev := history.Event{Type: history.ActivityScheduled, Name: name, Input: in}
-	for _, o := range opts {
-		o(&ev)
+	var o activityOptions
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
 	}
+	ev := history.Event{Type: history.ActivityScheduled, Name: name, Input: in, Tag: o.tag, SessionID: o.session}
 	if len(ev.Tag) > MaxTagNameBytes || strings.ContainsRune(ev.Tag, 0) {
 		e.failFromCoroutine(&history.ErrorDetails{Category: history.Application, Kind: history.KindOrchestrationFailed,
 			Message: fmt.Sprintf("activity %q tag is invalid: %d bytes (the limit is %d) and it must not hold a NUL byte",

@@ -1,0 +1,38 @@
+package duroxide
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Option types are opaque: a caller cannot reach the engine's history events or work
+// items through them, so an option can set only what its constructor offers.
+func TestOptionTypesAreOpaque(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeOf(ActivityOption{}), reflect.TypeOf(StartOption{})} {
+		if typ.Kind() != reflect.Struct {
+			t.Errorf("%s is a %s, want an opaque struct", typ, typ.Kind())
+			continue
+		}
+		for i := 0; i < typ.NumField(); i++ {
+			if f := typ.Field(i); f.IsExported() {
+				t.Errorf("%s exports field %s", typ, f.Name)
+			}
+		}
+	}
+}
+
+// Options holds no test-only knobs and no type of the store implementation: those
+// travel through internal/testknobs.
+func TestOptionsHoldNoTestKnobs(t *testing.T) {
+	typ := reflect.TypeOf(Options{})
+	for i := 0; i < typ.NumField(); i++ {
+		f := typ.Field(i)
+		if f.Name == "StoreHooks" || f.Name == "SharedPartitions" {
+			t.Errorf("Options.%s is a test knob", f.Name)
+		}
+		if strings.HasSuffix(f.Type.PkgPath(), "/jetstream") {
+			t.Errorf("Options.%s has the store's type %s", f.Name, f.Type)
+		}
+	}
+}
