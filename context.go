@@ -235,12 +235,13 @@ func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, 
 	return f
 }
 
-// StartOrchestration starts an independent (detached) orchestration with the given
-// instance id: fire-and-forget, with no link to this one. If the id already exists
-// the start is ignored. It returns an error wrapping [ErrInvalidInput] for an invalid
+// StartOrchestration starts an independent (detached) instance of the named
+// orchestration with the given instance id: fire-and-forget, with no link to this
+// one. Its arguments come in the order of [Client.StartOrchestration] (instance id,
+// then name). If the id already exists the start is ignored. It returns an error wrapping [ErrInvalidInput] for an invalid
 // instance id or an input that cannot be encoded, and [ErrPayloadTooLarge] for an
 // oversized input.
-func (c *OrchestrationContext) StartOrchestration(name, instanceID string, input any, opts ...SubOrchestrationOption) error {
+func (c *OrchestrationContext) StartOrchestration(instanceID, name string, input any, opts ...SubOrchestrationOption) error {
 	e := c.e
 	var o subOptions
 	for _, fn := range opts {
