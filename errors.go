@@ -44,6 +44,9 @@ var (
 	// ErrViewsUnavailable means the management views are not (yet) up to date: no
 	// runtime runs a projector in the namespace, or it is far behind.
 	ErrViewsUnavailable = errors.New("management views unavailable")
+	// ErrInstanceFailed is returned (wrapped, with the failure) by
+	// Orchestration.Result for an instance that ended Failed.
+	ErrInstanceFailed = errors.New("instance failed")
 )
 
 // Errors orchestration and activity code meets.
