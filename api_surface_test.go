@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/duroxide-go/duroxide/store"
 )
 
 // Option types are opaque: a caller cannot reach the engine's history events or work
@@ -33,6 +35,25 @@ func TestOptionsHoldNoTestKnobs(t *testing.T) {
 		}
 		if strings.HasSuffix(f.Type.PkgPath(), "/jetstream") {
 			t.Errorf("Options.%s has the store's type %s", f.Name, f.Type)
+		}
+	}
+}
+
+// The management errors are declared once, by the store; the root's names are the
+// same values, so errors.Is matches a store error without a mapping shim.
+func TestManagementErrorsAreTheStores(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		root, lower error
+	}{
+		{"ErrInstanceNotFound", ErrInstanceNotFound, store.ErrNotFound},
+		{"ErrExecutionNotFound", ErrExecutionNotFound, store.ErrExecutionNotFound},
+		{"ErrInstanceStillRunning", ErrInstanceStillRunning, store.ErrInstanceStillRunning},
+		{"ErrCannotDeleteSubOrchestration", ErrCannotDeleteSubOrchestration, store.ErrCannotDeleteSubOrchestration},
+		{"ErrViewsUnavailable", ErrViewsUnavailable, store.ErrViewsUnavailable},
+	} {
+		if c.root != c.lower {
+			t.Errorf("%s is declared twice: %v vs the store's %v", c.name, c.root, c.lower)
 		}
 	}
 }

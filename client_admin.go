@@ -17,7 +17,8 @@ const ViewsWaitTimeout = projections.ViewsWaitTimeout
 
 // adminState holds the client's management side: the store's [projections.Admin]
 // (which implements store.Admin and store.Deleter), shared with the conformance
-// suite; the methods below validate input and map its errors and types.
+// suite; the methods below validate input and map its types (its errors are the
+// root sentinels: the root declares them as aliases of the store's).
 type adminState struct {
 	once sync.Once
 	a    *projections.Admin
@@ -90,7 +91,7 @@ func (c *Client) ListInstances(ctx context.Context, opts ListOptions) (*Instance
 	}
 	p, err := c.mgmt().ListInstances(ctx, q)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
 	return &InstancePage{InstanceIDs: p.Instances, Next: p.Next}, nil
 }
@@ -164,7 +165,7 @@ func (c *Client) InstanceInfo(ctx context.Context, instanceID string) (*Instance
 	}
 	iv, err := c.mgmt().InstanceInfo(ctx, instanceID)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
 	return &InstanceInfo{InstanceID: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.CurrentExecutionID,
 		Status: iv.Status, Output: iv.Output, Failure: iv.Failure, CustomStatus: iv.CustomStatus,
@@ -197,7 +198,7 @@ func (c *Client) ExecutionInfo(ctx context.Context, instanceID string, execution
 	}
 	ev, err := c.mgmt().ExecutionInfo(ctx, instanceID, executionID)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
 	info := &ExecutionInfo{ExecutionID: ev.ExecutionID, Status: ev.Status, Output: ev.Output, Failure: ev.Failure,
 		StartedAt: time.UnixMilli(ev.StartedAtMs), EventCount: ev.EventCount}
@@ -226,7 +227,7 @@ type SystemMetrics struct {
 func (c *Client) SystemMetrics(ctx context.Context) (*SystemMetrics, error) {
 	t, err := c.mgmt().SystemMetrics(ctx)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
 	return &SystemMetrics{TotalInstances: t.TotalInstances, TotalExecutions: t.TotalExecutions, RunningInstances: t.RunningInstances,
 		CompletedInstances: t.CompletedInstances, FailedInstances: t.FailedInstances,
@@ -277,7 +278,7 @@ func (c *Client) InstanceStats(ctx context.Context, instanceID string) (*Instanc
 	}
 	st, err := c.mgmt().InstanceStats(ctx, instanceID)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
 	return &InstanceStats{HistoryEventCount: st.HistoryEventCount, HistorySizeBytes: st.HistorySizeBytes,
 		KVUserKeyCount: st.KVUserKeyCount, KVTotalValueBytes: st.KVTotalValueBytes, QueuePendingCount: st.QueuePendingCount}, nil
@@ -307,7 +308,7 @@ func (c *Client) InstanceTree(ctx context.Context, instanceID string) (*Instance
 	}
 	t, err := c.mgmt().InstanceTree(ctx, instanceID)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
 	return &InstanceTree{RootID: t.Root, AllIDs: t.All}, nil
 }
@@ -339,7 +340,7 @@ func (c *Client) DeleteInstance(ctx context.Context, instanceID string, force bo
 		return nil, err
 	}
 	r, err := c.mgmt().DeleteInstance(ctx, instanceID, force)
-	return deleteResult(r), adminErr(err)
+	return deleteResult(r), err
 }
 
 func deleteResult(r *store.DeleteResult) *DeleteResult {
@@ -391,7 +392,7 @@ type InstanceFilter struct {
 // when no projector keeps them current.
 func (c *Client) DeleteInstanceBulk(ctx context.Context, f InstanceFilter) (*DeleteResult, error) {
 	r, err := c.mgmt().DeleteInstanceBulk(ctx, instanceFilter(f))
-	return deleteResult(r), adminErr(err)
+	return deleteResult(r), err
 }
 
 // PruneOptions selects the executions PruneExecutions deletes. The current
@@ -423,7 +424,7 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 	}
 	r, err := c.mgmt().PruneExecutions(ctx, instanceID, pruneOptions(opts))
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
 	return pruneResult(r), nil
 }
@@ -435,5 +436,5 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 // when no projector keeps them current.
 func (c *Client) PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error) {
 	r, err := c.mgmt().PruneExecutionsBulk(ctx, instanceFilter(f), pruneOptions(opts))
-	return pruneResult(r), adminErr(err)
+	return pruneResult(r), err
 }
