@@ -57,3 +57,18 @@ func TestManagementErrorsAreTheStores(t *testing.T) {
 		}
 	}
 }
+
+// The management results the root shares with the store are one type each (aliases),
+// not copies converted field by field.
+func TestManagementTypesAreTheStores(t *testing.T) {
+	for _, c := range []struct{ root, lower any }{
+		{SystemMetrics{}, store.SystemMetrics{}},
+		{InstanceStats{}, store.InstanceStats{}},
+		{DeleteResult{}, store.DeleteResult{}},
+		{PruneResult{}, store.PruneResult{}},
+	} {
+		if r, l := reflect.TypeOf(c.root), reflect.TypeOf(c.lower); r != l {
+			t.Errorf("%s is declared twice: root %v, store %v", r.Name(), r, l)
+		}
+	}
+}

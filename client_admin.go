@@ -208,17 +208,8 @@ func (c *Client) ExecutionInfo(ctx context.Context, instanceID string, execution
 	return info, nil
 }
 
-// SystemMetrics are system-wide totals.
-type SystemMetrics struct {
-	TotalInstances     int64 `json:"total_instances"`
-	TotalExecutions    int64 `json:"total_executions"`
-	RunningInstances   int64 `json:"running_instances"`
-	CompletedInstances int64 `json:"completed_instances"`
-	FailedInstances    int64 `json:"failed_instances"`
-	// ContinuedAsNewInstances are between two executions.
-	ContinuedAsNewInstances int64 `json:"continued_as_new_instances"`
-	TotalEvents             int64 `json:"total_events"`
-}
+// SystemMetrics are system-wide totals (the store's type).
+type SystemMetrics = store.SystemMetrics
 
 // SystemMetrics returns the system-wide totals as of every turn committed before
 // the call.
@@ -229,9 +220,7 @@ func (c *Client) SystemMetrics(ctx context.Context) (*SystemMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SystemMetrics{TotalInstances: t.TotalInstances, TotalExecutions: t.TotalExecutions, RunningInstances: t.RunningInstances,
-		CompletedInstances: t.CompletedInstances, FailedInstances: t.FailedInstances,
-		ContinuedAsNewInstances: t.ContinuedAsNewInstances, TotalEvents: t.TotalEvents}, nil
+	return t, nil
 }
 
 // QueueDepths are the numbers of messages waiting in the queues.
@@ -253,20 +242,9 @@ func (c *Client) QueueDepths(ctx context.Context) (*QueueDepths, error) {
 	return &QueueDepths{OrchestratorQueue: q.Orchestrator, WorkerQueue: q.Worker, TimerQueue: q.Timers}, nil
 }
 
-// InstanceStats are the sizes of one instance (duroxide's get_instance_stats).
-type InstanceStats struct {
-	// HistoryEventCount and HistorySizeBytes cover every execution still held
-	// (HistorySizeBytes: the size of the stored turn records).
-	HistoryEventCount int64 `json:"history_event_count"`
-	HistorySizeBytes  int64 `json:"history_size_bytes"`
-	// KVUserKeyCount and KVTotalValueBytes describe the instance's key-value store,
-	// including the running execution's changes.
-	KVUserKeyCount    int64 `json:"kv_user_key_count"`
-	KVTotalValueBytes int64 `json:"kv_total_value_bytes"`
-	// QueuePendingCount is the number of queue messages the current execution
-	// carried forward from the previous one.
-	QueuePendingCount int64 `json:"queue_pending_count"`
-}
+// InstanceStats are the sizes of one instance (duroxide's get_instance_stats; the
+// store's type).
+type InstanceStats = store.InstanceStats
 
 // InstanceStats returns an instance's sizes, or an error wrapping
 // [ErrInstanceNotFound].
@@ -280,8 +258,7 @@ func (c *Client) InstanceStats(ctx context.Context, instanceID string) (*Instanc
 	if err != nil {
 		return nil, err
 	}
-	return &InstanceStats{HistoryEventCount: st.HistoryEventCount, HistorySizeBytes: st.HistorySizeBytes,
-		KVUserKeyCount: st.KVUserKeyCount, KVTotalValueBytes: st.KVTotalValueBytes, QueuePendingCount: st.QueuePendingCount}, nil
+	return st, nil
 }
 
 // InstanceTree is an instance and all its sub-orchestrations, recursively.
@@ -313,14 +290,8 @@ func (c *Client) InstanceTree(ctx context.Context, instanceID string) (*Instance
 	return &InstanceTree{RootID: t.Root, AllIDs: t.All}, nil
 }
 
-// DeleteResult counts what a delete removed.
-type DeleteResult struct {
-	InstancesDeleted  int64 `json:"instances_deleted"`
-	ExecutionsDeleted int64 `json:"executions_deleted"`
-	EventsDeleted     int64 `json:"events_deleted"`
-	// QueueMessagesDeleted counts inbox messages, timers and activity work items.
-	QueueMessagesDeleted int64 `json:"queue_messages_deleted"`
-}
+// DeleteResult counts what a delete removed (the store's type).
+type DeleteResult = store.DeleteResult
 
 // DeleteInstance deletes an instance and its sub-orchestrations, recursively: their
 // histories, views, KV stores, and queued messages, timers and work items. It
@@ -340,15 +311,7 @@ func (c *Client) DeleteInstance(ctx context.Context, instanceID string, force bo
 		return nil, err
 	}
 	r, err := c.mgmt().DeleteInstance(ctx, instanceID, force)
-	return deleteResult(r), err
-}
-
-func deleteResult(r *store.DeleteResult) *DeleteResult {
-	if r == nil {
-		return nil
-	}
-	return &DeleteResult{InstancesDeleted: r.InstancesDeleted, ExecutionsDeleted: r.ExecutionsDeleted,
-		EventsDeleted: r.EventsDeleted, QueueMessagesDeleted: r.QueueMessagesDeleted}
+	return r, err
 }
 
 func instanceFilter(f InstanceFilter) store.InstanceFilter {
@@ -365,13 +328,6 @@ func pruneOptions(o PruneOptions) store.PruneOptions {
 		so.CompletedBeforeMs = o.CompletedBefore.UnixMilli()
 	}
 	return so
-}
-
-func pruneResult(r *store.PruneResult) *PruneResult {
-	if r == nil {
-		return nil
-	}
-	return &PruneResult{InstancesProcessed: r.InstancesProcessed, ExecutionsDeleted: r.ExecutionsDeleted, EventsDeleted: r.EventsDeleted}
 }
 
 // InstanceFilter selects instances for the bulk operations. Conditions combine with
@@ -392,7 +348,7 @@ type InstanceFilter struct {
 // when no projector keeps them current.
 func (c *Client) DeleteInstanceBulk(ctx context.Context, f InstanceFilter) (*DeleteResult, error) {
 	r, err := c.mgmt().DeleteInstanceBulk(ctx, instanceFilter(f))
-	return deleteResult(r), err
+	return r, err
 }
 
 // PruneOptions selects the executions PruneExecutions deletes. The current
@@ -405,12 +361,8 @@ type PruneOptions struct {
 	CompletedBefore time.Time
 }
 
-// PruneResult counts what a prune removed.
-type PruneResult struct {
-	InstancesProcessed int64 `json:"instances_processed"`
-	ExecutionsDeleted  int64 `json:"executions_deleted"`
-	EventsDeleted      int64 `json:"events_deleted"`
-}
+// PruneResult counts what a prune removed (the store's type).
+type PruneResult = store.PruneResult
 
 // PruneExecutions deletes the history of an instance's old executions, keeping the
 // current one (and opts.KeepLast in all). It is safe while the instance runs: only
@@ -426,7 +378,7 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 	if err != nil {
 		return nil, err
 	}
-	return pruneResult(r), nil
+	return r, nil
 }
 
 // PruneExecutionsBulk prunes every instance the filter selects (running ones
@@ -436,5 +388,5 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 // when no projector keeps them current.
 func (c *Client) PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error) {
 	r, err := c.mgmt().PruneExecutionsBulk(ctx, instanceFilter(f), pruneOptions(opts))
-	return pruneResult(r), err
+	return r, err
 }

@@ -82,13 +82,14 @@ type ExecutionInfo struct {
 
 // SystemMetrics are system-wide totals (duroxide's SystemMetrics).
 type SystemMetrics struct {
-	TotalInstances          int64
-	TotalExecutions         int64
-	RunningInstances        int64
-	CompletedInstances      int64
-	FailedInstances         int64
-	ContinuedAsNewInstances int64
-	TotalEvents             int64
+	TotalInstances     int64 `json:"total_instances"`
+	TotalExecutions    int64 `json:"total_executions"`
+	RunningInstances   int64 `json:"running_instances"`
+	CompletedInstances int64 `json:"completed_instances"`
+	FailedInstances    int64 `json:"failed_instances"`
+	// ContinuedAsNewInstances are between two executions.
+	ContinuedAsNewInstances int64 `json:"continued_as_new_instances"`
+	TotalEvents             int64 `json:"total_events"`
 }
 
 // QueueDepths are the numbers of messages waiting in the queues.
@@ -103,16 +104,17 @@ type QueueDepths struct {
 
 // InstanceStats are the sizes of one instance (duroxide's get_instance_stats).
 type InstanceStats struct {
-	// HistoryEventCount and HistorySizeBytes cover every execution still held.
-	HistoryEventCount int64
-	HistorySizeBytes  int64
+	// HistoryEventCount and HistorySizeBytes cover every execution still held
+	// (HistorySizeBytes: the size of the stored turn records).
+	HistoryEventCount int64 `json:"history_event_count"`
+	HistorySizeBytes  int64 `json:"history_size_bytes"`
 	// KVUserKeyCount and KVTotalValueBytes describe the instance's key-value store,
 	// the running execution's changes included.
-	KVUserKeyCount    int64
-	KVTotalValueBytes int64
+	KVUserKeyCount    int64 `json:"kv_user_key_count"`
+	KVTotalValueBytes int64 `json:"kv_total_value_bytes"`
 	// QueuePendingCount is the number of messages the current execution carried
 	// forward from the previous one.
-	QueuePendingCount int64
+	QueuePendingCount int64 `json:"queue_pending_count"`
 }
 
 // InstanceTree is an instance and all its sub-orchestrations, recursively.
@@ -124,11 +126,11 @@ type InstanceTree struct {
 
 // DeleteResult counts what a delete removed.
 type DeleteResult struct {
-	InstancesDeleted  int64
-	ExecutionsDeleted int64
-	EventsDeleted     int64
+	InstancesDeleted  int64 `json:"instances_deleted"`
+	ExecutionsDeleted int64 `json:"executions_deleted"`
+	EventsDeleted     int64 `json:"events_deleted"`
 	// QueueMessagesDeleted counts inbox messages, timers and activity work items.
-	QueueMessagesDeleted int64
+	QueueMessagesDeleted int64 `json:"queue_messages_deleted"`
 }
 
 // Add adds o's counts to r.
@@ -163,7 +165,7 @@ type PruneOptions struct {
 
 // PruneResult counts what a prune removed.
 type PruneResult struct {
-	InstancesProcessed int64
-	ExecutionsDeleted  int64
-	EventsDeleted      int64
+	InstancesProcessed int64 `json:"instances_processed"`
+	ExecutionsDeleted  int64 `json:"executions_deleted"`
+	EventsDeleted      int64 `json:"events_deleted"`
 }
