@@ -11,7 +11,8 @@ import (
 // Option types are opaque: a caller cannot reach the engine's history events or work
 // items through them, so an option can set only what its constructor offers.
 func TestOptionTypesAreOpaque(t *testing.T) {
-	for _, typ := range []reflect.Type{reflect.TypeOf(ActivityOption{}), reflect.TypeOf(StartOption{})} {
+	for _, typ := range []reflect.Type{reflect.TypeOf(ActivityOption{}), reflect.TypeOf(StartOption{}),
+		reflect.TypeOf(SubOrchestrationOption{})} {
 		if typ.Kind() != reflect.Struct {
 			t.Errorf("%s is a %s, want an opaque struct", typ, typ.Kind())
 			continue
@@ -66,6 +67,8 @@ func TestManagementTypesAreTheStores(t *testing.T) {
 		{InstanceStats{}, store.InstanceStats{}},
 		{DeleteResult{}, store.DeleteResult{}},
 		{PruneResult{}, store.PruneResult{}},
+		{QueueDepths{}, store.QueueDepths{}},
+		{InstanceTree{}, store.InstanceTree{}},
 	} {
 		if r, l := reflect.TypeOf(c.root), reflect.TypeOf(c.lower); r != l {
 			t.Errorf("%s is declared twice: root %v, store %v", r.Name(), r, l)

@@ -223,15 +223,8 @@ func (c *Client) SystemMetrics(ctx context.Context) (*SystemMetrics, error) {
 	return t, nil
 }
 
-// QueueDepths are the numbers of messages waiting in the queues.
-type QueueDepths struct {
-	// OrchestratorQueue counts unprocessed instance messages (timers excluded).
-	OrchestratorQueue int64 `json:"orchestrator_queue"`
-	// WorkerQueue counts activity work items not yet completed.
-	WorkerQueue int64 `json:"worker_queue"`
-	// TimerQueue counts durable timers not yet fired.
-	TimerQueue int64 `json:"timer_queue"`
-}
+// QueueDepths are the numbers of messages waiting in the queues (the store's type).
+type QueueDepths = store.QueueDepths
 
 // QueueDepths counts the messages in the streams (it needs no projector).
 func (c *Client) QueueDepths(ctx context.Context) (*QueueDepths, error) {
@@ -239,7 +232,7 @@ func (c *Client) QueueDepths(ctx context.Context) (*QueueDepths, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &QueueDepths{OrchestratorQueue: q.Orchestrator, WorkerQueue: q.Worker, TimerQueue: q.Timers}, nil
+	return q, nil
 }
 
 // InstanceStats are the sizes of one instance (duroxide's get_instance_stats; the
@@ -261,18 +254,9 @@ func (c *Client) InstanceStats(ctx context.Context, instanceID string) (*Instanc
 	return st, nil
 }
 
-// InstanceTree is an instance and all its sub-orchestrations, recursively.
-type InstanceTree struct {
-	RootID string `json:"root_id"`
-	// AllIDs holds the root first, then its descendants breadth first.
-	AllIDs []string `json:"all_ids"`
-}
-
-// Size is the number of instances in the tree.
-func (t *InstanceTree) Size() int { return len(t.AllIDs) }
-
-// IsRootOnly reports whether the instance has no sub-orchestrations.
-func (t *InstanceTree) IsRootOnly() bool { return len(t.AllIDs) == 1 }
+// InstanceTree is an instance and all its sub-orchestrations, recursively (the
+// store's type).
+type InstanceTree = store.InstanceTree
 
 // InstanceTree returns the instance and its sub-orchestrations (the instances that
 // name it as their parent, recursively, from the views' children index), or an
@@ -287,7 +271,7 @@ func (c *Client) InstanceTree(ctx context.Context, instanceID string) (*Instance
 	if err != nil {
 		return nil, err
 	}
-	return &InstanceTree{RootID: t.Root, AllIDs: t.All}, nil
+	return t, nil
 }
 
 // DeleteResult counts what a delete removed (the store's type).

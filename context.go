@@ -176,8 +176,20 @@ func (c *OrchestrationContext) WaitForEvent(name string) *Future {
 	return f
 }
 
-// SubOrchestrationOption configures a sub-orchestration or detached start.
-type SubOrchestrationOption func(*subOptions)
+// SubOrchestrationOption configures a sub-orchestration, a detached start or a
+// continue-as-new. Make one with [WithInstanceID] or [WithVersion]; its contents are
+// private.
+type SubOrchestrationOption struct{ apply func(*subOptions) }
+
+func applySubOptions(opts []SubOrchestrationOption) subOptions {
+	var o subOptions
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
+	}
+	return o
+}
 
 type subOptions struct {
 	instance string
@@ -189,13 +201,13 @@ type subOptions struct {
 // names it, and "<parent>::sub::<execution>.<event id>" after a continue-as-new, so
 // each execution's children are new instances).
 func WithInstanceID(id string) SubOrchestrationOption {
-	return func(o *subOptions) { o.instance = id }
+	return SubOrchestrationOption{func(o *subOptions) { o.instance = id }}
 }
 
 // WithVersion runs a specific registered version of the orchestration instead of the
 // version policy's choice.
 func WithVersion(v string) SubOrchestrationOption {
-	return func(o *subOptions) { o.version = v }
+	return SubOrchestrationOption{func(o *subOptions) { o.version = v }}
 }
 
 // ScheduleSubOrchestration starts a child orchestration and returns a future for its
@@ -205,10 +217,7 @@ func WithVersion(v string) SubOrchestrationOption {
 // at once with an error wrapping [ErrInvalidInput] or [ErrPayloadTooLarge].
 func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, opts ...SubOrchestrationOption) *Future {
 	e := c.e
-	var o subOptions
-	for _, fn := range opts {
-		fn(&o)
-	}
+	o := applySubOptions(opts)
 	in, err := encodePayload(input, "sub-orchestration input", e.limits.maxPayload)
 	if err != nil {
 		return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w", name, err))
@@ -243,10 +252,7 @@ func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, 
 // oversized input.
 func (c *OrchestrationContext) StartOrchestration(instanceID, name string, input any, opts ...SubOrchestrationOption) error {
 	e := c.e
-	var o subOptions
-	for _, fn := range opts {
-		fn(&o)
-	}
+	o := applySubOptions(opts)
 	if err := validateInstanceID(instanceID); err != nil {
 		return fmt.Errorf("duroxide: start orchestration %q: %w", name, err)
 	}
@@ -276,10 +282,7 @@ func (c *OrchestrationContext) StartOrchestration(instanceID, name string, input
 // event waits end. It returns an error wrapping [ErrInvalidInput] for a version that
 // is not MAJOR.MINOR.PATCH, and [ErrPayloadTooLarge] for an oversized input.
 func (c *OrchestrationContext) ContinueAsNew(input any, opts ...SubOrchestrationOption) error {
-	var o subOptions
-	for _, fn := range opts {
-		fn(&o)
-	}
+	o := applySubOptions(opts)
 	in, err := encodePayload(input, "continue-as-new input", c.e.limits.maxPayload)
 	if err != nil {
 		return fmt.Errorf("duroxide: continue as new: %w", err)

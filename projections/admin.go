@@ -177,7 +177,7 @@ func (a *Admin) QueueDepths(ctx context.Context) (*store.QueueDepths, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store.QueueDepths{Orchestrator: int64(q.Orchestrator), Worker: int64(q.Worker), Timers: int64(q.Timers)}, nil
+	return &store.QueueDepths{OrchestratorQueue: int64(q.Orchestrator), WorkerQueue: int64(q.Worker), TimerQueue: int64(q.Timers)}, nil
 }
 
 // InstanceStats implements [store.Admin]: history sizes from the instance view, the
@@ -242,10 +242,10 @@ func (a *Admin) InstanceTree(ctx context.Context, instance string) (*store.Insta
 	if _, err := a.st.InstanceSummary(ctx, instance); err != nil {
 		return nil, err
 	}
-	t := &store.InstanceTree{Root: instance, All: []string{instance}}
+	t := &store.InstanceTree{RootID: instance, AllIDs: []string{instance}}
 	seen := map[string]bool{instance: true}
-	for i := 0; i < len(t.All); i++ {
-		children, err := a.ListChildren(ctx, t.All[i])
+	for i := 0; i < len(t.AllIDs); i++ {
+		children, err := a.ListChildren(ctx, t.AllIDs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +253,7 @@ func (a *Admin) InstanceTree(ctx context.Context, instance string) (*store.Insta
 		for _, ch := range children {
 			if !seen[ch] {
 				seen[ch] = true
-				t.All = append(t.All, ch)
+				t.AllIDs = append(t.AllIDs, ch)
 			}
 		}
 	}
@@ -277,7 +277,7 @@ func (a *Admin) DeleteInstance(ctx context.Context, instance string, force bool)
 	if err != nil {
 		return nil, err
 	}
-	return a.DeleteInstances(ctx, tree.All, force)
+	return a.DeleteInstances(ctx, tree.AllIDs, force)
 }
 
 // DeleteInstances implements [store.Deleter].

@@ -94,12 +94,12 @@ type SystemMetrics struct {
 
 // QueueDepths are the numbers of messages waiting in the queues.
 type QueueDepths struct {
-	// Orchestrator counts unprocessed instance messages (timers excluded).
-	Orchestrator int64
-	// Worker counts activity work items not yet completed.
-	Worker int64
-	// Timers counts durable timers not yet fired.
-	Timers int64
+	// OrchestratorQueue counts unprocessed instance messages (timers excluded).
+	OrchestratorQueue int64 `json:"orchestrator_queue"`
+	// WorkerQueue counts activity work items not yet completed.
+	WorkerQueue int64 `json:"worker_queue"`
+	// TimerQueue counts durable timers not yet fired.
+	TimerQueue int64 `json:"timer_queue"`
 }
 
 // InstanceStats are the sizes of one instance (duroxide's get_instance_stats).
@@ -119,10 +119,16 @@ type InstanceStats struct {
 
 // InstanceTree is an instance and all its sub-orchestrations, recursively.
 type InstanceTree struct {
-	Root string
-	// All holds the root first, then its descendants breadth first.
-	All []string
+	RootID string `json:"root_id"`
+	// AllIDs holds the root first, then its descendants breadth first.
+	AllIDs []string `json:"all_ids"`
 }
+
+// Size is the number of instances in the tree.
+func (t *InstanceTree) Size() int { return len(t.AllIDs) }
+
+// IsRootOnly reports whether the instance has no sub-orchestrations.
+func (t *InstanceTree) IsRootOnly() bool { return len(t.AllIDs) == 1 }
 
 // DeleteResult counts what a delete removed.
 type DeleteResult struct {

@@ -265,8 +265,8 @@ func TestGetQueueDepths(t *testing.T, f Factory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Orchestrator <= base.Orchestrator {
-		t.Fatalf("orchestrator queue %d, want more than the baseline %d", d.Orchestrator, base.Orchestrator)
+	if d.OrchestratorQueue <= base.OrchestratorQueue {
+		t.Fatalf("orchestrator queue %d, want more than the baseline %d", d.OrchestratorQueue, base.OrchestratorQueue)
 	}
 }
 
