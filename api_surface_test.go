@@ -69,6 +69,8 @@ func TestManagementTypesAreTheStores(t *testing.T) {
 		{PruneResult{}, store.PruneResult{}},
 		{QueueDepths{}, store.QueueDepths{}},
 		{InstanceTree{}, store.InstanceTree{}},
+		{InstanceFilter{}, store.InstanceFilter{}},
+		{PruneOptions{}, store.PruneOptions{}},
 	} {
 		if r, l := reflect.TypeOf(c.root), reflect.TypeOf(c.lower); r != l {
 			t.Errorf("%s is declared twice: root %v, store %v", r.Name(), r, l)

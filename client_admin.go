@@ -298,32 +298,9 @@ func (c *Client) DeleteInstance(ctx context.Context, instanceID string, force bo
 	return r, err
 }
 
-func instanceFilter(f InstanceFilter) store.InstanceFilter {
-	sf := store.InstanceFilter{Instances: f.InstanceIDs, Limit: f.Limit}
-	if !f.CompletedBefore.IsZero() {
-		sf.CompletedBeforeMs = f.CompletedBefore.UnixMilli()
-	}
-	return sf
-}
-
-func pruneOptions(o PruneOptions) store.PruneOptions {
-	so := store.PruneOptions{KeepLast: o.KeepLast}
-	if !o.CompletedBefore.IsZero() {
-		so.CompletedBeforeMs = o.CompletedBefore.UnixMilli()
-	}
-	return so
-}
-
-// InstanceFilter selects instances for the bulk operations. Conditions combine with
-// AND; an empty filter selects every instance.
-type InstanceFilter struct {
-	// InstanceIDs, if set, limits the operation to these instances.
-	InstanceIDs []string
-	// CompletedBefore, if set, keeps instances that finished before it.
-	CompletedBefore time.Time
-	// Limit bounds the number of instances (roots) processed: default 1000.
-	Limit int
-}
+// InstanceFilter selects instances for the bulk operations (the store's type).
+// Conditions combine with AND; an empty filter selects every instance.
+type InstanceFilter = store.InstanceFilter
 
 // DeleteInstanceBulk deletes the finished root instances the filter selects (and
 // their sub-orchestrations), skipping running ones and sub-orchestrations, and
@@ -331,19 +308,13 @@ type InstanceFilter struct {
 // Reads of the management views return an error wrapping [ErrViewsUnavailable]
 // when no projector keeps them current.
 func (c *Client) DeleteInstanceBulk(ctx context.Context, f InstanceFilter) (*DeleteResult, error) {
-	r, err := c.mgmt().DeleteInstanceBulk(ctx, instanceFilter(f))
+	r, err := c.mgmt().DeleteInstanceBulk(ctx, f)
 	return r, err
 }
 
-// PruneOptions selects the executions PruneExecutions deletes. The current
-// execution is never deleted.
-type PruneOptions struct {
-	// KeepLast keeps the most recent executions, the current one included (0 and 1
-	// both keep only the current one).
-	KeepLast int
-	// CompletedBefore, if set, deletes only executions that ended before it.
-	CompletedBefore time.Time
-}
+// PruneOptions selects the executions PruneExecutions deletes (the store's type).
+// The current execution is never deleted.
+type PruneOptions = store.PruneOptions
 
 // PruneResult counts what a prune removed (the store's type).
 type PruneResult = store.PruneResult
@@ -358,7 +329,7 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	r, err := c.mgmt().PruneExecutions(ctx, instanceID, pruneOptions(opts))
+	r, err := c.mgmt().PruneExecutions(ctx, instanceID, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -371,6 +342,6 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 // Reads of the management views return an error wrapping [ErrViewsUnavailable]
 // when no projector keeps them current.
 func (c *Client) PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error) {
-	r, err := c.mgmt().PruneExecutionsBulk(ctx, instanceFilter(f), pruneOptions(opts))
+	r, err := c.mgmt().PruneExecutionsBulk(ctx, f, opts)
 	return r, err
 }

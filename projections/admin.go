@@ -354,7 +354,7 @@ func bulkLimit(l int) int {
 // Completed and Failed listings.
 func (a *Admin) DeleteInstanceBulk(ctx context.Context, f store.InstanceFilter) (*store.DeleteResult, error) {
 	limit := bulkLimit(f.Limit)
-	ids := f.Instances
+	ids := f.InstanceIDs
 	if ids == nil {
 		for _, status := range []string{store.StatusCompleted, store.StatusFailed} {
 			more, err := a.ListAllInstances(ctx, store.ListQuery{Status: status})
@@ -383,7 +383,7 @@ func (a *Admin) DeleteInstanceBulk(ctx context.Context, f store.InstanceFilter) 
 		if sum.ParentInstance != "" || isRunning(sum.Status) {
 			continue
 		}
-		if f.CompletedBeforeMs != 0 && sum.UpdatedAtMs >= f.CompletedBeforeMs {
+		if !f.CompletedBefore.IsZero() && sum.UpdatedAtMs >= f.CompletedBefore.UnixMilli() {
 			continue
 		}
 		r, err := a.DeleteInstance(ctx, id, true)
@@ -442,7 +442,7 @@ func (a *Admin) PruneExecutions(ctx context.Context, instance string, opts store
 		default:
 			return nil, err
 		}
-		if !ended || opts.CompletedBeforeMs != 0 && endMs >= opts.CompletedBeforeMs {
+		if !ended || !opts.CompletedBefore.IsZero() && endMs >= opts.CompletedBefore.UnixMilli() {
 			continue
 		}
 		prune = append(prune, e)
@@ -458,7 +458,7 @@ func (a *Admin) PruneExecutions(ctx context.Context, instance string, opts store
 // PruneExecutionsBulk implements [store.Deleter].
 func (a *Admin) PruneExecutionsBulk(ctx context.Context, f store.InstanceFilter, opts store.PruneOptions) (*store.PruneResult, error) {
 	limit := bulkLimit(f.Limit)
-	ids := f.Instances
+	ids := f.InstanceIDs
 	if ids == nil {
 		var err error
 		if ids, err = a.ListAllInstances(ctx, store.ListQuery{}); err != nil {

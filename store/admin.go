@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"time"
 
 	"github.com/duroxide-go/duroxide/history"
 )
@@ -150,10 +151,10 @@ func (r *DeleteResult) Add(o *DeleteResult) {
 // InstanceFilter selects instances for the bulk operations. Conditions combine with
 // AND; the zero filter selects every instance.
 type InstanceFilter struct {
-	// Instances, if not nil, limits the operation to these instances.
-	Instances []string
-	// CompletedBeforeMs (Unix ms), if not 0, keeps instances that finished before it.
-	CompletedBeforeMs int64
+	// InstanceIDs, if not nil, limits the operation to these instances.
+	InstanceIDs []string
+	// CompletedBefore, if not zero, keeps instances that finished before it.
+	CompletedBefore time.Time
 	// Limit bounds the number of instances (roots) processed: 0 means 1000.
 	Limit int
 }
@@ -164,9 +165,8 @@ type PruneOptions struct {
 	// KeepLast keeps the most recent executions, the current one included (0 and 1
 	// both keep only the current one).
 	KeepLast int
-	// CompletedBeforeMs (Unix ms), if not 0, removes only executions that ended
-	// before it.
-	CompletedBeforeMs int64
+	// CompletedBefore, if not zero, removes only executions that ended before it.
+	CompletedBefore time.Time
 }
 
 // PruneResult counts what a prune removed.
