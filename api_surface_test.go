@@ -63,6 +63,8 @@ func TestManagementErrorsAreTheStores(t *testing.T) {
 // not copies converted field by field.
 func TestManagementTypesAreTheStores(t *testing.T) {
 	for _, c := range []struct{ root, lower any }{
+		{InstanceInfo{}, store.InstanceInfo{}},
+		{ExecutionInfo{}, store.ExecutionInfo{}},
 		{SystemMetrics{}, store.SystemMetrics{}},
 		{InstanceStats{}, store.InstanceStats{}},
 		{DeleteResult{}, store.DeleteResult{}},

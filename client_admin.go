@@ -134,26 +134,8 @@ func (c *Client) ListAllInstances(ctx context.Context, opts ListOptions) ([]stri
 	}
 }
 
-// InstanceInfo describes an instance.
-type InstanceInfo struct {
-	InstanceID         string `json:"instance_id"`
-	Name               string `json:"name"`
-	Version            string `json:"version"`
-	CurrentExecutionID uint64 `json:"current_execution_id"`
-	// Status is "Running", "Completed", "Failed" or "ContinuedAsNew".
-	Status string `json:"status"`
-	// Output is the result of a Completed instance (JSON) or the failure message.
-	Output              string          `json:"output,omitempty"`
-	Failure             *FailureDetails `json:"failure,omitempty"`
-	CustomStatus        *string         `json:"custom_status,omitempty"`
-	CustomStatusVersion uint64          `json:"custom_status_version"`
-	ParentInstanceID    string          `json:"parent_instance_id,omitempty"`
-	CreatedAt           time.Time       `json:"created_at,omitzero"`
-	UpdatedAt           time.Time       `json:"updated_at,omitzero"`
-	// ExecutionCount and EventCount count what the history still holds.
-	ExecutionCount int64 `json:"execution_count"`
-	EventCount     int64 `json:"event_count"`
-}
+// InstanceInfo describes an instance (the store's type).
+type InstanceInfo = store.InstanceInfo
 
 // InstanceInfo returns an instance's view, or an error wrapping
 // [ErrInstanceNotFound].
@@ -167,26 +149,11 @@ func (c *Client) InstanceInfo(ctx context.Context, instanceID string) (*Instance
 	if err != nil {
 		return nil, err
 	}
-	return &InstanceInfo{InstanceID: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.CurrentExecutionID,
-		Status: iv.Status, Output: iv.Output, Failure: iv.Failure, CustomStatus: iv.CustomStatus,
-		CustomStatusVersion: iv.CustomStatusVersion, ParentInstanceID: iv.ParentInstance,
-		CreatedAt: time.UnixMilli(iv.CreatedAtMs), UpdatedAt: time.UnixMilli(iv.UpdatedAtMs),
-		ExecutionCount: iv.ExecutionCount, EventCount: iv.EventCount}, nil
+	return iv, nil
 }
 
-// ExecutionInfo describes one execution of an instance.
-type ExecutionInfo struct {
-	ExecutionID uint64 `json:"execution_id"`
-	// Status is "Running", "Completed", "Failed" or "ContinuedAsNew".
-	Status string `json:"status"`
-	// Output is the result, the failure message, or the continue-as-new input.
-	Output    string          `json:"output,omitempty"`
-	Failure   *FailureDetails `json:"failure,omitempty"`
-	StartedAt time.Time       `json:"started_at,omitzero"`
-	// CompletedAt is zero while the execution runs.
-	CompletedAt time.Time `json:"completed_at,omitzero"`
-	EventCount  int64     `json:"event_count"`
-}
+// ExecutionInfo describes one execution of an instance (the store's type).
+type ExecutionInfo = store.ExecutionInfo
 
 // ExecutionInfo returns an execution's view, or an error wrapping
 // [ErrExecutionNotFound].
@@ -200,12 +167,7 @@ func (c *Client) ExecutionInfo(ctx context.Context, instanceID string, execution
 	if err != nil {
 		return nil, err
 	}
-	info := &ExecutionInfo{ExecutionID: ev.ExecutionID, Status: ev.Status, Output: ev.Output, Failure: ev.Failure,
-		StartedAt: time.UnixMilli(ev.StartedAtMs), EventCount: ev.EventCount}
-	if ev.CompletedAtMs != 0 {
-		info.CompletedAt = time.UnixMilli(ev.CompletedAtMs)
-	}
-	return info, nil
+	return ev, nil
 }
 
 // SystemMetrics are system-wide totals (the store's type).

@@ -132,10 +132,11 @@ func (a *Admin) InstanceInfo(ctx context.Context, instance string) (*store.Insta
 	if err != nil {
 		return nil, err
 	}
-	return &store.InstanceInfo{Instance: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.ExecutionID,
+	return &store.InstanceInfo{InstanceID: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.ExecutionID,
 		Status: iv.Status, Output: iv.Output, Failure: iv.Failure, CustomStatus: iv.CustomStatus,
-		CustomStatusVersion: iv.CustomStatusVersion, ParentInstance: iv.ParentInstance,
-		CreatedAtMs: iv.CreatedAtMs, UpdatedAtMs: iv.UpdatedAtMs, ExecutionCount: iv.Executions, EventCount: iv.Events}, nil
+		CustomStatusVersion: iv.CustomStatusVersion, ParentInstanceID: iv.ParentInstance,
+		CreatedAt: time.UnixMilli(iv.CreatedAtMs), UpdatedAt: time.UnixMilli(iv.UpdatedAtMs),
+		ExecutionCount: iv.Executions, EventCount: iv.Events}, nil
 }
 
 // ExecutionInfo implements [store.Admin].
@@ -151,8 +152,12 @@ func (a *Admin) ExecutionInfo(ctx context.Context, instance string, execution ui
 	if err != nil {
 		return nil, err
 	}
-	return &store.ExecutionInfo{ExecutionID: ev.ExecutionID, Status: ev.Status, Output: ev.Output, Failure: ev.Failure,
-		StartedAtMs: ev.StartedAtMs, CompletedAtMs: ev.CompletedAtMs, EventCount: ev.Events}, nil
+	info := &store.ExecutionInfo{ExecutionID: ev.ExecutionID, Status: ev.Status, Output: ev.Output, Failure: ev.Failure,
+		StartedAt: time.UnixMilli(ev.StartedAtMs), EventCount: ev.Events}
+	if ev.CompletedAtMs != 0 {
+		info.CompletedAt = time.UnixMilli(ev.CompletedAtMs)
+	}
+	return info, nil
 }
 
 // SystemMetrics implements [store.Admin].

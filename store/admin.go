@@ -50,35 +50,37 @@ type ListPage struct {
 
 // InstanceInfo describes an instance (duroxide's InstanceInfo).
 type InstanceInfo struct {
-	Instance            string
-	Name                string
-	Version             string
-	CurrentExecutionID  uint64
-	Status              string
-	Output              string
-	Failure             *history.ErrorDetails
-	CustomStatus        *string
-	CustomStatusVersion uint64
-	ParentInstance      string
-	CreatedAtMs         int64
-	UpdatedAtMs         int64
+	InstanceID         string `json:"instance_id"`
+	Name               string `json:"name"`
+	Version            string `json:"version"`
+	CurrentExecutionID uint64 `json:"current_execution_id"`
+	// Status is "Running", "Completed", "Failed" or "ContinuedAsNew".
+	Status string `json:"status"`
+	// Output is the result of a Completed instance (JSON) or the failure message.
+	Output              string                `json:"output,omitempty"`
+	Failure             *history.ErrorDetails `json:"failure,omitempty"`
+	CustomStatus        *string               `json:"custom_status,omitempty"`
+	CustomStatusVersion uint64                `json:"custom_status_version"`
+	ParentInstanceID    string                `json:"parent_instance_id,omitempty"`
+	CreatedAt           time.Time             `json:"created_at,omitzero"`
+	UpdatedAt           time.Time             `json:"updated_at,omitzero"`
 	// ExecutionCount and EventCount count what the history still holds.
-	ExecutionCount int64
-	EventCount     int64
+	ExecutionCount int64 `json:"execution_count"`
+	EventCount     int64 `json:"event_count"`
 }
 
 // ExecutionInfo describes one execution (duroxide's ExecutionInfo).
 type ExecutionInfo struct {
-	ExecutionID uint64
-	// Status is the execution's status: Running, or how it ended.
-	Status string
+	ExecutionID uint64 `json:"execution_id"`
+	// Status is "Running", "Completed", "Failed" or "ContinuedAsNew".
+	Status string `json:"status"`
 	// Output is the result, the failure message, or the continue-as-new input.
-	Output      string
-	Failure     *history.ErrorDetails
-	StartedAtMs int64
-	// CompletedAtMs is 0 while the execution runs.
-	CompletedAtMs int64
-	EventCount    int64
+	Output    string                `json:"output,omitempty"`
+	Failure   *history.ErrorDetails `json:"failure,omitempty"`
+	StartedAt time.Time             `json:"started_at,omitzero"`
+	// CompletedAt is zero while the execution runs.
+	CompletedAt time.Time `json:"completed_at,omitzero"`
+	EventCount  int64     `json:"event_count"`
 }
 
 // SystemMetrics are system-wide totals (duroxide's SystemMetrics).
