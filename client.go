@@ -50,12 +50,18 @@ func newClient(st *jetstream.Store, maxPayload int) *Client {
 	return &Client{st: st, nc: st.Conn(), maxPayload: maxPayload}
 }
 
-// StartOption configures StartOrchestration.
-type StartOption func(*store.WorkItem)
+// StartOption configures StartOrchestration. Make one with [StartVersion]; its
+// contents are private.
+type StartOption struct{ apply func(*startOptions) }
+
+// startOptions are the settings StartOption values set.
+type startOptions struct {
+	version string
+}
 
 // StartVersion starts a specific registered version instead of the version policy's.
 func StartVersion(version string) StartOption {
-	return func(w *store.WorkItem) { w.Version = version }
+	return StartOption{func(o *startOptions) { o.version = version }}
 }
 
 // StartOrchestration starts a new instance of the named orchestration with input
@@ -78,10 +84,13 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 	if err != nil {
 		return err
 	}
-	item := store.WorkItem{Type: store.StartOrchestration, Instance: instanceID, Name: name, Input: in}
-	for _, o := range opts {
-		o(&item)
+	var o startOptions
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
 	}
+	item := store.WorkItem{Type: store.StartOrchestration, Instance: instanceID, Name: name, Input: in, Version: o.version}
 	if item.Version != "" {
 		if _, err := store.ParseSemver(item.Version); err != nil {
 			return fmt.Errorf("%w: version: %v", ErrInvalidInput, err)

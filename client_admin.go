@@ -17,7 +17,8 @@ const ViewsWaitTimeout = projections.ViewsWaitTimeout
 
 // adminState holds the client's management side: the store's [projections.Admin]
 // (which implements store.Admin and store.Deleter), shared with the conformance
-// suite; the methods below validate input and map its errors and types.
+// suite; the methods below validate input and map its types (its errors are the
+// root sentinels: the root declares them as aliases of the store's).
 type adminState struct {
 	once sync.Once
 	a    *projections.Admin
@@ -90,7 +91,7 @@ func (c *Client) ListInstances(ctx context.Context, opts ListOptions) (*Instance
 	}
 	p, err := c.mgmt().ListInstances(ctx, q)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
 	return &InstancePage{InstanceIDs: p.Instances, Next: p.Next}, nil
 }
@@ -133,26 +134,8 @@ func (c *Client) ListAllInstances(ctx context.Context, opts ListOptions) ([]stri
 	}
 }
 
-// InstanceInfo describes an instance.
-type InstanceInfo struct {
-	InstanceID         string `json:"instance_id"`
-	Name               string `json:"name"`
-	Version            string `json:"version"`
-	CurrentExecutionID uint64 `json:"current_execution_id"`
-	// Status is "Running", "Completed", "Failed" or "ContinuedAsNew".
-	Status string `json:"status"`
-	// Output is the result of a Completed instance (JSON) or the failure message.
-	Output              string          `json:"output,omitempty"`
-	Failure             *FailureDetails `json:"failure,omitempty"`
-	CustomStatus        *string         `json:"custom_status,omitempty"`
-	CustomStatusVersion uint64          `json:"custom_status_version"`
-	ParentInstanceID    string          `json:"parent_instance_id,omitempty"`
-	CreatedAt           time.Time       `json:"created_at,omitzero"`
-	UpdatedAt           time.Time       `json:"updated_at,omitzero"`
-	// ExecutionCount and EventCount count what the history still holds.
-	ExecutionCount int64 `json:"execution_count"`
-	EventCount     int64 `json:"event_count"`
-}
+// InstanceInfo describes an instance (the store's type).
+type InstanceInfo = store.InstanceInfo
 
 // InstanceInfo returns an instance's view, or an error wrapping
 // [ErrInstanceNotFound].
@@ -164,28 +147,13 @@ func (c *Client) InstanceInfo(ctx context.Context, instanceID string) (*Instance
 	}
 	iv, err := c.mgmt().InstanceInfo(ctx, instanceID)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
-	return &InstanceInfo{InstanceID: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.CurrentExecutionID,
-		Status: iv.Status, Output: iv.Output, Failure: iv.Failure, CustomStatus: iv.CustomStatus,
-		CustomStatusVersion: iv.CustomStatusVersion, ParentInstanceID: iv.ParentInstance,
-		CreatedAt: time.UnixMilli(iv.CreatedAtMs), UpdatedAt: time.UnixMilli(iv.UpdatedAtMs),
-		ExecutionCount: iv.ExecutionCount, EventCount: iv.EventCount}, nil
+	return iv, nil
 }
 
-// ExecutionInfo describes one execution of an instance.
-type ExecutionInfo struct {
-	ExecutionID uint64 `json:"execution_id"`
-	// Status is "Running", "Completed", "Failed" or "ContinuedAsNew".
-	Status string `json:"status"`
-	// Output is the result, the failure message, or the continue-as-new input.
-	Output    string          `json:"output,omitempty"`
-	Failure   *FailureDetails `json:"failure,omitempty"`
-	StartedAt time.Time       `json:"started_at,omitzero"`
-	// CompletedAt is zero while the execution runs.
-	CompletedAt time.Time `json:"completed_at,omitzero"`
-	EventCount  int64     `json:"event_count"`
-}
+// ExecutionInfo describes one execution of an instance (the store's type).
+type ExecutionInfo = store.ExecutionInfo
 
 // ExecutionInfo returns an execution's view, or an error wrapping
 // [ErrExecutionNotFound].
@@ -197,27 +165,13 @@ func (c *Client) ExecutionInfo(ctx context.Context, instanceID string, execution
 	}
 	ev, err := c.mgmt().ExecutionInfo(ctx, instanceID, executionID)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
-	info := &ExecutionInfo{ExecutionID: ev.ExecutionID, Status: ev.Status, Output: ev.Output, Failure: ev.Failure,
-		StartedAt: time.UnixMilli(ev.StartedAtMs), EventCount: ev.EventCount}
-	if ev.CompletedAtMs != 0 {
-		info.CompletedAt = time.UnixMilli(ev.CompletedAtMs)
-	}
-	return info, nil
+	return ev, nil
 }
 
-// SystemMetrics are system-wide totals.
-type SystemMetrics struct {
-	TotalInstances     int64 `json:"total_instances"`
-	TotalExecutions    int64 `json:"total_executions"`
-	RunningInstances   int64 `json:"running_instances"`
-	CompletedInstances int64 `json:"completed_instances"`
-	FailedInstances    int64 `json:"failed_instances"`
-	// ContinuedAsNewInstances are between two executions.
-	ContinuedAsNewInstances int64 `json:"continued_as_new_instances"`
-	TotalEvents             int64 `json:"total_events"`
-}
+// SystemMetrics are system-wide totals (the store's type).
+type SystemMetrics = store.SystemMetrics
 
 // SystemMetrics returns the system-wide totals as of every turn committed before
 // the call.
@@ -226,22 +180,13 @@ type SystemMetrics struct {
 func (c *Client) SystemMetrics(ctx context.Context) (*SystemMetrics, error) {
 	t, err := c.mgmt().SystemMetrics(ctx)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
-	return &SystemMetrics{TotalInstances: t.TotalInstances, TotalExecutions: t.TotalExecutions, RunningInstances: t.RunningInstances,
-		CompletedInstances: t.CompletedInstances, FailedInstances: t.FailedInstances,
-		ContinuedAsNewInstances: t.ContinuedAsNewInstances, TotalEvents: t.TotalEvents}, nil
+	return t, nil
 }
 
-// QueueDepths are the numbers of messages waiting in the queues.
-type QueueDepths struct {
-	// OrchestratorQueue counts unprocessed instance messages (timers excluded).
-	OrchestratorQueue int64 `json:"orchestrator_queue"`
-	// WorkerQueue counts activity work items not yet completed.
-	WorkerQueue int64 `json:"worker_queue"`
-	// TimerQueue counts durable timers not yet fired.
-	TimerQueue int64 `json:"timer_queue"`
-}
+// QueueDepths are the numbers of messages waiting in the queues (the store's type).
+type QueueDepths = store.QueueDepths
 
 // QueueDepths counts the messages in the streams (it needs no projector).
 func (c *Client) QueueDepths(ctx context.Context) (*QueueDepths, error) {
@@ -249,23 +194,12 @@ func (c *Client) QueueDepths(ctx context.Context) (*QueueDepths, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &QueueDepths{OrchestratorQueue: q.Orchestrator, WorkerQueue: q.Worker, TimerQueue: q.Timers}, nil
+	return q, nil
 }
 
-// InstanceStats are the sizes of one instance (duroxide's get_instance_stats).
-type InstanceStats struct {
-	// HistoryEventCount and HistorySizeBytes cover every execution still held
-	// (HistorySizeBytes: the size of the stored turn records).
-	HistoryEventCount int64 `json:"history_event_count"`
-	HistorySizeBytes  int64 `json:"history_size_bytes"`
-	// KVUserKeyCount and KVTotalValueBytes describe the instance's key-value store,
-	// including the running execution's changes.
-	KVUserKeyCount    int64 `json:"kv_user_key_count"`
-	KVTotalValueBytes int64 `json:"kv_total_value_bytes"`
-	// QueuePendingCount is the number of queue messages the current execution
-	// carried forward from the previous one.
-	QueuePendingCount int64 `json:"queue_pending_count"`
-}
+// InstanceStats are the sizes of one instance (duroxide's get_instance_stats; the
+// store's type).
+type InstanceStats = store.InstanceStats
 
 // InstanceStats returns an instance's sizes, or an error wrapping
 // [ErrInstanceNotFound].
@@ -277,24 +211,14 @@ func (c *Client) InstanceStats(ctx context.Context, instanceID string) (*Instanc
 	}
 	st, err := c.mgmt().InstanceStats(ctx, instanceID)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
-	return &InstanceStats{HistoryEventCount: st.HistoryEventCount, HistorySizeBytes: st.HistorySizeBytes,
-		KVUserKeyCount: st.KVUserKeyCount, KVTotalValueBytes: st.KVTotalValueBytes, QueuePendingCount: st.QueuePendingCount}, nil
+	return st, nil
 }
 
-// InstanceTree is an instance and all its sub-orchestrations, recursively.
-type InstanceTree struct {
-	RootID string `json:"root_id"`
-	// AllIDs holds the root first, then its descendants breadth first.
-	AllIDs []string `json:"all_ids"`
-}
-
-// Size is the number of instances in the tree.
-func (t *InstanceTree) Size() int { return len(t.AllIDs) }
-
-// IsRootOnly reports whether the instance has no sub-orchestrations.
-func (t *InstanceTree) IsRootOnly() bool { return len(t.AllIDs) == 1 }
+// InstanceTree is an instance and all its sub-orchestrations, recursively (the
+// store's type).
+type InstanceTree = store.InstanceTree
 
 // InstanceTree returns the instance and its sub-orchestrations (the instances that
 // name it as their parent, recursively, from the views' children index), or an
@@ -307,19 +231,13 @@ func (c *Client) InstanceTree(ctx context.Context, instanceID string) (*Instance
 	}
 	t, err := c.mgmt().InstanceTree(ctx, instanceID)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
-	return &InstanceTree{RootID: t.Root, AllIDs: t.All}, nil
+	return t, nil
 }
 
-// DeleteResult counts what a delete removed.
-type DeleteResult struct {
-	InstancesDeleted  int64 `json:"instances_deleted"`
-	ExecutionsDeleted int64 `json:"executions_deleted"`
-	EventsDeleted     int64 `json:"events_deleted"`
-	// QueueMessagesDeleted counts inbox messages, timers and activity work items.
-	QueueMessagesDeleted int64 `json:"queue_messages_deleted"`
-}
+// DeleteResult counts what a delete removed (the store's type).
+type DeleteResult = store.DeleteResult
 
 // DeleteInstance deletes an instance and its sub-orchestrations, recursively: their
 // histories, views, KV stores, and queued messages, timers and work items. It
@@ -339,50 +257,12 @@ func (c *Client) DeleteInstance(ctx context.Context, instanceID string, force bo
 		return nil, err
 	}
 	r, err := c.mgmt().DeleteInstance(ctx, instanceID, force)
-	return deleteResult(r), adminErr(err)
+	return r, err
 }
 
-func deleteResult(r *store.DeleteResult) *DeleteResult {
-	if r == nil {
-		return nil
-	}
-	return &DeleteResult{InstancesDeleted: r.InstancesDeleted, ExecutionsDeleted: r.ExecutionsDeleted,
-		EventsDeleted: r.EventsDeleted, QueueMessagesDeleted: r.QueueMessagesDeleted}
-}
-
-func instanceFilter(f InstanceFilter) store.InstanceFilter {
-	sf := store.InstanceFilter{Instances: f.InstanceIDs, Limit: f.Limit}
-	if !f.CompletedBefore.IsZero() {
-		sf.CompletedBeforeMs = f.CompletedBefore.UnixMilli()
-	}
-	return sf
-}
-
-func pruneOptions(o PruneOptions) store.PruneOptions {
-	so := store.PruneOptions{KeepLast: o.KeepLast}
-	if !o.CompletedBefore.IsZero() {
-		so.CompletedBeforeMs = o.CompletedBefore.UnixMilli()
-	}
-	return so
-}
-
-func pruneResult(r *store.PruneResult) *PruneResult {
-	if r == nil {
-		return nil
-	}
-	return &PruneResult{InstancesProcessed: r.InstancesProcessed, ExecutionsDeleted: r.ExecutionsDeleted, EventsDeleted: r.EventsDeleted}
-}
-
-// InstanceFilter selects instances for the bulk operations. Conditions combine with
-// AND; an empty filter selects every instance.
-type InstanceFilter struct {
-	// InstanceIDs, if set, limits the operation to these instances.
-	InstanceIDs []string
-	// CompletedBefore, if set, keeps instances that finished before it.
-	CompletedBefore time.Time
-	// Limit bounds the number of instances (roots) processed: default 1000.
-	Limit int
-}
+// InstanceFilter selects instances for the bulk operations (the store's type).
+// Conditions combine with AND; an empty filter selects every instance.
+type InstanceFilter = store.InstanceFilter
 
 // DeleteInstanceBulk deletes the finished root instances the filter selects (and
 // their sub-orchestrations), skipping running ones and sub-orchestrations, and
@@ -390,26 +270,16 @@ type InstanceFilter struct {
 // Reads of the management views return an error wrapping [ErrViewsUnavailable]
 // when no projector keeps them current.
 func (c *Client) DeleteInstanceBulk(ctx context.Context, f InstanceFilter) (*DeleteResult, error) {
-	r, err := c.mgmt().DeleteInstanceBulk(ctx, instanceFilter(f))
-	return deleteResult(r), adminErr(err)
+	r, err := c.mgmt().DeleteInstanceBulk(ctx, f)
+	return r, err
 }
 
-// PruneOptions selects the executions PruneExecutions deletes. The current
-// execution is never deleted.
-type PruneOptions struct {
-	// KeepLast keeps the most recent executions, the current one included (0 and 1
-	// both keep only the current one).
-	KeepLast int
-	// CompletedBefore, if set, deletes only executions that ended before it.
-	CompletedBefore time.Time
-}
+// PruneOptions selects the executions PruneExecutions deletes (the store's type).
+// The current execution is never deleted.
+type PruneOptions = store.PruneOptions
 
-// PruneResult counts what a prune removed.
-type PruneResult struct {
-	InstancesProcessed int64 `json:"instances_processed"`
-	ExecutionsDeleted  int64 `json:"executions_deleted"`
-	EventsDeleted      int64 `json:"events_deleted"`
-}
+// PruneResult counts what a prune removed (the store's type).
+type PruneResult = store.PruneResult
 
 // PruneExecutions deletes the history of an instance's old executions, keeping the
 // current one (and opts.KeepLast in all). It is safe while the instance runs: only
@@ -421,11 +291,11 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	r, err := c.mgmt().PruneExecutions(ctx, instanceID, pruneOptions(opts))
+	r, err := c.mgmt().PruneExecutions(ctx, instanceID, opts)
 	if err != nil {
-		return nil, adminErr(err)
+		return nil, err
 	}
-	return pruneResult(r), nil
+	return r, nil
 }
 
 // PruneExecutionsBulk prunes every instance the filter selects (running ones
@@ -434,6 +304,6 @@ func (c *Client) PruneExecutions(ctx context.Context, instanceID string, opts Pr
 // Reads of the management views return an error wrapping [ErrViewsUnavailable]
 // when no projector keeps them current.
 func (c *Client) PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error) {
-	r, err := c.mgmt().PruneExecutionsBulk(ctx, instanceFilter(f), pruneOptions(opts))
-	return pruneResult(r), adminErr(err)
+	r, err := c.mgmt().PruneExecutionsBulk(ctx, f, opts)
+	return r, err
 }

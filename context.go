@@ -85,13 +85,22 @@ func (c *OrchestrationContext) Rand() *rand.Rand {
 	return c.rnd
 }
 
-// ActivityOption configures one scheduled activity.
-type ActivityOption func(*history.Event)
+// ActivityOption configures one scheduled activity. Make one with [WithTag] or
+// [OnSession]; its contents are private.
+type ActivityOption struct{ apply func(*activityOptions) }
+
+// activityOptions are the settings ActivityOption values set.
+type activityOptions struct {
+	tag     string
+	session string
+}
 
 // WithTag routes the activity to workers that serve tag (see [TagFilter]). A tag
 // longer than [MaxTagNameBytes] or holding a NUL byte fails the orchestration. Tags
 // are part of the determinism check.
-func WithTag(tag string) ActivityOption { return func(ev *history.Event) { ev.Tag = tag } }
+func WithTag(tag string) ActivityOption {
+	return ActivityOption{func(o *activityOptions) { o.tag = tag }}
+}
 
 // ScheduleActivity schedules the named activity with input (encoded as JSON) and
 // returns its future. A failed activity resolves the future with a [*TaskError].
@@ -109,10 +118,13 @@ func (c *OrchestrationContext) ScheduleActivity(name string, input any, opts ...
 	if err != nil {
 		return e.failedFuture(fmt.Errorf("duroxide: schedule activity %q: %w", name, err))
 	}
-	ev := history.Event{Type: history.ActivityScheduled, Name: name, Input: in}
-	for _, o := range opts {
-		o(&ev)
+	var o activityOptions
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
 	}
+	ev := history.Event{Type: history.ActivityScheduled, Name: name, Input: in, Tag: o.tag, SessionID: o.session}
 	if len(ev.Tag) > MaxTagNameBytes || strings.ContainsRune(ev.Tag, 0) {
 		e.failFromCoroutine(&history.ErrorDetails{Category: history.Application, Kind: history.KindOrchestrationFailed,
 			Message: fmt.Sprintf("activity %q tag is invalid: %d bytes (the limit is %d) and it must not hold a NUL byte",
@@ -164,8 +176,20 @@ func (c *OrchestrationContext) WaitForEvent(name string) *Future {
 	return f
 }
 
-// SubOrchestrationOption configures a sub-orchestration or detached start.
-type SubOrchestrationOption func(*subOptions)
+// SubOrchestrationOption configures a sub-orchestration, a detached start or a
+// continue-as-new. Make one with [WithInstanceID] or [WithVersion]; its contents are
+// private.
+type SubOrchestrationOption struct{ apply func(*subOptions) }
+
+func applySubOptions(opts []SubOrchestrationOption) subOptions {
+	var o subOptions
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
+	}
+	return o
+}
 
 type subOptions struct {
 	instance string
@@ -177,13 +201,13 @@ type subOptions struct {
 // names it, and "<parent>::sub::<execution>.<event id>" after a continue-as-new, so
 // each execution's children are new instances).
 func WithInstanceID(id string) SubOrchestrationOption {
-	return func(o *subOptions) { o.instance = id }
+	return SubOrchestrationOption{func(o *subOptions) { o.instance = id }}
 }
 
 // WithVersion runs a specific registered version of the orchestration instead of the
 // version policy's choice.
 func WithVersion(v string) SubOrchestrationOption {
-	return func(o *subOptions) { o.version = v }
+	return SubOrchestrationOption{func(o *subOptions) { o.version = v }}
 }
 
 // ScheduleSubOrchestration starts a child orchestration and returns a future for its
@@ -193,10 +217,7 @@ func WithVersion(v string) SubOrchestrationOption {
 // at once with an error wrapping [ErrInvalidInput] or [ErrPayloadTooLarge].
 func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, opts ...SubOrchestrationOption) *Future {
 	e := c.e
-	var o subOptions
-	for _, fn := range opts {
-		fn(&o)
-	}
+	o := applySubOptions(opts)
 	in, err := encodePayload(input, "sub-orchestration input", e.limits.maxPayload)
 	if err != nil {
 		return e.failedFuture(fmt.Errorf("duroxide: schedule sub-orchestration %q: %w", name, err))
@@ -223,17 +244,15 @@ func (c *OrchestrationContext) ScheduleSubOrchestration(name string, input any, 
 	return f
 }
 
-// StartOrchestration starts an independent (detached) orchestration with the given
-// instance id: fire-and-forget, with no link to this one. If the id already exists
-// the start is ignored. It returns an error wrapping [ErrInvalidInput] for an invalid
+// StartOrchestration starts an independent (detached) instance of the named
+// orchestration with the given instance id: fire-and-forget, with no link to this
+// one. Its arguments come in the order of [Client.StartOrchestration] (instance id,
+// then name). If the id already exists the start is ignored. It returns an error wrapping [ErrInvalidInput] for an invalid
 // instance id or an input that cannot be encoded, and [ErrPayloadTooLarge] for an
 // oversized input.
-func (c *OrchestrationContext) StartOrchestration(name, instanceID string, input any, opts ...SubOrchestrationOption) error {
+func (c *OrchestrationContext) StartOrchestration(instanceID, name string, input any, opts ...SubOrchestrationOption) error {
 	e := c.e
-	var o subOptions
-	for _, fn := range opts {
-		fn(&o)
-	}
+	o := applySubOptions(opts)
 	if err := validateInstanceID(instanceID); err != nil {
 		return fmt.Errorf("duroxide: start orchestration %q: %w", name, err)
 	}
@@ -263,10 +282,7 @@ func (c *OrchestrationContext) StartOrchestration(name, instanceID string, input
 // event waits end. It returns an error wrapping [ErrInvalidInput] for a version that
 // is not MAJOR.MINOR.PATCH, and [ErrPayloadTooLarge] for an oversized input.
 func (c *OrchestrationContext) ContinueAsNew(input any, opts ...SubOrchestrationOption) error {
-	var o subOptions
-	for _, fn := range opts {
-		fn(&o)
-	}
+	o := applySubOptions(opts)
 	in, err := encodePayload(input, "continue-as-new input", c.e.limits.maxPayload)
 	if err != nil {
 		return fmt.Errorf("duroxide: continue as new: %w", err)

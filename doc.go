@@ -27,6 +27,10 @@
 // [OrchestrationContext.Select] and, for several multi-step sequences at once,
 // [OrchestrationContext.Go] instead. Inputs and outputs travel as JSON.
 //
+// [DefineActivity] and [DefineOrchestration] register functions and return typed
+// handles ([Activity], [Orchestration]) whose calls the compiler checks against the
+// functions' input and output types; see Example (typedHandles).
+//
 // Errors a caller branches on are sentinels tested with errors.Is (see
 // [ErrInstanceExists], [ErrActivityTimeout], [ErrCancelled], [ErrNondeterminism],
 // [ErrPoison], [ErrUnregistered]); each call's documentation lists the ones it

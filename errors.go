@@ -32,18 +32,22 @@ var (
 	// ErrInstanceExists is returned by Client.StartOrchestration when the instance
 	// id is taken.
 	ErrInstanceExists = errors.New("instance already exists")
-	// ErrInstanceNotFound means the instance does not exist.
-	ErrInstanceNotFound = errors.New("instance not found")
+	// ErrInstanceNotFound means the instance does not exist. It is the store's
+	// sentinel (store.ErrNotFound), so a store's error matches it unwrapped.
+	ErrInstanceNotFound = store.ErrNotFound
 	// ErrExecutionNotFound means the instance has no such execution (any more).
-	ErrExecutionNotFound = errors.New("execution not found")
+	ErrExecutionNotFound = store.ErrExecutionNotFound
 	// ErrInstanceStillRunning means a delete without force met a running instance.
-	ErrInstanceStillRunning = errors.New("instance is still running")
+	ErrInstanceStillRunning = store.ErrInstanceStillRunning
 	// ErrCannotDeleteSubOrchestration means the instance is a sub-orchestration:
 	// delete its root instead, which deletes the whole tree.
-	ErrCannotDeleteSubOrchestration = errors.New("cannot delete a sub-orchestration directly")
+	ErrCannotDeleteSubOrchestration = store.ErrCannotDeleteSubOrchestration
 	// ErrViewsUnavailable means the management views are not (yet) up to date: no
 	// runtime runs a projector in the namespace, or it is far behind.
-	ErrViewsUnavailable = errors.New("management views unavailable")
+	ErrViewsUnavailable = store.ErrViewsUnavailable
+	// ErrInstanceFailed is returned (wrapped, with the failure) by
+	// Orchestration.Result for an instance that ended Failed.
+	ErrInstanceFailed = errors.New("instance failed")
 )
 
 // Errors orchestration and activity code meets.
@@ -115,32 +119,4 @@ type continueAsNewError struct {
 
 func (e *continueAsNewError) Error() string {
 	return "duroxide: continue-as-new must be returned from the orchestration function"
-}
-
-// adminError carries the store's error (its message) and the client's sentinel.
-type adminError struct {
-	sentinel error
-	err      error
-}
-
-func (e *adminError) Error() string   { return e.err.Error() }
-func (e *adminError) Unwrap() []error { return []error{e.sentinel, e.err} }
-
-// adminErr maps the store's management errors to the client's sentinels.
-func adminErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, m := range []struct{ from, to error }{
-		{store.ErrNotFound, ErrInstanceNotFound},
-		{store.ErrExecutionNotFound, ErrExecutionNotFound},
-		{store.ErrInstanceStillRunning, ErrInstanceStillRunning},
-		{store.ErrCannotDeleteSubOrchestration, ErrCannotDeleteSubOrchestration},
-		{store.ErrViewsUnavailable, ErrViewsUnavailable},
-	} {
-		if errors.Is(err, m.from) {
-			return &adminError{sentinel: m.to, err: err}
-		}
-	}
-	return err
 }

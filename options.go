@@ -6,7 +6,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/duroxide-go/duroxide/jetstream"
 	"github.com/duroxide-go/duroxide/store"
 )
 
@@ -114,11 +113,6 @@ type Options struct {
 	// Logger receives the runtime's logs. Default slog.Default().
 	Logger *slog.Logger
 
-	// StoreHooks are fault-injection points for tests (see jetstream.Hooks).
-	StoreHooks jetstream.Hooks
-	// SharedPartitions makes every node pull every partition (no pinning); only the
-	// history fence then serialises instances. For tests of the fence.
-	SharedPartitions bool
 	// InboxAckWait is how long the broker waits for an inbox message's ack before
 	// redelivering it. Default 30s.
 	InboxAckWait time.Duration

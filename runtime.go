@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/duroxide-go/duroxide/internal/testknobs"
 	"github.com/duroxide-go/duroxide/jetstream"
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -76,6 +77,7 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		r.disconnect()
 		return nil, err
 	}
+	knobs := testknobs.From(ctx)
 	st, err := jetstream.Open(ctx, r.nc, jetstream.Config{
 		Namespace:          opts.Namespace,
 		Partitions:         opts.Partitions,
@@ -92,9 +94,9 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		Capabilities:       reg.capabilities(),
 		EngineVersion:      EngineVersion,
 		Replay:             replay,
-		SharedPartitions:   opts.SharedPartitions,
+		SharedPartitions:   knobs.SharedPartitions,
 		Logger:             opts.Logger,
-		Hooks:              opts.StoreHooks,
+		Hooks:              knobs.StoreHooks,
 		NodeID:             nodeID,
 	})
 	if err != nil {

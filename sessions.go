@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/duroxide-go/duroxide/history"
 	"github.com/duroxide-go/duroxide/jetstream"
 )
 
@@ -41,7 +40,9 @@ const (
 // an id longer than [MaxSessionIDBytes], not valid UTF-8 or holding a NUL byte
 // fails the orchestration. Use it with ScheduleActivity and
 // ScheduleActivityWithRetry (every attempt runs on the session).
-func OnSession(id string) ActivityOption { return func(ev *history.Event) { ev.SessionID = id } }
+func OnSession(id string) ActivityOption {
+	return ActivityOption{func(o *activityOptions) { o.session = id }}
+}
 
 // validSessionID checks a scheduled activity's session id.
 func validSessionID(id string) error {

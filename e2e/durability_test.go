@@ -10,6 +10,7 @@ import (
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/internal/testknobs"
 	"github.com/duroxide-go/duroxide/jetstream"
 )
 
@@ -128,8 +129,9 @@ func TestCrashBetweenCommitAndDispatch(t *testing.T) {
 		}
 		return nil
 	}}
-	opts := duroxide.Options{DataDir: dir, StoreHooks: hooks, InboxAckWait: time.Second, ActivityConcurrency: -1}
-	rt1, err := duroxide.Start(context.Background(), durableRegistry(t, open, &runs), opts)
+	opts := duroxide.Options{DataDir: dir, InboxAckWait: time.Second, ActivityConcurrency: -1}
+	rt1, err := duroxide.Start(testknobs.With(context.Background(), testknobs.Knobs{StoreHooks: hooks}),
+		durableRegistry(t, open, &runs), opts)
 	must(t, err)
 	must(t, rt1.Client().StartOrchestration(context.Background(), "crash-1", "OnActivity", "y"))
 	select {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/internal/testknobs"
 )
 
 func fanRegistry(t *testing.T) *duroxide.Registry {
@@ -79,10 +80,11 @@ func checkHistory(t *testing.T, id string, evs []history.Event) {
 // to commit turns. The history fence must let exactly one commit win each turn: every
 // instance completes with the right result and its history stays one valid sequence.
 func TestTwoRuntimesRaceOnSharedPartitions(t *testing.T) {
-	opts := duroxide.Options{Listen: "127.0.0.1:0", SharedPartitions: true, Partitions: 2, InboxAckWait: 2 * time.Second}
-	rt1 := startRuntime(t, fanRegistry(t), opts)
-	opts2 := duroxide.Options{NATSURL: rt1.ClientURL(), SharedPartitions: true, Partitions: 2, InboxAckWait: 2 * time.Second}
-	rt2 := startRuntime(t, fanRegistry(t), opts2)
+	shared := testknobs.Knobs{SharedPartitions: true}
+	opts := duroxide.Options{Listen: "127.0.0.1:0", Partitions: 2, InboxAckWait: 2 * time.Second}
+	rt1 := startRuntimeKnobs(t, fanRegistry(t), opts, shared)
+	opts2 := duroxide.Options{NATSURL: rt1.ClientURL(), Partitions: 2, InboxAckWait: 2 * time.Second}
+	rt2 := startRuntimeKnobs(t, fanRegistry(t), opts2, shared)
 	ctx := context.Background()
 	const n = 30
 	for i := 0; i < n; i++ {

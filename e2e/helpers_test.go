@@ -6,16 +6,24 @@ import (
 	"time"
 
 	"github.com/duroxide-go/duroxide"
+	"github.com/duroxide-go/duroxide/internal/testknobs"
 )
 
 // startRuntime starts a runtime on a fresh embedded server with file storage in a
 // temporary directory, and shuts it down when the test ends.
 func startRuntime(t testing.TB, reg *duroxide.Registry, opts duroxide.Options) *duroxide.Runtime {
 	t.Helper()
+	return startRuntimeKnobs(t, reg, opts, testknobs.Knobs{})
+}
+
+// startRuntimeKnobs starts a runtime with test-only knobs (store hooks, shared
+// partitions) and shuts it down when the test ends.
+func startRuntimeKnobs(t testing.TB, reg *duroxide.Registry, opts duroxide.Options, k testknobs.Knobs) *duroxide.Runtime {
+	t.Helper()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	rt, err := duroxide.Start(context.Background(), reg, opts)
+	rt, err := duroxide.Start(testknobs.With(context.Background(), k), reg, opts)
 	if err != nil {
 		t.Fatalf("start runtime: %v", err)
 	}

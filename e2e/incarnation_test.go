@@ -14,6 +14,7 @@ import (
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/internal/testknobs"
 	"github.com/duroxide-go/duroxide/jetstream"
 )
 
@@ -152,7 +153,7 @@ func TestForcedDeleteBeforeDispatchLeavesNothing(t *testing.T) {
 		act := ctx.ScheduleActivity("Count", in)
 		tm := ctx.ScheduleTimer(timer)
 		sub := ctx.ScheduleSubOrchestration("Child", in, duroxide.WithInstanceID(child))
-		if err := ctx.StartOrchestration("Child", detached, in); err != nil {
+		if err := ctx.StartOrchestration(detached, "Child", in); err != nil {
 			return "", err
 		}
 		if _, err := duroxide.Await[string](act); err != nil {
@@ -173,7 +174,7 @@ func TestForcedDeleteBeforeDispatchLeavesNothing(t *testing.T) {
 		}
 		return nil
 	}}
-	rt := startRuntime(t, reg, duroxide.Options{StoreHooks: hooks})
+	rt := startRuntimeKnobs(t, reg, duroxide.Options{}, testknobs.Knobs{StoreHooks: hooks})
 	c := rt.Client()
 	ctx := context.Background()
 	must(t, c.StartOrchestration(ctx, parent, "Parent", `x`))
@@ -259,7 +260,7 @@ func TestForcedDeleteBeforeKVMaterializeLeavesNoKVState(t *testing.T) {
 		}
 		return nil
 	}}
-	rt := startRuntime(t, reg, duroxide.Options{StoreHooks: hooks})
+	rt := startRuntimeKnobs(t, reg, duroxide.Options{}, testknobs.Knobs{StoreHooks: hooks})
 	c := rt.Client()
 	ctx := context.Background()
 	// The store publishes the status notice after the KV store is written and the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/internal/testknobs"
 	"github.com/duroxide-go/duroxide/jetstream"
 )
 
@@ -20,8 +21,8 @@ const poisonMax = 3
 
 // hostRuntime starts a runtime that only hosts the server (no turns, no activities).
 func hostRuntime(t *testing.T) *duroxide.Runtime {
-	return startRuntime(t, duroxide.NewRegistry(), duroxide.Options{Listen: "127.0.0.1:0", SharedPartitions: true,
-		OrchestrationConcurrency: -1, ActivityConcurrency: -1})
+	return startRuntimeKnobs(t, duroxide.NewRegistry(), duroxide.Options{Listen: "127.0.0.1:0",
+		OrchestrationConcurrency: -1, ActivityConcurrency: -1}, testknobs.Knobs{SharedPartitions: true})
 }
 
 // openStore opens a second store on the host's server, to play a node that keeps
@@ -56,7 +57,8 @@ func TestPoisonOrchestrationMessageFailsInstance(t *testing.T) {
 	must(t, duroxide.RegisterOrchestration(reg, "Victim", func(*duroxide.OrchestrationContext, string) (string, error) {
 		return "must not run", nil
 	}))
-	startRuntime(t, reg, duroxide.Options{NATSURL: host.ClientURL(), SharedPartitions: true, MaxAttempts: poisonMax})
+	startRuntimeKnobs(t, reg, duroxide.Options{NATSURL: host.ClientURL(), MaxAttempts: poisonMax},
+		testknobs.Knobs{SharedPartitions: true})
 	st := waitDone(t, c, "poisoned", sampleWait)
 	if st.State != duroxide.StateFailed || st.Failure.Category != history.Poison || !strings.Contains(st.Failure.Message, "StartOrchestration") {
 		t.Fatalf("%s %+v, want a poison failure naming StartOrchestration", st.State, st.Failure)

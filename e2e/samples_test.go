@@ -452,10 +452,10 @@ func TestSampleDetachedOrchestrationScheduling(t *testing.T) {
 		return duroxide.Await[string](ctx.ScheduleActivity("Echo", in))
 	}))
 	must(t, duroxide.RegisterOrchestration(reg, "Coordinator", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
-		if err := ctx.StartOrchestration("Chained", "W1", "A"); err != nil {
+		if err := ctx.StartOrchestration("W1", "Chained", "A"); err != nil {
 			return "", err
 		}
-		if err := ctx.StartOrchestration("Chained", "W2", "B"); err != nil {
+		if err := ctx.StartOrchestration("W2", "Chained", "B"); err != nil {
 			return "", err
 		}
 		return "scheduled", nil
@@ -494,7 +494,7 @@ func TestSampleDetachedThenActivity(t *testing.T) {
 	must(t, duroxide.RegisterOrchestration(reg, "Parent", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
 		// Fire-and-forget, then an awaited activity: replay must match the recorded
 		// detached start before the activity (no nondeterminism).
-		if err := ctx.StartOrchestration("Child", "detached-child", "payload"); err != nil {
+		if err := ctx.StartOrchestration("detached-child", "Child", "payload"); err != nil {
 			return "", err
 		}
 		return duroxide.Await[string](ctx.ScheduleActivity("Echo", "hello"))

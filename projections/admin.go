@@ -132,10 +132,11 @@ func (a *Admin) InstanceInfo(ctx context.Context, instance string) (*store.Insta
 	if err != nil {
 		return nil, err
 	}
-	return &store.InstanceInfo{Instance: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.ExecutionID,
+	return &store.InstanceInfo{InstanceID: iv.Instance, Name: iv.Name, Version: iv.Version, CurrentExecutionID: iv.ExecutionID,
 		Status: iv.Status, Output: iv.Output, Failure: iv.Failure, CustomStatus: iv.CustomStatus,
-		CustomStatusVersion: iv.CustomStatusVersion, ParentInstance: iv.ParentInstance,
-		CreatedAtMs: iv.CreatedAtMs, UpdatedAtMs: iv.UpdatedAtMs, ExecutionCount: iv.Executions, EventCount: iv.Events}, nil
+		CustomStatusVersion: iv.CustomStatusVersion, ParentInstanceID: iv.ParentInstance,
+		CreatedAt: time.UnixMilli(iv.CreatedAtMs), UpdatedAt: time.UnixMilli(iv.UpdatedAtMs),
+		ExecutionCount: iv.Executions, EventCount: iv.Events}, nil
 }
 
 // ExecutionInfo implements [store.Admin].
@@ -151,8 +152,12 @@ func (a *Admin) ExecutionInfo(ctx context.Context, instance string, execution ui
 	if err != nil {
 		return nil, err
 	}
-	return &store.ExecutionInfo{ExecutionID: ev.ExecutionID, Status: ev.Status, Output: ev.Output, Failure: ev.Failure,
-		StartedAtMs: ev.StartedAtMs, CompletedAtMs: ev.CompletedAtMs, EventCount: ev.Events}, nil
+	info := &store.ExecutionInfo{ExecutionID: ev.ExecutionID, Status: ev.Status, Output: ev.Output, Failure: ev.Failure,
+		StartedAt: time.UnixMilli(ev.StartedAtMs), EventCount: ev.Events}
+	if ev.CompletedAtMs != 0 {
+		info.CompletedAt = time.UnixMilli(ev.CompletedAtMs)
+	}
+	return info, nil
 }
 
 // SystemMetrics implements [store.Admin].
@@ -177,7 +182,7 @@ func (a *Admin) QueueDepths(ctx context.Context) (*store.QueueDepths, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store.QueueDepths{Orchestrator: int64(q.Orchestrator), Worker: int64(q.Worker), Timers: int64(q.Timers)}, nil
+	return &store.QueueDepths{OrchestratorQueue: int64(q.Orchestrator), WorkerQueue: int64(q.Worker), TimerQueue: int64(q.Timers)}, nil
 }
 
 // InstanceStats implements [store.Admin]: history sizes from the instance view, the
@@ -242,10 +247,10 @@ func (a *Admin) InstanceTree(ctx context.Context, instance string) (*store.Insta
 	if _, err := a.st.InstanceSummary(ctx, instance); err != nil {
 		return nil, err
 	}
-	t := &store.InstanceTree{Root: instance, All: []string{instance}}
+	t := &store.InstanceTree{RootID: instance, AllIDs: []string{instance}}
 	seen := map[string]bool{instance: true}
-	for i := 0; i < len(t.All); i++ {
-		children, err := a.ListChildren(ctx, t.All[i])
+	for i := 0; i < len(t.AllIDs); i++ {
+		children, err := a.ListChildren(ctx, t.AllIDs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +258,7 @@ func (a *Admin) InstanceTree(ctx context.Context, instance string) (*store.Insta
 		for _, ch := range children {
 			if !seen[ch] {
 				seen[ch] = true
-				t.All = append(t.All, ch)
+				t.AllIDs = append(t.AllIDs, ch)
 			}
 		}
 	}
@@ -277,7 +282,7 @@ func (a *Admin) DeleteInstance(ctx context.Context, instance string, force bool)
 	if err != nil {
 		return nil, err
 	}
-	return a.DeleteInstances(ctx, tree.All, force)
+	return a.DeleteInstances(ctx, tree.AllIDs, force)
 }
 
 // DeleteInstances implements [store.Deleter].
@@ -354,7 +359,7 @@ func bulkLimit(l int) int {
 // Completed and Failed listings.
 func (a *Admin) DeleteInstanceBulk(ctx context.Context, f store.InstanceFilter) (*store.DeleteResult, error) {
 	limit := bulkLimit(f.Limit)
-	ids := f.Instances
+	ids := f.InstanceIDs
 	if ids == nil {
 		for _, status := range []string{store.StatusCompleted, store.StatusFailed} {
 			more, err := a.ListAllInstances(ctx, store.ListQuery{Status: status})
@@ -383,7 +388,7 @@ func (a *Admin) DeleteInstanceBulk(ctx context.Context, f store.InstanceFilter) 
 		if sum.ParentInstance != "" || isRunning(sum.Status) {
 			continue
 		}
-		if f.CompletedBeforeMs != 0 && sum.UpdatedAtMs >= f.CompletedBeforeMs {
+		if !f.CompletedBefore.IsZero() && sum.UpdatedAtMs >= f.CompletedBefore.UnixMilli() {
 			continue
 		}
 		r, err := a.DeleteInstance(ctx, id, true)
@@ -442,7 +447,7 @@ func (a *Admin) PruneExecutions(ctx context.Context, instance string, opts store
 		default:
 			return nil, err
 		}
-		if !ended || opts.CompletedBeforeMs != 0 && endMs >= opts.CompletedBeforeMs {
+		if !ended || !opts.CompletedBefore.IsZero() && endMs >= opts.CompletedBefore.UnixMilli() {
 			continue
 		}
 		prune = append(prune, e)
@@ -458,7 +463,7 @@ func (a *Admin) PruneExecutions(ctx context.Context, instance string, opts store
 // PruneExecutionsBulk implements [store.Deleter].
 func (a *Admin) PruneExecutionsBulk(ctx context.Context, f store.InstanceFilter, opts store.PruneOptions) (*store.PruneResult, error) {
 	limit := bulkLimit(f.Limit)
-	ids := f.Instances
+	ids := f.InstanceIDs
 	if ids == nil {
 		var err error
 		if ids, err = a.ListAllInstances(ctx, store.ListQuery{}); err != nil {

@@ -248,7 +248,7 @@ type Deleter interface {
 	PruneExecutions(ctx context.Context, instance string, opts PruneOptions) (*PruneResult, error)
 
 	// PruneExecutionsBulk prunes every instance the filter selects (running ones
-	// included; f.CompletedBeforeMs is ignored, use opts) and returns the totals.
+	// included; f.CompletedBefore is ignored, use opts) and returns the totals.
 	// Missing instances are skipped.
 	PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error)
 }

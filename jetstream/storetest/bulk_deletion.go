@@ -33,13 +33,13 @@ func TestDeleteInstanceBulkFilterCombinations(t *testing.T, f Factory) {
 	for _, id := range ids {
 		h.createCompleted(id)
 	}
-	if r := h.deleteBulk(store.InstanceFilter{Instances: ids[:2]}); r.InstancesDeleted != 2 {
+	if r := h.deleteBulk(store.InstanceFilter{InstanceIDs: ids[:2]}); r.InstancesDeleted != 2 {
 		t.Fatalf("delete by 2 ids: %d instances deleted, want 2", r.InstancesDeleted)
 	}
 	h.mustBeGone(ids[0], ids[1])
 	h.mustExist(ids[2])
 
-	if r := h.deleteBulk(store.InstanceFilter{Instances: []string{"does-not-exist-1", "does-not-exist-2"}}); r.InstancesDeleted != 0 {
+	if r := h.deleteBulk(store.InstanceFilter{InstanceIDs: []string{"does-not-exist-1", "does-not-exist-2"}}); r.InstancesDeleted != 0 {
 		t.Fatalf("delete by unknown ids: %d instances deleted, want 0", r.InstancesDeleted)
 	}
 	if r := h.deleteBulk(store.InstanceFilter{}); r.InstancesDeleted < 3 {
@@ -56,7 +56,7 @@ func TestDeleteInstanceBulkSafetyAndLimits(t *testing.T, f Factory) {
 	h.createCompleted("bulk-del-safe-completed-2")
 	h.createInstance("bulk-del-safe-running-1")
 	h.createInstance("bulk-del-safe-running-2")
-	r := h.deleteBulk(store.InstanceFilter{Instances: []string{"bulk-del-safe-completed-1", "bulk-del-safe-completed-2",
+	r := h.deleteBulk(store.InstanceFilter{InstanceIDs: []string{"bulk-del-safe-completed-1", "bulk-del-safe-completed-2",
 		"bulk-del-safe-running-1", "bulk-del-safe-running-2"}})
 	if r.InstancesDeleted != 2 {
 		t.Fatalf("%d instances deleted, want only the 2 completed ones", r.InstancesDeleted)
@@ -86,11 +86,11 @@ func TestDeleteInstanceBulkCompletedBeforeFilter(t *testing.T, f Factory) {
 	// after the last completion is after both.
 	after := time.Now().UnixMilli() + 1
 
-	if r := h.deleteBulk(store.InstanceFilter{Instances: ids, CompletedBeforeMs: before}); r.InstancesDeleted != 0 {
+	if r := h.deleteBulk(store.InstanceFilter{InstanceIDs: ids, CompletedBefore: time.UnixMilli(before)}); r.InstancesDeleted != 0 {
 		t.Fatalf("cutoff before the completions: %d instances deleted, want 0", r.InstancesDeleted)
 	}
 	h.mustExist(ids...)
-	if r := h.deleteBulk(store.InstanceFilter{Instances: ids, CompletedBeforeMs: after}); r.InstancesDeleted != 2 {
+	if r := h.deleteBulk(store.InstanceFilter{InstanceIDs: ids, CompletedBefore: time.UnixMilli(after)}); r.InstancesDeleted != 2 {
 		t.Fatalf("cutoff after the completions: %d instances deleted, want 2", r.InstancesDeleted)
 	}
 	h.mustBeGone(ids...)
@@ -113,7 +113,7 @@ func TestDeleteInstanceBulkCascadesToChildren(t *testing.T, f Factory) {
 	all := []string{parent1, child1, parent2, child2a, child2b, child2c, standalone}
 	h.mustExist(all...)
 
-	if r := h.deleteBulk(store.InstanceFilter{Instances: []string{parent1, parent2, standalone}}); r.InstancesDeleted != 7 {
+	if r := h.deleteBulk(store.InstanceFilter{InstanceIDs: []string{parent1, parent2, standalone}}); r.InstancesDeleted != 7 {
 		t.Fatalf("%d instances deleted, want 7 (3 roots and 4 children)", r.InstancesDeleted)
 	}
 	h.mustBeGone(all...)

@@ -263,20 +263,20 @@ func TestDeleteGetInstanceTree(t *testing.T, f Factory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tree.Root != root || len(tree.All) != 4 {
+	if tree.RootID != root || len(tree.AllIDs) != 4 {
 		t.Fatalf("tree %+v: want root %q and 4 instances", tree, root)
 	}
 	for _, id := range []string{root, child1, child2, grandchild} {
-		if !slices.Contains(tree.All, id) {
-			t.Fatalf("tree %v is missing %q", tree.All, id)
+		if !slices.Contains(tree.AllIDs, id) {
+			t.Fatalf("tree %v is missing %q", tree.AllIDs, id)
 		}
 	}
 	leaf, err := h.mg.InstanceTree(h.ctx, grandchild)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(leaf.All) != 1 {
-		t.Fatalf("tree of a leaf %v, want the leaf alone", leaf.All)
+	if len(leaf.AllIDs) != 1 {
+		t.Fatalf("tree of a leaf %v, want the leaf alone", leaf.AllIDs)
 	}
 	h.deleteInstance(root, true)
 }

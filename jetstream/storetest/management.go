@@ -211,7 +211,7 @@ func TestGetInstanceInfo(t *testing.T, f Factory) {
 	h.fetchAck(startItem("mgmt-info"), store.Commit{ExecutionID: 1, HistoryDelta: []history.Event{ev},
 		Metadata: store.ExecutionMetadata{OrchestrationName: "InfoOrch", OrchestrationVersion: "2.0.0"}})
 	info := h.info("mgmt-info")
-	if info.Instance != "mgmt-info" || info.Name != "InfoOrch" || info.Version != "2.0.0" || info.CurrentExecutionID != 1 {
+	if info.InstanceID != "mgmt-info" || info.Name != "InfoOrch" || info.Version != "2.0.0" || info.CurrentExecutionID != 1 {
 		t.Fatalf("info %+v, want mgmt-info InfoOrch 2.0.0 execution 1", info)
 	}
 }
@@ -265,8 +265,8 @@ func TestGetQueueDepths(t *testing.T, f Factory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Orchestrator <= base.Orchestrator {
-		t.Fatalf("orchestrator queue %d, want more than the baseline %d", d.Orchestrator, base.Orchestrator)
+	if d.OrchestratorQueue <= base.OrchestratorQueue {
+		t.Fatalf("orchestrator queue %d, want more than the baseline %d", d.OrchestratorQueue, base.OrchestratorQueue)
 	}
 }
 

@@ -101,7 +101,7 @@ func TestPruneBulk(t *testing.T, f Factory) {
 	for i := range 3 {
 		h.createMultiExec(fmt.Sprintf("prune-bulk-%d", i), testOrch, 4, store.StatusCompleted)
 	}
-	r, err := h.mg.PruneExecutionsBulk(h.ctx, store.InstanceFilter{Instances: []string{"prune-bulk-0", "prune-bulk-1"}},
+	r, err := h.mg.PruneExecutionsBulk(h.ctx, store.InstanceFilter{InstanceIDs: []string{"prune-bulk-0", "prune-bulk-1"}},
 		store.PruneOptions{KeepLast: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestPruneBulkIncludesRunningInstances(t *testing.T, f Factory) {
 	if info := h.info(id); info.Status != store.StatusRunning || info.CurrentExecutionID != 3 {
 		t.Fatalf("info %+v: want Running in execution 3", info)
 	}
-	r, err := h.mg.PruneExecutionsBulk(h.ctx, store.InstanceFilter{Instances: []string{id}}, store.PruneOptions{KeepLast: 1})
+	r, err := h.mg.PruneExecutionsBulk(h.ctx, store.InstanceFilter{InstanceIDs: []string{id}}, store.PruneOptions{KeepLast: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
