@@ -47,6 +47,8 @@ type LeaderMsg struct {
 	Sequence uint64
 	Header   nats.Header // never nil
 	Data     []byte
+	// Time is when the stream stored the message.
+	Time time.Time
 }
 
 // LeaderGet reads one message of stream from the stream's leader (the JetStream API's
@@ -93,10 +95,11 @@ func leaderGetOnce(ctx context.Context, nc *nats.Conn, stream string, body []byt
 	}
 	var r struct {
 		Message *struct {
-			Subject  string `json:"subject"`
-			Sequence uint64 `json:"seq"`
-			Header   []byte `json:"hdrs"`
-			Data     []byte `json:"data"`
+			Subject  string    `json:"subject"`
+			Sequence uint64    `json:"seq"`
+			Header   []byte    `json:"hdrs"`
+			Data     []byte    `json:"data"`
+			Time     time.Time `json:"time"`
 		} `json:"message"`
 		Error *struct {
 			Code        int    `json:"code"`
@@ -117,7 +120,8 @@ func leaderGetOnce(ctx context.Context, nc *nats.Conn, stream string, body []byt
 	if r.Message == nil {
 		return nil, false, fmt.Errorf("jetstream: leader get from %s: empty response", stream)
 	}
-	m := &LeaderMsg{Subject: r.Message.Subject, Sequence: r.Message.Sequence, Data: r.Message.Data, Header: nats.Header{}}
+	m := &LeaderMsg{Subject: r.Message.Subject, Sequence: r.Message.Sequence, Data: r.Message.Data, Header: nats.Header{},
+		Time: r.Message.Time}
 	if len(r.Message.Header) > 0 {
 		h, err := nats.DecodeHeadersMsg(r.Message.Header)
 		if err != nil {

@@ -41,18 +41,9 @@ func NewAdmin(st *djs.Store) *Admin { return &Admin{st: st} }
 // errors wrap [store.ErrViewsUnavailable] when no projector created them or it did
 // not catch up within [ViewsWaitTimeout].
 func (a *Admin) CaughtUp(ctx context.Context) (*Views, error) {
-	a.mu.Lock()
-	v := a.views
-	a.mu.Unlock()
-	if v == nil {
-		var err error
-		v, err = OpenViews(ctx, a.st.Conn(), a.st.JetStream(), a.st.Namespace(), a.st.HistoryStream(), a.st.HistoryLastSeq)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", store.ErrViewsUnavailable, err)
-		}
-		a.mu.Lock()
-		a.views = v
-		a.mu.Unlock()
+	v, err := a.open(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if err := v.WaitCaughtUp(ctx, ViewsWaitTimeout); err != nil {
 		if errors.Is(err, ErrLagging) {
@@ -61,6 +52,36 @@ func (a *Admin) CaughtUp(ctx context.Context) (*Views, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// open returns the views, bound on first use; errors wrap
+// [store.ErrViewsUnavailable] when no projector created them.
+func (a *Admin) open(ctx context.Context) (*Views, error) {
+	a.mu.Lock()
+	v := a.views
+	a.mu.Unlock()
+	if v != nil {
+		return v, nil
+	}
+	v, err := OpenViews(ctx, a.st.Conn(), a.st.JetStream(), a.st.Namespace(), a.st.HistoryStream(), a.st.HistoryLastSeq)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", store.ErrViewsUnavailable, err)
+	}
+	a.mu.Lock()
+	a.views = v
+	a.mu.Unlock()
+	return v, nil
+}
+
+// Lag returns how far the views are behind the history stream now, without
+// waiting for the projector; errors wrap [store.ErrViewsUnavailable] when no
+// projector created the views.
+func (a *Admin) Lag(ctx context.Context) (*Lag, error) {
+	v, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.Lag(ctx, a.st.HistorySubjects())
 }
 
 // ListInstances implements [store.Admin]. The cursor is an index stream sequence.
