@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,14 +11,19 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/duroxide-go/duroxide"
+	"github.com/duroxide-go/duroxide/internal/benchload"
+	"github.com/duroxide-go/duroxide/internal/demo"
 	"github.com/duroxide-go/duroxide/store"
 )
 
-// BenchmarkFanOut is the issue's reference workload: an orchestration runs 5
-// activities in parallel (each sleeps 10 ms) and joins them. It keeps `inflight`
-// instances running at once on one runtime with an embedded server and file storage,
-// and reports orchestrations/s, activities/s and the median start-to-completion
-// latency.
+// BenchmarkFanOut is the issue's reference workload (internal/benchload, the same
+// as node bench's): an orchestration runs 5 activities in parallel (each sleeps
+// 10 ms) and joins them. It keeps `inflight` instances running at once on one
+// runtime with an embedded server and file storage, and reports orchestrations/s,
+// activities/s and the median and 99th percentile start-to-completion latency.
+// Unlike node bench, which goes through the public client with default Options,
+// it measures the engine: tuned concurrency options, and completion observed
+// through the runtime's status notices (one subscription for all instances).
 //
 //	go test ./e2e -run '^$' -bench FanOut -benchtime 2000x
 func BenchmarkFanOut(b *testing.B) {
@@ -30,103 +34,60 @@ func BenchmarkFanOut(b *testing.B) {
 
 func benchFanOut(b *testing.B, inflight int) {
 	reg := duroxide.NewRegistry()
-	must(b, duroxide.RegisterActivity(reg, "Work", func(_ *duroxide.ActivityContext, i int) (int, error) {
-		time.Sleep(10 * time.Millisecond)
-		return i, nil
-	}))
-	must(b, duroxide.RegisterOrchestration(reg, "FanOut5", func(ctx *duroxide.OrchestrationContext, _ int) (int, error) {
-		fs := make([]*duroxide.Future, 5)
-		for i := range fs {
-			fs[i] = ctx.ScheduleActivity("Work", i)
-		}
-		ctx.Join(fs...)
-		sum := 0
-		for _, f := range fs {
-			v, err := duroxide.Await[int](f)
-			if err != nil {
-				return 0, err
-			}
-			sum += v
-		}
-		return sum, nil
-	}))
+	must(b, demo.Register(reg))
 	rt := startRuntime(b, reg, duroxide.Options{ActivityConcurrency: 5 * inflight, OrchestrationConcurrency: 64})
 	c := rt.Client()
 
-	// Completion is observed through the runtime's status notices (one subscription
-	// for all instances), so the client side costs little.
 	var mu sync.Mutex
-	started := make(map[string]time.Time, b.N)
-	var latencies []time.Duration
-	slots := make(chan struct{}, inflight)
-	done := make(chan struct{}, b.N)
-	failed := 0
+	waiting := make(map[string]chan string, inflight)
 	sub, err := rt.Conn().Subscribe("duroxide.evt.*", func(m *nats.Msg) {
 		var sum store.InstanceSummary
 		if json.Unmarshal(m.Data, &sum) != nil || (sum.Status != store.StatusCompleted && sum.Status != store.StatusFailed) {
 			return
 		}
 		mu.Lock()
-		t0, ok := started[sum.Instance]
-		delete(started, sum.Instance)
-		if ok {
-			latencies = append(latencies, time.Since(t0))
-			if sum.Status == store.StatusFailed {
-				failed++
-			}
-		}
+		ch := waiting[sum.Instance]
+		delete(waiting, sum.Instance)
 		mu.Unlock()
-		if ok {
-			<-slots
-			done <- struct{}{}
+		if ch != nil {
+			ch <- sum.Status
 		}
 	})
 	must(b, err)
 	defer sub.Unsubscribe()
-
-	ctx := context.Background()
-	b.ResetTimer()
-	t0 := time.Now()
-	// Several starters, as a real client fleet would: one sequential starter caps the
-	// rate at one start's latency (a status read plus a publish).
-	next := make(chan int)
-	var starters sync.WaitGroup
-	for w := 0; w < 16; w++ {
-		starters.Add(1)
-		go func() {
-			defer starters.Done()
-			for i := range next {
-				id := fmt.Sprintf("bench-%d-%d", inflight, i)
-				mu.Lock()
-				started[id] = time.Now()
-				mu.Unlock()
-				if err := c.StartOrchestration(ctx, id, "FanOut5", nil); err != nil {
-					b.Error(err)
-				}
-			}
-		}()
-	}
-	for i := 0; i < b.N; i++ {
-		slots <- struct{}{}
-		next <- i
-	}
-	close(next)
-	starters.Wait()
-	for i := 0; i < b.N; i++ {
+	run := func(ctx context.Context, id string, in demo.BenchFanOutInput) error {
+		ch := make(chan string, 1)
+		mu.Lock()
+		waiting[id] = ch
+		mu.Unlock()
+		if err := c.StartOrchestration(ctx, id, demo.BenchFanOut, in); err != nil {
+			return err
+		}
+		t := time.NewTimer(60 * time.Second)
+		defer t.Stop()
 		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			b.Fatalf("only %d of %d instances finished", i, b.N)
+		case <-t.C:
+			return fmt.Errorf("instance %s did not finish within 60s", id)
+		case st := <-ch:
+			if st != store.StatusCompleted {
+				return fmt.Errorf("instance %s %s", id, st)
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	elapsed := time.Since(t0)
+
+	b.ResetTimer()
+	res, err := benchload.Run(context.Background(), c, benchload.Config{Activities: 5, Work: 10 * time.Millisecond,
+		InFlight: inflight, Count: b.N, IDPrefix: fmt.Sprintf("bench-%d-", inflight), Run: run})
 	b.StopTimer()
-	if failed > 0 {
-		b.Fatalf("%d instances failed", failed)
+	must(b, err)
+	if res.Failed > 0 {
+		b.Fatalf("%d instances failed, first: %v", res.Failed, res.FirstError)
 	}
-	slices.Sort(latencies)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orch/s")
-	b.ReportMetric(float64(5*b.N)/elapsed.Seconds(), "act/s")
-	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(res.OrchestrationsPerSec, "orch/s")
+	b.ReportMetric(res.ActivitiesPerSec, "act/s")
+	b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
 }

@@ -1,6 +1,7 @@
 // Command node runs a duroxide node and talks to one.
 //
 //	node demo                                  run the demo orchestrations in a throwaway node
+//	node bench [--inflight C] [--duration T | --count K] [--json]   measure the reference workload
 //	node serve [--data-dir DIR] [--listen HOST:PORT] [cluster flags] | [--nats-url URL]
 //	node start NAME --id ID [--input JSON]     start an orchestration
 //	node raise ID EVENT [JSON]                 raise an external event
@@ -39,6 +40,7 @@ const usage = `node runs a duroxide node (durable orchestrations on NATS JetStre
 Usage:
   node demo                                  run the demo orchestrations in a throwaway node
   node serve [flags]                         run a node until SIGINT/SIGTERM
+  node bench [flags]                         run the reference workload and print its measurements
   node start NAME --id ID [--input JSON]     start an orchestration instance
   node raise ID EVENT [JSON]                 raise an external event for an instance
   node status ID [--json]                    print an instance's status
@@ -66,7 +68,10 @@ serve flags:
                       (default: kept in the data directory; with --nats-url, new per start)
   --namespace NS      subject and stream prefix (default duroxide), also on client commands
 
-The client commands (all but demo and serve) find the node with --nats-url URL (default nats://127.0.0.1:4222).
+bench flags (see "node bench -h"): --activities N (5) --work D (10ms) --inflight C (20)
+  --duration T (15s) | --count K, --json, --nats-url URL (default: a throwaway embedded node)
+
+The client commands (all but demo, serve and bench) find the node with --nats-url URL (default nats://127.0.0.1:4222).
 A node serves the orchestrations HelloWorld (input a name), FanOut (input n) and
 Approval (waits for the event "approval"), among others; see internal/demo.
 
@@ -102,6 +107,8 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, rest, stdout, stderr)
 	case "serve":
 		err = runServe(ctx, rest, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, rest, stdout, stderr)
 	case "start":
 		err = runStart(ctx, rest, stdout)
 	case "raise":

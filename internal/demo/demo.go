@@ -35,6 +35,10 @@ const (
 	// Tour uses every kind of step once per execution, for load and crash tests: see
 	// TourInput and TourOutput.
 	Tour = "Tour"
+	// BenchFanOut is node bench's workload: it runs BenchFanOutInput.Activities
+	// BenchWork activities in parallel, each sleeping BenchFanOutInput.WorkMs, and
+	// returns how many completed.
+	BenchFanOut = "BenchFanOut"
 )
 
 // Activity names.
@@ -46,7 +50,18 @@ const (
 	// SlowWork sleeps for its input in milliseconds (or until the runtime stops) and
 	// returns "done".
 	SlowWork = "SlowWork"
+	// BenchWork sleeps for its input in milliseconds (or until the runtime stops) and
+	// returns 1.
+	BenchWork = "BenchWork"
 )
+
+// BenchFanOutInput is BenchFanOut's input.
+type BenchFanOutInput struct {
+	// Activities is how many BenchWork activities run in parallel.
+	Activities int `json:"activities"`
+	// WorkMs is how long each takes, in milliseconds.
+	WorkMs int `json:"work_ms"`
+}
 
 // ApprovalEvent is the external event Approval waits for.
 const ApprovalEvent = "approval"
@@ -96,6 +111,7 @@ func Register(reg *duroxide.Registry) error {
 		duroxide.RegisterActivity(reg, SayHello, sayHello),
 		duroxide.RegisterActivity(reg, Echo, echo),
 		duroxide.RegisterActivity(reg, SlowWork, slowWork),
+		duroxide.RegisterActivity(reg, BenchWork, benchWork),
 		duroxide.RegisterOrchestration(reg, HelloWorld, helloWorld),
 		duroxide.RegisterOrchestration(reg, FanOut, fanOut),
 		duroxide.RegisterOrchestration(reg, Approval, approval),
@@ -103,6 +119,7 @@ func Register(reg *duroxide.Registry) error {
 		duroxide.RegisterOrchestration(reg, GreetAll, greetAll),
 		duroxide.RegisterOrchestration(reg, Countdown, countdown),
 		duroxide.RegisterOrchestration(reg, Tour, tour),
+		duroxide.RegisterOrchestration(reg, BenchFanOut, benchFanOut),
 	)
 }
 
@@ -121,6 +138,40 @@ func slowWork(ctx *duroxide.ActivityContext, ms int) (string, error) {
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
+}
+
+func benchWork(ctx *duroxide.ActivityContext, ms int) (int, error) {
+	if ms <= 0 {
+		return 1, nil
+	}
+	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return 1, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func benchFanOut(ctx *duroxide.OrchestrationContext, in BenchFanOutInput) (int, error) {
+	if in.Activities < 0 || in.WorkMs < 0 {
+		return 0, fmt.Errorf("activities and work_ms must not be negative, got %d and %d", in.Activities, in.WorkMs)
+	}
+	futures := make([]*duroxide.Future, in.Activities)
+	for i := range futures {
+		futures[i] = ctx.ScheduleActivity(BenchWork, in.WorkMs)
+	}
+	ctx.Join(futures...)
+	done := 0
+	for _, f := range futures {
+		v, err := duroxide.Await[int](f)
+		if err != nil {
+			return 0, err
+		}
+		done += v
+	}
+	return done, nil
 }
 
 func helloWorld(ctx *duroxide.OrchestrationContext, name string) (string, error) {

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/duroxide-go/duroxide"
+	"github.com/duroxide-go/duroxide/internal/benchload"
+	"github.com/duroxide-go/duroxide/internal/demo"
+)
+
+// benchSummary is node bench's summary; --json prints it as is. Times are in
+// milliseconds or seconds as their names say.
+type benchSummary struct {
+	Target         string  `json:"target"`
+	Activities     int     `json:"activities_per_orchestration"`
+	WorkMs         int64   `json:"activity_ms"`
+	InFlight       int     `json:"inflight"`
+	Orchestrations int     `json:"orchestrations"`
+	Failed         int     `json:"failed"`
+	FirstError     string  `json:"first_error,omitempty"`
+	ActivitiesDone int     `json:"activities"`
+	ElapsedSec     float64 `json:"elapsed_s"`
+	OrchPerSec     float64 `json:"orchestrations_per_s"`
+	ActPerSec      float64 `json:"activities_per_s"`
+	P50Ms          float64 `json:"p50_ms"`
+	P95Ms          float64 `json:"p95_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+	MaxMs          float64 `json:"max_ms"`
+	// LagRecords and LagSec are how far the management views were behind the
+	// history stream right after the last result; LagError says why they are
+	// missing.
+	LagRecords uint64  `json:"projector_lag_records"`
+	LagSec     float64 `json:"projector_lag_s"`
+	LagError   string  `json:"projector_lag_error,omitempty"`
+	// CPUSec is this process's user+system CPU time (with --nats-url: the client
+	// side only).
+	CPUSec    float64 `json:"cpu_s"`
+	CPUUser   float64 `json:"cpu_user_s"`
+	CPUSystem float64 `json:"cpu_system_s"`
+	// DiskBytes is the size of the embedded node's data directory (0 with
+	// --nats-url: the server's disk is not ours to read).
+	DiskBytes int64 `json:"disk_bytes"`
+}
+
+// runBench runs the reference workload (internal/benchload) against a throwaway
+// embedded node or, with --nats-url, against running nodes, and prints a summary.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL]", stdout)
+	activities := fs.Int("activities", 5, "activities each orchestration runs in parallel")
+	work := fs.Duration("work", 10*time.Millisecond, "how long each activity takes (whole milliseconds)")
+	inflight := fs.Int("inflight", 20, "orchestrations in flight at once")
+	duration := fs.Duration("duration", 15*time.Second, "how long to start new orchestrations (the running ones then finish)")
+	count := fs.Int("count", 0, "run this many orchestrations instead of for --duration")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	dataDir := fs.String("data-dir", "", "embedded node's data `directory` (default: a temporary one, removed on exit)")
+	natsURL := fs.String("nats-url", "", "drive running nodes at this NATS `URL` instead of an embedded node")
+	var conn connFlags
+	conn.register(fs.FlagSet)
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	cfg := benchload.Config{Activities: *activities, Work: *work, InFlight: *inflight, Count: *count,
+		IDPrefix: fmt.Sprintf("bench-%d-", time.Now().UnixNano())}
+	if *count == 0 {
+		cfg.Duration = *duration
+	}
+	if *count > 0 && fs.isSet("duration") {
+		return usageErrorf("give --duration or --count, not both")
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErrorf("%v", err)
+	}
+	if *natsURL != "" && *dataDir != "" {
+		return usageErrorf("--data-dir is for the embedded node; with --nats-url the nodes keep their own data")
+	}
+
+	var c *duroxide.Client
+	sum := benchSummary{Activities: cfg.Activities, WorkMs: work.Milliseconds(), InFlight: cfg.InFlight}
+	dir := *dataDir
+	if *natsURL != "" {
+		nc, err := conn.connect(*natsURL, "duroxide-node-bench")
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		if c, err = duroxide.NewClient(ctx, nc, duroxide.ClientOptions{Namespace: conn.namespace}); err != nil {
+			return fmt.Errorf("open duroxide client on %s: %w", *natsURL, err)
+		}
+		sum.Target = "nodes at " + *natsURL
+	} else {
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "duroxide-bench-"); err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+		}
+		reg := duroxide.NewRegistry()
+		if err := demo.Register(reg); err != nil {
+			return err
+		}
+		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		rt, err := duroxide.Start(ctx, reg, duroxide.Options{DataDir: dir, Logger: logger, Namespace: conn.namespace})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if serr := rt.Shutdown(sctx); serr != nil && err == nil {
+				err = fmt.Errorf("shutdown: %w", serr)
+			}
+		}()
+		c = rt.Client()
+		sum.Target = "embedded node, file storage, default options"
+	}
+	what := fmt.Sprintf("for %s", cfg.Duration)
+	if cfg.Count > 0 {
+		what = fmt.Sprintf("%d orchestrations", cfg.Count)
+	}
+	fmt.Fprintf(stderr, "node bench: %s of %d activities x %s, %d in flight, %s, %s\n",
+		demo.BenchFanOut, cfg.Activities, cfg.Work, cfg.InFlight, what, sum.Target)
+	cfg.Progress = func(p benchload.Progress) {
+		fmt.Fprintf(stderr, "%4.0fs %8d done %8.1f/s %5d in flight  median %s\n",
+			p.Elapsed.Seconds(), p.Completed, p.Rate, p.InFlight, p.Median.Round(100*time.Microsecond))
+	}
+	res, runErr := benchload.Run(ctx, c, cfg)
+	if res == nil {
+		return runErr
+	}
+	sum.fill(res)
+	lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if lag, err := c.ProjectorLag(lctx); err != nil {
+		sum.LagError = oneLine(err.Error())
+	} else {
+		sum.LagRecords, sum.LagSec = lag.Records, lag.Behind.Seconds()
+	}
+	sum.CPUUser, sum.CPUSystem = cpuSeconds()
+	sum.CPUSec = sum.CPUUser + sum.CPUSystem
+	if *natsURL == "" {
+		if sum.DiskBytes, err = dirBytes(dir); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+	} else {
+		sum.print(stdout)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if sum.Failed > 0 {
+		return fmt.Errorf("%d of %d orchestrations failed; first: %s", sum.Failed, sum.Orchestrations, sum.FirstError)
+	}
+	return nil
+}
+
+func (s *benchSummary) fill(r *benchload.Result) {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	s.Orchestrations, s.Failed, s.ActivitiesDone = r.Orchestrations, r.Failed, r.Activities
+	if r.FirstError != nil {
+		s.FirstError = oneLine(r.FirstError.Error())
+	}
+	s.ElapsedSec, s.OrchPerSec, s.ActPerSec = r.Elapsed.Seconds(), r.OrchestrationsPerSec, r.ActivitiesPerSec
+	s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs = ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max)
+}
+
+// print writes the summary table.
+func (s *benchSummary) print(w io.Writer) {
+	const row = "%-22s %s\n"
+	fmt.Fprintf(w, row, "target", s.Target)
+	fmt.Fprintf(w, row, "workload", fmt.Sprintf("%s: %d activities x %d ms, %d in flight", demo.BenchFanOut, s.Activities, s.WorkMs, s.InFlight))
+	fmt.Fprintf(w, row, "orchestrations", fmt.Sprintf("%d in %.1f s (%d failed)", s.Orchestrations, s.ElapsedSec, s.Failed))
+	fmt.Fprintf(w, row, "orchestrations/s", fmt.Sprintf("%.1f", s.OrchPerSec))
+	fmt.Fprintf(w, row, "activities/s", fmt.Sprintf("%.1f", s.ActPerSec))
+	fmt.Fprintf(w, row, "start-to-result", fmt.Sprintf("p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms", s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs))
+	lag := fmt.Sprintf("%d records, %.2f s behind the history stream", s.LagRecords, s.LagSec)
+	if s.LagError != "" {
+		lag = "unknown: " + s.LagError
+	}
+	fmt.Fprintf(w, row, "projector lag at end", lag)
+	fmt.Fprintf(w, row, "CPU (this process)", fmt.Sprintf("%.1f s (user %.1f, system %.1f)", s.CPUSec, s.CPUUser, s.CPUSystem))
+	disk := "n/a (nodes at --nats-url)"
+	if s.DiskBytes > 0 {
+		disk = fmt.Sprintf("%.1f MiB", float64(s.DiskBytes)/(1<<20))
+	}
+	fmt.Fprintf(w, row, "data on disk", disk)
+}
+
+// cpuSeconds returns this process's user and system CPU time so far.
+func cpuSeconds() (user, system float64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime), tv(ru.Stime)
+}
+
+// dirBytes returns the total size of the regular files under dir.
+func dirBytes(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking (a compacted block)
+			}
+			return err
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", dir, err)
+	}
+	return n, nil
+}

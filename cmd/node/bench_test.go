@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestBenchJSONSummary(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := cli(t, "bench", "--count", "20", "--inflight", "4", "--json")
+	if code != 0 {
+		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var s benchSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, stdout)
+	}
+	if s.Orchestrations != 20 || s.Failed != 0 || s.ActivitiesDone != 100 || s.Activities != 5 || s.InFlight != 4 || s.WorkMs != 10 {
+		t.Errorf("counts: %+v, want 20 orchestrations, none failed, 100 activities (5 x 10 ms, 4 in flight)", s)
+	}
+	if !(s.P50Ms > 0 && s.P50Ms <= s.P95Ms && s.P95Ms <= s.P99Ms && s.P99Ms <= s.MaxMs) {
+		t.Errorf("percentiles not ordered: p50 %v p95 %v p99 %v max %v", s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs)
+	}
+	// Each instance runs activities of 10 ms, so no result comes sooner.
+	if s.P50Ms < 10 {
+		t.Errorf("p50 %v ms is shorter than one activity", s.P50Ms)
+	}
+	if s.OrchPerSec <= 0 || s.ActPerSec != 5*s.OrchPerSec || s.ElapsedSec <= 0 {
+		t.Errorf("rates: %v orchestrations/s, %v activities/s over %v s", s.OrchPerSec, s.ActPerSec, s.ElapsedSec)
+	}
+	if s.LagError != "" || s.LagSec < 0 {
+		t.Errorf("projector lag: %d records, %v s, error %q", s.LagRecords, s.LagSec, s.LagError)
+	}
+	if s.CPUSec <= 0 || s.DiskBytes <= 0 {
+		t.Errorf("CPU %v s, disk %d bytes; want both > 0", s.CPUSec, s.DiskBytes)
+	}
+	if !strings.Contains(stderr, "node bench: BenchFanOut") {
+		t.Errorf("stderr lacks the bench's header line:\n%s", stderr)
+	}
+}
+
+func TestBenchUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--inflight", "0"}, "in-flight count must be at least 1"},
+		{[]string{"bench", "--count", "-1"}, "count must not be negative"},
+		{[]string{"bench", "--work", "1500us"}, "whole milliseconds"},
+		{[]string{"bench", "--count", "5", "--duration", "1s"}, "not both"},
+		{[]string{"bench", "--nats-url", "nats://127.0.0.1:1", "--data-dir", "x"}, "--data-dir is for the embedded node"},
+	} {
+		code, _, stderr := cli(t, tc.args...)
+		if code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", tc.args, code, exitUsage)
+		}
+		checkOneLineError(t, tc.args, stderr, tc.want)
+	}
+}
