@@ -40,6 +40,8 @@ type benchSummary struct {
 	// history stream right after the last result; LagError says why they are
 	// missing.
 	LagRecords uint64  `json:"projector_lag_records"`
+	AppliedSeq uint64  `json:"projector_applied_seq"`
+	LastSeq    uint64  `json:"history_last_seq"`
 	LagSec     float64 `json:"projector_lag_s"`
 	LagError   string  `json:"projector_lag_error,omitempty"`
 	// CPUSec is this process's user+system CPU time (with --nats-url: the client
@@ -59,7 +61,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	activities := fs.Int("activities", 5, "activities each orchestration runs in parallel")
 	work := fs.Duration("work", 10*time.Millisecond, "how long each activity takes (whole milliseconds)")
 	inflight := fs.Int("inflight", 20, "orchestrations in flight at once")
-	duration := fs.Duration("duration", 15*time.Second, "how long to start new orchestrations (the running ones then finish)")
+	duration := fs.Duration("duration", 20*time.Second, "how long to start new orchestrations (the running ones then finish)")
 	count := fs.Int("count", 0, "run this many orchestrations instead of for --duration")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	dataDir := fs.String("data-dir", "", "embedded node's data `directory` (default: a temporary one, removed on exit)")
@@ -148,6 +150,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		sum.LagError = oneLine(err.Error())
 	} else {
 		sum.LagRecords, sum.LagSec = lag.Records, lag.Behind.Seconds()
+		sum.AppliedSeq, sum.LastSeq = lag.AppliedSeq, lag.LastSeq
 	}
 	sum.CPUUser, sum.CPUSystem = cpuSeconds()
 	sum.CPUSec = sum.CPUUser + sum.CPUSystem
@@ -193,7 +196,7 @@ func (s *benchSummary) print(w io.Writer) {
 	fmt.Fprintf(w, row, "orchestrations/s", fmt.Sprintf("%.1f", s.OrchPerSec))
 	fmt.Fprintf(w, row, "activities/s", fmt.Sprintf("%.1f", s.ActPerSec))
 	fmt.Fprintf(w, row, "start-to-result", fmt.Sprintf("p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms", s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs))
-	lag := fmt.Sprintf("%d records, %.2f s behind the history stream", s.LagRecords, s.LagSec)
+	lag := fmt.Sprintf("%d of %d history records, %.2f s behind", s.LagRecords, s.LastSeq, s.LagSec)
 	if s.LagError != "" {
 		lag = "unknown: " + s.LagError
 	}
