@@ -136,8 +136,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	fmt.Fprintf(stderr, "node bench: %s of %d activities x %s, %d in flight, %s, %s\n",
 		demo.BenchFanOut, cfg.Activities, cfg.Work, cfg.InFlight, what, sum.Target)
 	cfg.Progress = func(p benchload.Progress) {
-		fmt.Fprintf(stderr, "%4.0fs %8d done %8.1f/s %5d in flight  median %s\n",
-			p.Elapsed.Seconds(), p.Completed, p.Rate, p.InFlight, p.Median.Round(100*time.Microsecond))
+		views := "views: lag unknown"
+		lctx, cancel := context.WithTimeout(ctx, time.Second)
+		if lag, err := c.ProjectorLag(lctx); err == nil {
+			views = fmt.Sprintf("views %d records, %.1fs behind", lag.Records, lag.Behind.Seconds())
+		}
+		cancel()
+		fmt.Fprintf(stderr, "%4.0fs %8d done %8.1f/s %5d in flight  median %-8s  %s\n",
+			p.Elapsed.Seconds(), p.Completed, p.Rate, p.InFlight, p.Median.Round(100*time.Microsecond), views)
 	}
 	res, runErr := benchload.Run(ctx, c, cfg)
 	if res == nil {
