@@ -63,6 +63,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	inflight := fs.Int("inflight", 20, "orchestrations in flight at once")
 	duration := fs.Duration("duration", 20*time.Second, "how long to start new orchestrations (the running ones then finish)")
 	count := fs.Int("count", 0, "run this many orchestrations instead of for --duration")
+	timeout := fs.Duration("timeout", benchload.DefaultTimeout, "how long one orchestration may take before it counts as failed")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	dataDir := fs.String("data-dir", "", "embedded node's data `directory` (default: a temporary one, removed on exit)")
 	natsURL := fs.String("nats-url", "", "drive running nodes at this NATS `URL` instead of an embedded node")
@@ -75,7 +76,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
-	cfg := benchload.Config{Activities: *activities, Work: *work, InFlight: *inflight, Count: *count,
+	cfg := benchload.Config{Activities: *activities, Work: *work, InFlight: *inflight, Count: *count, Timeout: *timeout,
 		IDPrefix: fmt.Sprintf("bench-%d-", time.Now().UnixNano())}
 	if *count == 0 {
 		cfg.Duration = *duration

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/duroxide-go/duroxide"
 )
 
 func TestBenchJSONSummary(t *testing.T) {
@@ -73,6 +77,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--count", "-1"}, "count must not be negative"},
 		{[]string{"bench", "--work", "1500us"}, "whole milliseconds"},
 		{[]string{"bench", "--count", "5", "--duration", "1s"}, "not both"},
+		{[]string{"bench", "--count", "5", "--timeout", "-1s"}, "timeout must not be negative"},
 		{[]string{"bench", "--nats-url", "nats://127.0.0.1:1", "--data-dir", "x"}, "--data-dir is for the embedded node"},
 	} {
 		code, _, stderr := cli(t, tc.args...)
@@ -80,5 +85,32 @@ func TestBenchUsageErrors(t *testing.T) {
 			t.Errorf("%q: exit %d, want %d", tc.args, code, exitUsage)
 		}
 		checkOneLineError(t, tc.args, stderr, tc.want)
+	}
+}
+
+// Nodes that do not serve BenchFanOut: the bench ends with an error that says so,
+// within its per-instance timeout, instead of waiting forever.
+func TestBenchAgainstNodesWithoutTheWorkload(t *testing.T) {
+	t.Parallel()
+	rt, err := duroxide.Start(context.Background(), duroxide.NewRegistry(), duroxide.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rt.Shutdown(ctx)
+	})
+	start := time.Now()
+	args := []string{"bench", "--nats-url", rt.ClientURL(), "--count", "2", "--inflight", "2", "--timeout", "3s", "--json"}
+	code, stdout, stderr := cli(t, args...)
+	if code != exitFailure {
+		t.Fatalf("bench exited %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFailure, stdout, stderr)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("bench took %s with a 3s per-instance timeout", d)
+	}
+	if !strings.Contains(stderr, "2 of 2 orchestrations failed") || !strings.Contains(stderr, "do the nodes serve BenchFanOut") {
+		t.Errorf("stderr does not name the missing orchestration:\n%s", stderr)
 	}
 }

@@ -69,7 +69,8 @@ serve flags:
   --namespace NS      subject and stream prefix (default duroxide), also on client commands
 
 bench flags (see "node bench -h"): --activities N (5) --work D (10ms) --inflight C (20)
-  --duration T (20s) | --count K, --json, --nats-url URL (default: a throwaway embedded node)
+  --duration T (20s) | --count K, --timeout D (1m per orchestration), --json,
+  --nats-url URL (default: a throwaway embedded node)
 
 The client commands (all but demo, serve and bench) find the node with --nats-url URL (default nats://127.0.0.1:4222).
 A node serves the orchestrations HelloWorld (input a name), FanOut (input n) and

@@ -34,8 +34,10 @@ type Config struct {
 	// IDPrefix starts every instance id; ids are IDPrefix followed by a number.
 	IDPrefix string
 	// Run runs one instance to its end. Nil means [ClientRunner] of the client
-	// given to [Run].
+	// given to [Run], with Timeout.
 	Run RunFunc
+	// Timeout bounds one instance under the default Run (0: [DefaultTimeout]).
+	Timeout time.Duration
 	// Progress, if set, is called about once a second while the workload runs,
 	// from one goroutine.
 	Progress func(Progress)
@@ -74,14 +76,27 @@ type Result struct {
 	P50, P95, P99, Max time.Duration
 }
 
+// DefaultTimeout is how long [ClientRunner] lets one instance take when given none.
+const DefaultTimeout = time.Minute
+
 // ClientRunner runs an instance as a user would: StartOrchestration, then
-// WaitForOrchestration; the instance must complete with every activity done.
-func ClientRunner(c *duroxide.Client) RunFunc {
+// WaitForOrchestration; the instance must complete with every activity done
+// within timeout (0: [DefaultTimeout]).
+func ClientRunner(c *duroxide.Client, timeout time.Duration) RunFunc {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	return func(ctx context.Context, id string, in demo.BenchFanOutInput) error {
-		if err := c.StartOrchestration(ctx, id, demo.BenchFanOut, in); err != nil {
+		ictx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := c.StartOrchestration(ictx, id, demo.BenchFanOut, in); err != nil {
 			return fmt.Errorf("start %s: %w", id, err)
 		}
-		st, err := c.WaitForOrchestration(ctx, id)
+		st, err := c.WaitForOrchestration(ictx, id)
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("instance %s did not finish within %s (do the nodes serve %s? node serve does): %w",
+				id, timeout, demo.BenchFanOut, err)
+		}
 		if err != nil {
 			return fmt.Errorf("wait for %s: %w", id, err)
 		}
@@ -109,6 +124,8 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("benchload: in-flight count must be at least 1, got %d", cfg.InFlight)
 	case cfg.Count < 0:
 		return fmt.Errorf("benchload: count must not be negative, got %d", cfg.Count)
+	case cfg.Timeout < 0:
+		return fmt.Errorf("benchload: timeout must not be negative, got %s", cfg.Timeout)
 	case cfg.Duration < 0:
 		return fmt.Errorf("benchload: duration must not be negative, got %s", cfg.Duration)
 	case (cfg.Count == 0) == (cfg.Duration == 0):
@@ -129,7 +146,7 @@ func Run(ctx context.Context, c *duroxide.Client, cfg Config) (*Result, error) {
 		if c == nil {
 			return nil, errors.New("benchload: no client and no Run function")
 		}
-		run = ClientRunner(c)
+		run = ClientRunner(c, cfg.Timeout)
 	}
 	in := demo.BenchFanOutInput{Activities: cfg.Activities, WorkMs: int(cfg.Work / time.Millisecond)}
 
