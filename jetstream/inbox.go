@@ -351,6 +351,9 @@ func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTim
 		if lease == nil {
 			return nil, nil
 		}
+		if h := s.cfg.Hooks.AfterLock; h != nil {
+			h(lease.Key)
+		}
 		item, skipped, err := s.prepare(ctx, lease, filter)
 		if err != nil {
 			for _, m := range lease.Messages {
@@ -360,7 +363,16 @@ func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTim
 			return nil, err
 		}
 		if item != nil {
-			return item, nil
+			// The lock was taken before the state was read, which may have taken a
+			// while: it lasts lockTimeout from the hand-over, as the caller counts it.
+			if s.host.Renew(item.LockToken, lockTimeout) {
+				return item, nil
+			}
+			// It ran out while the state was read and the instance may be another
+			// fetch's already: this lease is void.
+			s.mu.Lock()
+			delete(s.leases, item.LockToken)
+			s.mu.Unlock()
 		}
 		if skipped {
 			// The skip function reads rejected only while this fetch is in

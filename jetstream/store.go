@@ -107,6 +107,9 @@ type Hooks struct {
 	// AfterCommit runs after a turn's history is durable and before its outbox (work
 	// items, timers, messages) is dispatched and its inbox messages are acked.
 	AfterCommit func(instance string) error
+	// AfterLock runs when a fetch has locked an instance's mailbox, before it reads
+	// the instance's state; a test blocks in it to simulate a slow history read.
+	AfterLock func(instance string)
 }
 
 // ErrHookStop is what a hook returns to simulate a crash at its point.
