@@ -77,18 +77,30 @@ func TestLockRenewalOnAck(t *testing.T, f Factory) {
 
 // TestConcurrentLockAttemptsRespectExpiration: concurrent fetchers get nothing until
 // the lock expires.
+//
+// The lock may start as early as the locking fetch is called, so a fetcher that
+// received the instance breaks the contract if its fetch returned before that time
+// plus the lock timeout. One that returned later ran after the lock could have
+// expired (the test process stalled for a lock timeout): the contract allows that
+// hand-over.
 func TestConcurrentLockAttemptsRespectExpiration(t *testing.T, f Factory) {
 	h := newHarness(t, f)
 	h.enqueue(startItem("instance-A"))
-	h.fetch(h.lock)
+	h.f.Settle(t, h.p)
+	called := time.Now()
+	if item, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, waitFor, nil); err != nil || item == nil {
+		t.Fatalf("fetch orchestration item: %+v %v", item, err)
+	}
 	var wg sync.WaitGroup
 	got := make([]*store.OrchestrationItem, 5)
+	returned := make([]time.Time, len(got))
 	for i := range got {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * 50 * time.Millisecond)
 			item, err := h.p.FetchOrchestrationItem(h.ctx, h.lock, 0, nil)
+			returned[i] = time.Now()
 			if err != nil {
 				t.Errorf("fetcher %d: %v", i, err)
 			}
@@ -98,9 +110,13 @@ func TestConcurrentLockAttemptsRespectExpiration(t *testing.T, f Factory) {
 	sleep(200 * time.Millisecond)
 	wg.Wait()
 	for i, item := range got {
-		if item != nil {
-			t.Fatalf("fetcher %d got %q while it was locked", i, item.Instance)
+		if item == nil {
+			continue
 		}
+		if at := returned[i].Sub(called); at < h.lock {
+			t.Fatalf("fetcher %d got %q while it was locked: %v after the locking fetch was called, lock %v", i, item.Instance, at, h.lock)
+		}
+		t.Logf("fetcher %d ran %v after the locking fetch was called, past the %v lock: its item proves nothing", i, returned[i].Sub(called), h.lock)
 	}
 	sleep(max(h.lock-200*time.Millisecond, 0) + 100*time.Millisecond)
 	if item2 := h.fetch(h.lock); item2.Instance != "instance-A" {
