@@ -41,6 +41,9 @@ func partitionConsumer(p int) string { return fmt.Sprintf("inbox-p%d", p) }
 // the next fetch.
 func (s *Store) startInboxConsumers(ctx context.Context) error {
 	return s.inboxStarter.run(func() error {
+		if h := s.cfg.Hooks.StartingConsumers; h != nil {
+			h()
+		}
 		s.mu.Lock()
 		strayUp := s.strayStarted
 		s.mu.Unlock()
@@ -321,14 +324,16 @@ const (
 // fetched, the header-only state cached for the next fetch) and the fetch goes on
 // with the other ready mailboxes, waiting for new work until pollTimeout.
 func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTimeout time.Duration, filter *store.CapabilityFilter) (*store.OrchestrationItem, error) {
+	// The poll timeout counts from the call: starting the consumers (on the first
+	// fetch) is part of the wait, not added to it.
+	deadline := time.Now().Add(pollTimeout)
 	if err := s.startInboxConsumers(ctx); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(pollTimeout)
 	if filter != nil && len(filter.SupportedVersions) == 0 {
 		// Supports nothing: no work can come, but a caller polling in a loop must
 		// not spin.
-		return nil, s.sleep(ctx, pollTimeout)
+		return nil, s.sleep(ctx, time.Until(deadline))
 	}
 	var skip actors.SkipFunc[*instState]
 	var rejected map[string]bool // instances this fetch lent and found incompatible

@@ -110,6 +110,9 @@ type Hooks struct {
 	// AfterLock runs when a fetch has locked an instance's mailbox, before it reads
 	// the instance's state; a test blocks in it to simulate a slow history read.
 	AfterLock func(instance string)
+	// StartingConsumers runs when a first fetch starts the store's inbox or work
+	// consumers; a test blocks in it to simulate a slow start.
+	StartingConsumers func()
 }
 
 // ErrHookStop is what a hook returns to simulate a crash at its point.

@@ -139,6 +139,9 @@ func (d *workDemand) wait(stop, closed <-chan struct{}) (n int, until time.Time,
 // sessions, this node's own consumer) and starts their pumps.
 func (s *Store) startWorkConsumers(ctx context.Context) error {
 	return s.workStarter.run(func() error {
+		if h := s.cfg.Hooks.StartingConsumers; h != nil {
+			h()
+		}
 		var binds []func(context.Context) (jetstream.Consumer, error)
 		var filters []string
 		anyTag := false
@@ -472,12 +475,14 @@ func (s *Store) claimWork(ctx context.Context, wl *workLease) *store.WorkLease {
 // are pulled while the call waits: with a pollTimeout of 0 it returns only an item
 // already pulled for an earlier call.
 func (s *Store) FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time.Duration) (*store.WorkLease, error) {
+	// The poll timeout counts from the call: starting the consumers (on the first
+	// fetch) is part of the wait, not added to it.
+	deadline := time.Now().Add(max(pollTimeout, 0))
 	if err := s.startWorkConsumers(ctx); err != nil {
 		return nil, err
 	}
 	// The call counts as demand until the pump that hands it an item counts it
 	// served; a call that leaves without an item removes itself.
-	deadline := time.Now().Add(max(pollTimeout, 0))
 	s.demand.add(deadline)
 	served := false
 	defer func() {
@@ -506,7 +511,7 @@ func (s *Store) FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time
 	if pollTimeout <= 0 {
 		return nil, nil
 	}
-	t := time.NewTimer(pollTimeout)
+	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	for {
 		select {
