@@ -65,9 +65,14 @@ func (s *Store) startInboxConsumers(ctx context.Context) error {
 				return fmt.Errorf("jetstream: partition membership: %w", err)
 			}
 			err := s.rebalance(ctx)
+			reclaimed := s.reclaim
 			s.reclaim = false
 			if err != nil {
 				return fmt.Errorf("jetstream: partition membership: %w", err)
+			}
+			if reclaimed {
+				s.wg.Add(1)
+				go s.unpinAgain()
 			}
 			s.wg.Add(1)
 			go s.runMembership()

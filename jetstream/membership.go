@@ -352,6 +352,31 @@ func (s *Store) acquirePartition(ctx context.Context, p int) error {
 	return nil
 }
 
+// unpinAgain releases the pins of the partitions this node took back from its dead
+// predecessor twice more, a few seconds apart. The first unpin (acquirePartition)
+// can come before the server has dropped the dead connection's pull requests (a
+// restart right after a kill): the server then pins the group to one of those
+// again, and the partition would wait out the pin's TTL, the partition lease. A
+// later unpin of a pin this node holds itself costs one re-pull.
+func (s *Store) unpinAgain() {
+	defer s.wg.Done()
+	for _, wait := range []time.Duration{2 * time.Second, 5 * time.Second} {
+		select {
+		case <-time.After(wait):
+		case <-s.closed:
+			return
+		}
+		for _, p := range s.OwnedPartitions() {
+			ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
+			err := s.inbox.UnpinConsumer(ctx, partitionConsumer(p), priorityGroup)
+			cancel()
+			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				s.log.Debug("unpin a taken-back partition again", "partition", p, "err", err)
+			}
+		}
+	}
+}
+
 // releasePartition stops consuming partition p, unpins it so its new owner can pull
 // at once, and hands back the messages of p's instances this node still holds.
 func (s *Store) releasePartition(p int) {

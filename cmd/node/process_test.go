@@ -145,7 +145,8 @@ func TestRestartAfterKillWithNodeIDOnExternalNATS(t *testing.T) {
 
 // killAndRestart runs "node args", runs an instance, kills the node with SIGKILL,
 // starts it again with the same args and checks 32 new instances all complete
-// within 8s (well under the 30s partition lease of the args).
+// within 20s (well under the 30s partition lease of the args: a loaded machine
+// running this under -race needs up to ~10s to start 32 CLI processes).
 func killAndRestart(t *testing.T, args []string) {
 	t.Helper()
 	first := startNode(t, args...)
@@ -173,7 +174,7 @@ func killAndRestart(t *testing.T, args []string) {
 		slowest = time.Since(start)
 	}
 	t.Logf("%d instances done %s after the restart", n, slowest)
-	if slowest > 8*time.Second {
+	if slowest > 20*time.Second {
 		t.Fatalf("instances took %s after the killed node restarted; the dead process (its heartbeat or its pins) held partitions until its 30s lease ran out", slowest)
 	}
 }
