@@ -64,6 +64,7 @@ type chaosKill struct {
 // and after each kill, instances started right away completed within
 // chaosRecoverBound.
 func TestChaosKillNodes(t *testing.T) {
+	skipInShortMode(t)
 	kills := chaosDefaultKills
 	if s := os.Getenv("DUROXIDE_CHAOS_KILLS"); s != "" {
 		n, err := strconv.Atoi(s)

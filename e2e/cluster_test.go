@@ -309,6 +309,7 @@ func waitSettled(t *testing.T, nodes []*clusterNode) {
 // TestClusterRollingRestart restarts the three nodes one by one while instances run:
 // every instance completes once, with a valid history.
 func TestClusterRollingRestart(t *testing.T) {
+	skipInShortMode(t)
 	nodes := startClusterNodes(t, 3, clusterRegistry(t), clusterOpts)
 	const perRound = 30
 	t0 := time.Now()

@@ -54,3 +54,14 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// skipInShortMode skips a long multi-node test in -short mode. .ci/run runs every
+// test in its plain pass and the race pass with -short: these tests exercise
+// clusters and killed processes (whose nodes are not race-instrumented) for minutes,
+// and the race detector has the same code paths covered by shorter tests.
+func skipInShortMode(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("long multi-node test: runs without -short (the plain pass of .ci/run)")
+	}
+}

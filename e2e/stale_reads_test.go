@@ -32,6 +32,7 @@ const huntInstances = 450
 // client may return less — a non-terminal status or info after a terminal one, a
 // shorter history, or a history without its terminal event.
 func TestClusterReadsNeverGoBackwards(t *testing.T) {
+	skipInShortMode(t)
 	reg := func() *duroxide.Registry {
 		r := clusterRegistry(t)()
 		must(t, duroxide.RegisterOrchestration(r, "HuntFlow", func(ctx *duroxide.OrchestrationContext, n int) (int, error) {
