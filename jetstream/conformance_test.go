@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/duroxide-go/duroxide/jetstream"
-	"github.com/duroxide-go/duroxide/jetstream/storetest"
 	"github.com/duroxide-go/duroxide/projections"
 	"github.com/duroxide-go/duroxide/store"
+	"github.com/duroxide-go/duroxide/store/storetest"
 )
 
 // TestConformance runs the store conformance suite against the JetStream store, with

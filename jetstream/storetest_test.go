@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/duroxide-go/duroxide/jetstream/storetest"
 	"github.com/duroxide-go/duroxide/store"
+	"github.com/duroxide-go/duroxide/store/storetest"
 )
 
 // ConformanceFactory is the JetStream store's [storetest.Factory] without its

@@ -8,6 +8,10 @@
 // Each test creates its own store, so tests share nothing. Where duroxide's assertion
 // does not carry over to Go or to an asynchronous store, the test asserts the
 // equivalent guarantee; docs/STORE.md lists each such adaptation.
+//
+// The suite lives beside the contract it checks and imports only the store and
+// history packages, so a store outside this module runs it without depending on
+// the JetStream store.
 package storetest
 
 import (
