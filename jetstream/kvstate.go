@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -191,63 +190,6 @@ func cloneKV(m map[string]store.KVEntry) map[string]store.KVEntry {
 		out[k] = v
 	}
 	return out
-}
-
-// endsExecution reports whether a turn record ends its execution.
-func endsExecution(rec *turnRecord) bool {
-	if rec.Summary.ExecutionID != rec.Exec {
-		return false
-	}
-	switch rec.Summary.Status {
-	case store.StatusCompleted, store.StatusFailed, store.StatusContinuedAsNew:
-		return true
-	}
-	return false
-}
-
-// afterCommit runs what follows a durable commit: the KV store is materialized when
-// the turn ended its execution, then the outbox is dispatched. st holds the
-// execution's whole history (the cached state, already extended by the turn).
-func (s *Store) afterCommit(ctx context.Context, instance string, st *instState, rec *turnRecord, seq uint64) error {
-	if endsExecution(rec) {
-		// Until the document is written, the cached store must not be trusted: a
-		// failure here is repaired by the re-drive, which cannot update this cache.
-		st.kvLoaded = false
-		m, err := s.materializeKV(ctx, EncodeToken(instance), st.inc, rec.Exec, st.events)
-		if err != nil {
-			return err
-		}
-		st.kv, st.kvExec, st.kvLoaded = m, rec.Exec, true
-	}
-	return s.dispatch(ctx, rec, seq)
-}
-
-// redriveRecord re-runs afterCommit for a record read back from the stream.
-func (s *Store) redriveRecord(ctx context.Context, subject string, rec *turnRecord, seq uint64) error {
-	if endsExecution(rec) {
-		enc := subjectInstanceToken(subject)
-		instance, err := DecodeToken(enc)
-		if err != nil {
-			return err
-		}
-		events, err := s.ReadHistory(ctx, instance, rec.Exec)
-		if err != nil {
-			return err
-		}
-		if _, err := s.materializeKV(ctx, enc, rec.Inc, rec.Exec, events); err != nil {
-			return err
-		}
-	}
-	return s.dispatch(ctx, rec, seq)
-}
-
-// subjectInstanceToken returns the <id> token of ns.hist.<id>.<exec>.
-func subjectInstanceToken(subject string) string {
-	parts := strings.Split(subject, ".")
-	if len(parts) < 4 {
-		return ""
-	}
-	return parts[2]
 }
 
 // priorKV returns the store an execution starts from: what the instance's ended
