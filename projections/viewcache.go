@@ -1,0 +1,80 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The views' compare-and-set writes, read and written through a bounded cache of the
+// last value and revision this projector saw.
+
+// errConflict means a compare-and-set on a view failed: another projector wrote it.
+var errConflict = errors.New("projections: view changed concurrently")
+
+// viewCache keeps the last value and revision this projector read or wrote for each
+// view, so applying a record costs only its writes. Several runtimes share the
+// consumer, so an entry may be stale: the compare-and-set then fails, the entry is
+// dropped and the record applied again.
+type viewCache struct {
+	m map[string]cachedView
+}
+
+type cachedView struct {
+	rev  uint64
+	data []byte
+}
+
+const maxCachedViews = 20000
+
+func (c *viewCache) forget(key string) { delete(c.m, key) }
+
+func (c *viewCache) set(key string, rev uint64, data []byte) {
+	if c.m == nil || len(c.m) >= maxCachedViews {
+		c.m = make(map[string]cachedView)
+	}
+	c.m[key] = cachedView{rev: rev, data: data}
+}
+
+// get reads a view through the cache; [ErrNotFound] for a missing key.
+func (p *Projector) get(ctx context.Context, key string, out any) (uint64, error) {
+	if cv, ok := p.cache.m[key]; ok {
+		if err := json.Unmarshal(cv.data, out); err == nil {
+			return cv.rev, nil
+		}
+	}
+	rev, data, err := getEntry(ctx, p.js, p.kv, key, out)
+	if err != nil {
+		return 0, err
+	}
+	p.cache.set(key, rev, data)
+	return rev, nil
+}
+
+// put writes a view with compare-and-set on rev (0: the key must not exist).
+func (p *Projector) put(ctx context.Context, key string, v any, rev uint64) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var nrev uint64
+	if rev == 0 {
+		nrev, err = p.kv.Create(ctx, key, data)
+	} else {
+		nrev, err = p.kv.Update(ctx, key, data, rev)
+	}
+	if err != nil {
+		p.cache.forget(key)
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+			strings.Contains(err.Error(), "wrong last sequence") {
+			return fmt.Errorf("%w: %s", errConflict, key)
+		}
+		return fmt.Errorf("projections: write %s: %w", key, err)
+	}
+	p.cache.set(key, nrev, data)
+	return nil
+}
