@@ -147,8 +147,11 @@ func (l *chaosLoad) run(ctx context.Context, rng *rand.Rand, id, kind string) er
 		n := 1 + rng.IntN(3)
 		name, input, want = demo.Countdown, n, chaosWant{output: fmt.Sprintf("done after %d executions", n+1), execs: uint64(n + 1)}
 	case "race":
-		// The timer wins; the losing 30 s activity is cancelled.
-		name, input, want = demo.TimerRace, demo.TimerRaceInput{WorkMs: 30000, TimeoutMs: 100}, chaosWant{output: "timer"}
+		// The timer wins; the losing activity is cancelled. The activity takes 120 s,
+		// far beyond the 30 s inbox AckWait: a TimerFired in flight on a killed node
+		// is redelivered only after it, and with a 30 s activity (as before) the
+		// activity's result could legitimately reach the instance first.
+		name, input, want = demo.TimerRace, demo.TimerRaceInput{WorkMs: 120000, TimeoutMs: 100}, chaosWant{output: "timer"}
 	case "approval":
 		name, input, want = demo.Approval, nil, chaosWant{output: "approved:" + id}
 		after = func() error {
