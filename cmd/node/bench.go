@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -57,7 +58,7 @@ type benchSummary struct {
 // runBench runs the reference workload (internal/benchload) against a throwaway
 // embedded node or, with --nats-url, against running nodes, and prints a summary.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL]", stdout)
+	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL] [--cpuprofile FILE]", stdout)
 	activities := fs.Int("activities", 5, "activities each orchestration runs in parallel")
 	work := fs.Duration("work", 10*time.Millisecond, "how long each activity takes (whole milliseconds)")
 	inflight := fs.Int("inflight", 20, "orchestrations in flight at once")
@@ -67,6 +68,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	dataDir := fs.String("data-dir", "", "embedded node's data `directory` (default: a temporary one, removed on exit)")
 	natsURL := fs.String("nats-url", "", "drive running nodes at this NATS `URL` instead of an embedded node")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (node, embedded server and client) to `file`")
 	var conn connFlags
 	conn.register(fs.FlagSet)
 	pos, err := fs.parse(args)
@@ -129,6 +131,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}()
 		c = rt.Client()
 		sum.Target = "embedded node, file storage, default options"
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	what := fmt.Sprintf("for %s", cfg.Duration)
 	if cfg.Count > 0 {
@@ -214,6 +223,23 @@ func (s *benchSummary) print(w io.Writer) {
 		disk = fmt.Sprintf("%.1f MiB", float64(s.DiskBytes)/(1<<20))
 	}
 	fmt.Fprintf(w, row, "data on disk", disk)
+}
+
+// startCPUProfile starts writing a CPU profile to path; stop ends it and closes
+// the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // cpuSeconds returns this process's user and system CPU time so far.
