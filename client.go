@@ -31,6 +31,7 @@ type Client struct {
 	nc         *nats.Conn
 	maxPayload int
 	admin      adminState // management views (client_admin.go)
+	notices    noticeHub  // the status-notice subscription the waits share (client_notices.go)
 }
 
 // NewClient returns a client on nc. It creates the namespace's streams if no runtime
@@ -194,8 +195,10 @@ const NotFoundGrace = 3 * time.Second
 // returns an error wrapping [ErrInvalidInput]. A failed instance is a status, not an
 // error: see [Status.Err].
 //
-// It listens for the runtime's status notices on core NATS and re-reads the status
-// from the history stream on each notice, and at least every second.
+// It listens for the runtime's status notices on core NATS (one subscription per
+// Client, shared by all its waits), takes the status each notice carries, and
+// re-reads the status from the history stream at least every second in case a
+// notice was lost.
 func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*Status, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
@@ -211,33 +214,30 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 // instead of sitting on it until its own deadline.
 const statusReadTimeout = 5 * time.Second
 
-// waitStatus re-reads the instance's status on each of the runtime's status notices
-// (and at least every second) until done accepts it. Read errors, and reads that get
-// no answer within statusReadTimeout, are retried until ctx ends (a stream leader may
-// be moving after a node died); the error then names what was waited for and the
-// last read error.
+// waitStatus waits until done accepts the instance's status: it reads the status
+// once, then takes the status each of the runtime's status notices carries (one
+// subscription per Client serves all waits, client_notices.go), and re-reads it
+// from the history stream at least every second in case a notice was lost. Read
+// errors, and reads that get no answer within statusReadTimeout, are retried until
+// ctx ends (a stream leader may be moving after a node died); the error then names
+// what was waited for and the last read error.
 //
 // With mustExist, an instance still NotFound after [NotFoundGrace] is checked once
 // more (nothing in its inbox, then no history: the runtime acks a start only after
 // its first turn is committed) and reported as [ErrInstanceNotFound].
 func (c *Client) waitStatus(ctx context.Context, instanceID, what string, mustExist bool, done func(*Status) bool) (*Status, error) {
 	began := time.Now()
-	notices := make(chan struct{}, 1)
-	sub, err := c.nc.Subscribe(c.st.StatusSubject(instanceID), func(*nats.Msg) {
-		select { // coalesce: one pending wake-up is enough
-		case notices <- struct{}{}:
-		default:
-		}
-	})
+	subject := c.st.StatusSubject(instanceID)
+	w, err := c.notices.watch(c.nc, c.st.StatusSubjects(), subject, instanceID)
 	if err != nil {
-		return nil, fmt.Errorf("duroxide: subscribe to status notices: %w", err)
+		return nil, err
 	}
-	defer sub.Unsubscribe()
-	poll := 20 * time.Millisecond
+	defer c.notices.unwatch(subject, w)
+	poll := firstStatusPoll
 	var lastErr error
 	for {
 		rctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
-		st, err := c.GetStatus(rctx, instanceID)
+		st, err := c.waitRead(rctx, instanceID)
 		cancel()
 		switch {
 		case err == nil && done(st):
@@ -260,20 +260,61 @@ func (c *Client) waitStatus(ctx context.Context, instanceID, what string, mustEx
 				return nil, fmt.Errorf("duroxide: %s: %w: %q has no history and no start waiting in its inbox%s", what, ErrInstanceNotFound, instanceID, why)
 			}
 		}
-		t := time.NewTimer(poll)
-		select {
-		case <-notices:
-		case <-t.C:
-			poll = min(2*poll, time.Second)
-		case <-ctx.Done():
-			t.Stop()
-			if lastErr != nil {
-				return nil, fmt.Errorf("duroxide: %s: %w (last read error: %v)", what, ctx.Err(), lastErr)
-			}
-			return nil, fmt.Errorf("duroxide: %s: %w", what, ctx.Err())
+		st, err = c.awaitNotice(ctx, w, poll, done)
+		if st != nil {
+			return st, nil
 		}
-		t.Stop()
+		if err != nil {
+			if lastErr != nil {
+				return nil, fmt.Errorf("duroxide: %s: %w (last read error: %v)", what, err, lastErr)
+			}
+			return nil, fmt.Errorf("duroxide: %s: %w", what, err)
+		}
+		poll = min(2*poll, time.Second)
 	}
+}
+
+// firstStatusPoll is how long a wait first goes without re-reading the status when
+// no notice brings a status it accepts; the interval doubles up to a second. A
+// notice carries the committed status itself, so the reads only cover a lost
+// notice.
+const firstStatusPoll = 250 * time.Millisecond
+
+// awaitNotice takes the statuses the instance's notices carry until done accepts
+// one (returned), poll has passed (nil, nil: time to read again), or ctx ends (its
+// error). A notice is published after its turn's record is stored, so its summary
+// is a committed status, the one a read would then return; only node users may
+// publish notices (docs/SECURITY.md).
+func (c *Client) awaitNotice(ctx context.Context, w *noticeWaiter, poll time.Duration, done func(*Status) bool) (*Status, error) {
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	for {
+		select {
+		case sum := <-w.c:
+			if st := statusFromSummary(sum); done(st) {
+				return st, nil
+			}
+		case <-t.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// waitRead is a wait's status read: the committed status, or NotFound when the
+// instance has no history. Unlike GetStatus it does not look for a start pending
+// in the inbox: no wait accepts a Pending status, and mustExist checks the inbox
+// itself (missing).
+func (c *Client) waitRead(ctx context.Context, instanceID string) (*Status, error) {
+	sum, err := c.st.InstanceSummary(ctx, instanceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &Status{InstanceID: instanceID, State: StateNotFound}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return statusFromSummary(sum), nil
 }
 
 // LastDeadLetter returns why the instance's last dead-lettered message was rejected

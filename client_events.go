@@ -27,8 +27,8 @@ func (c *Client) EnqueueEvent(ctx context.Context, instanceID, queue string, dat
 // It returns an error wrapping [ErrInvalidInput] for an invalid instance id, and
 // ctx's error (with the last read error, if any) when ctx ends first.
 //
-// Like WaitForOrchestration it listens for the runtime's status notices and re-reads
-// the status on each notice, and at least every second.
+// Like WaitForOrchestration it listens for the runtime's status notices, takes the
+// status each carries, and re-reads the status at least every second.
 func (c *Client) WaitForStatusChange(ctx context.Context, instanceID string, lastSeenVersion uint64) (*Status, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err

@@ -253,15 +253,22 @@ func (s *Store) ReadHistory(ctx context.Context, instance string, executionID ui
 // InstanceSummary implements [store.Provider]: one direct get of the instance's last
 // history record, so it always reflects every committed turn.
 func (s *Store) InstanceSummary(ctx context.Context, instance string) (*store.InstanceSummary, error) {
-	last, _, err := s.lastRecord(ctx, EncodeToken(instance))
+	sm, err := s.lastMsg(ctx, EncodeToken(instance))
 	if err != nil {
 		return nil, err
 	}
-	if last == nil {
+	if sm == nil {
 		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, instance)
 	}
-	sum := last.Summary
-	return &sum, nil
+	// Only the summary: the record's events, work and other fields are skipped, not
+	// decoded (waits read the status often).
+	var rec struct {
+		Summary store.InstanceSummary `json:"summary"`
+	}
+	if err := json.Unmarshal(sm.data, &rec); err != nil {
+		return nil, fmt.Errorf("jetstream: decode history record %d: history record is not valid JSON: %w", sm.seq, err)
+	}
+	return &rec.Summary, nil
 }
 
 // ListExecutions returns the execution ids an instance has in the history stream, in

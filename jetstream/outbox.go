@@ -176,3 +176,6 @@ func (s *Store) notify(enc string, sum *store.InstanceSummary) {
 func (s *Store) StatusSubject(instance string) string {
 	return s.subj.events(EncodeToken(instance))
 }
+
+// StatusSubjects is the wildcard subject of every instance's status notices.
+func (s *Store) StatusSubjects() string { return s.subj.ns + ".evt.>" }
