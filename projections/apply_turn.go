@@ -20,7 +20,12 @@ type turnRecord struct {
 	Summary store.InstanceSummary `json:"summary"`
 }
 
-func (p *Projector) applyTurn(ctx context.Context, seq uint64, enc string, rec *turnRecord, size int64) (Counters, error) {
+// base is the first record of the batch being applied (the counters include every
+// record before it). An instance view changed earlier in the same batch keeps the
+// contribution it had before the batch as Prev, so that a batch applied again after a
+// crash before its counters were written counts each instance's change once: from
+// the record that last changed the view (see apply).
+func (p *Projector) applyTurn(ctx context.Context, seq, base uint64, enc string, rec *turnRecord, size int64) (Counters, error) {
 	instance, err := djs.DecodeToken(enc)
 	if err != nil {
 		return Counters{}, nil
@@ -72,6 +77,10 @@ func (p *Projector) applyTurn(ctx context.Context, seq uint64, enc string, rec *
 			iv = InstanceView{}
 			prev, prevStatus = Counters{}, ""
 		}
+		batchPrev := prev // the contribution the counters include
+		if irev != 0 && iv.Seq >= base {
+			batchPrev = iv.Prev // changed earlier in this batch: its Prev is from before it
+		}
 		sum := &rec.Summary
 		if sum.ParentInstance != "" && sum.ParentInstance != iv.ParentInstance {
 			// The children index entry, before the view: a record re-applied after a
@@ -87,7 +96,7 @@ func (p *Projector) applyTurn(ctx context.Context, seq uint64, enc string, rec *
 		}
 		iv.Events += int64(len(rec.Events))
 		iv.HistoryBytes += size
-		iv.Seq, iv.PrevStatus, iv.Prev = seq, prevStatus, prev
+		iv.Seq, iv.PrevStatus, iv.Prev = seq, prevStatus, batchPrev
 		iv.Cur = iv.contribution()
 		if err := p.indexEntries(ctx, seq, &iv, prevStatus); err != nil {
 			return Counters{}, err
@@ -95,6 +104,10 @@ func (p *Projector) applyTurn(ctx context.Context, seq uint64, enc string, rec *
 		if err := p.put(ctx, instKey(enc), &iv, irev); err != nil {
 			return Counters{}, err
 		}
+		if err := p.dropIndex(ctx, iv.DropIdx); err != nil {
+			return Counters{}, err
+		}
+		return iv.Cur.add(prev, -1), nil // this record's own change
 	}
 	if iv.Seq != seq {
 		return Counters{}, nil // a later record already applied

@@ -25,16 +25,9 @@ func TestLag(t *testing.T) {
 		return store.WorkItem{Type: store.StartOrchestration, Instance: id, Name: "T"}
 	}
 	turn(t, st, start("a"), []history.Event{started("a")}, store.ExecutionMetadata{})
-	// Records 1 and 2 get stored times apart, so that Behind tells which one it
-	// measured (not a wait for anything).
-	time.Sleep(50 * time.Millisecond)
-	before2 := time.Now()
-	turn(t, st, start("b"), []history.Event{started("b")}, store.ExecutionMetadata{})
-	after2 := time.Now()
-	turn(t, st, start("c"), []history.Event{started("c")}, store.ExecutionMetadata{})
-	last, err := st.HistoryLastSeq(ctx)
-	must(t, err)
 
+	// The projector applies record 1 (a batch of its own: the only record), then
+	// stops at record 2, written after.
 	cfg := projections.Config{HistoryStream: st.HistoryStream(), HistorySubjects: st.HistorySubjects(), AckWait: 500 * time.Millisecond}
 	var crashed atomic.Bool
 	c := cfg
@@ -47,6 +40,18 @@ func TestLag(t *testing.T) {
 	}
 	p, err := projections.Start(ctx, st.JetStream(), c)
 	must(t, err)
+	v, err := projections.OpenViews(ctx, nc, st.JetStream(), st.Namespace(), st.HistoryStream(), st.HistoryLastSeq)
+	must(t, err)
+	must(t, v.WaitCaughtUp(ctx, 10*time.Second))
+	// Records 1 and 2 get stored times apart, so that Behind tells which one it
+	// measured (not a wait for anything).
+	time.Sleep(50 * time.Millisecond)
+	before2 := time.Now()
+	turn(t, st, start("b"), []history.Event{started("b")}, store.ExecutionMetadata{})
+	after2 := time.Now()
+	turn(t, st, start("c"), []history.Event{started("c")}, store.ExecutionMetadata{})
+	last, err := st.HistoryLastSeq(ctx)
+	must(t, err)
 	for deadline := time.Now().Add(10 * time.Second); !crashed.Load() && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -54,8 +59,6 @@ func TestLag(t *testing.T) {
 	if !crashed.Load() {
 		t.Fatal("no crash at record 2")
 	}
-	v, err := projections.OpenViews(ctx, nc, st.JetStream(), st.Namespace(), st.HistoryStream(), st.HistoryLastSeq)
-	must(t, err)
 	callStart := time.Now()
 	lag, err := v.Lag(ctx, st.HistorySubjects())
 	callEnd := time.Now()

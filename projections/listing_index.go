@@ -44,6 +44,9 @@ func (p *Projector) indexEntries(ctx context.Context, seq uint64, iv *InstanceVi
 }
 
 func (p *Projector) publishIndex(ctx context.Context, subject, msgID string, data []byte) (uint64, error) {
+	if seq, ok, err := p.pre.take(ctx, msgID); ok {
+		return seq, err
+	}
 	ack, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
 	if err != nil {
 		return 0, fmt.Errorf("projections: index: %w", err)

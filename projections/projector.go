@@ -52,8 +52,9 @@ type Projector struct {
 	log  *slog.Logger
 	cc   jetstream.ConsumeContext
 
-	mu       sync.Mutex // serialises apply (the consumer delivers one at a time anyway)
-	cache    viewCache  // views this projector wrote last (guarded by mu)
+	mu       sync.Mutex   // serialises apply (the consumer delivers one at a time anyway)
+	cache    viewCache    // views this projector wrote last
+	pre      prepublished // the listing index entries of the batch being applied (batch.go)
 	stats    Stats
 	statsRev uint64
 	stopped  bool
@@ -196,13 +197,32 @@ func (p *Projector) handle(m jetstream.Msg) {
 		_ = m.Nak()
 		return
 	}
+	seq := md.Sequence.Stream
+	if seq <= p.stats.AppliedSeq {
+		_ = m.Ack() // applied in an earlier batch (the consumer was not moved past it)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = p.apply(ctx, md.Sequence.Stream, m.Subject(), m.Data())
-	for attempt := 0; attempt < 3 && errors.Is(err, errConflict); attempt++ {
-		// Another runtime's projector wrote a view this one had cached: the cache
-		// entry is gone, so the record is applied again from the stored views.
-		err = p.apply(ctx, md.Sequence.Stream, m.Subject(), m.Data())
+	recs := []record{{seq: seq, subject: m.Subject(), data: m.Data()}}
+	if isAdmin(m.Subject()) {
+		err = p.apply(ctx, seq, m.Subject(), m.Data())
+		for attempt := 0; attempt < 3 && errors.Is(err, errConflict); attempt++ {
+			// Another runtime's projector wrote a view this one had cached: the cache
+			// entry is gone, so the record is applied again from the stored views.
+			err = p.apply(ctx, seq, m.Subject(), m.Data())
+		}
+	} else {
+		// The counters as they are now: another runtime's projector may have moved
+		// them since this one last wrote them.
+		if err = p.loadStats(ctx); err == nil {
+			if seq <= p.stats.AppliedSeq {
+				_ = m.Ack()
+				return
+			}
+			recs = append(recs, p.readAhead(ctx, seq)...)
+			err = p.applyBatch(ctx, recs)
+		}
 	}
 	if err != nil {
 		if errors.Is(err, errCrash) {
@@ -212,42 +232,34 @@ func (p *Projector) handle(m jetstream.Msg) {
 			}
 			return // no ack: redelivered after AckWait, as after a crash
 		}
-		p.log.Warn("apply history record; will retry", "seq", md.Sequence.Stream, "err", err)
+		p.log.Warn("apply history records; will retry", "seq", seq, "records", len(recs), "err", err)
 		_ = m.NakWithDelay(100 * time.Millisecond)
 		return
+	}
+	if last := recs[len(recs)-1].seq; last > seq {
+		// Past the batch in one step; if the server cannot (older than 2.14), the
+		// ack and the next deliveries' acks (already applied) do it.
+		if _, err := p.hist.ResetConsumerToSequence(ctx, consumerName, last+1); err == nil {
+			return
+		} else {
+			p.log.Debug("move the projector consumer past a batch", "to", last+1, "err", err)
+		}
 	}
 	_ = m.Ack()
 }
 
-// apply applies the record at seq. It is idempotent.
+// apply applies the record at seq alone (a batch of one). It is idempotent.
 func (p *Projector) apply(ctx context.Context, seq uint64, subject string, data []byte) error {
-	// <ns>.hist.<id>.<exec> or <ns>.hist.<id>.x.<op>
-	parts := strings.Split(subject, ".")
-	if len(parts) < 4 {
+	if !isAdmin(subject) {
+		return p.applyBatch(ctx, []record{{seq: seq, subject: subject, data: data}})
+	}
+	// <ns>.hist.<id>.x.<op>
+	enc := strings.Split(subject, ".")[2]
+	var ar djs.AdminRecord
+	if json.Unmarshal(data, &ar) != nil {
 		return p.commit(ctx, seq, Counters{})
 	}
-	enc := parts[2]
-	var delta Counters
-	var err error
-	switch {
-	case len(parts) == 4:
-		exec, perr := strconv.ParseUint(parts[3], 10, 64)
-		var rec turnRecord
-		if perr != nil || json.Unmarshal(data, &rec) != nil {
-			p.log.Warn("skipping undecodable history record", "seq", seq, "subject", subject)
-			return p.commit(ctx, seq, Counters{})
-		}
-		rec.Exec = exec
-		delta, err = p.applyTurn(ctx, seq, enc, &rec, int64(len(data)))
-	case len(parts) == 5 && parts[3] == "x":
-		var ar djs.AdminRecord
-		if json.Unmarshal(data, &ar) != nil {
-			return p.commit(ctx, seq, Counters{})
-		}
-		delta, err = p.applyAdmin(ctx, seq, enc, &ar)
-	default:
-		return p.commit(ctx, seq, Counters{})
-	}
+	delta, err := p.applyAdmin(ctx, seq, enc, &ar)
 	if err != nil {
 		return err
 	}
@@ -259,27 +271,63 @@ func (p *Projector) apply(ctx context.Context, seq uint64, subject string, data 
 	if err := p.commit(ctx, seq, delta); err != nil {
 		return err
 	}
-	if len(parts) == 5 {
-		var ar djs.AdminRecord
-		_ = json.Unmarshal(data, &ar)
-		if err := p.cleanup(ctx, seq, enc, &ar); err != nil {
-			return err
-		}
-		// Applied for good: a rebuild does not need it (the records it removed are
-		// gone too), so the admin record itself goes, and deletes and prunes leave
-		// nothing behind in the history stream.
-		if err := deleteMsg(ctx, p.hist, seq); err != nil {
-			return fmt.Errorf("projections: remove admin record %d: %w", seq, err)
-		}
+	if err := p.cleanup(ctx, seq, enc, &ar); err != nil {
+		return err
+	}
+	// Applied for good: a rebuild does not need it (the records it removed are gone
+	// too), so the admin record itself goes, and deletes and prunes leave nothing
+	// behind in the history stream.
+	if err := deleteMsg(ctx, p.hist, seq); err != nil {
+		return fmt.Errorf("projections: remove admin record %d: %w", seq, err)
 	}
 	return nil
 }
 
+// applyTurnRecord applies the turn record at seq (<ns>.hist.<id>.<exec>) of a batch
+// that starts at base, and returns its change to the counters. A record that cannot
+// be decoded, or is no turn record, changes nothing.
+func (p *Projector) applyTurnRecord(ctx context.Context, r *record, base uint64) (Counters, error) {
+	if r.turn == nil {
+		return Counters{}, nil
+	}
+	return p.applyTurn(ctx, r.seq, base, r.enc, r.turn, int64(len(r.data)))
+}
+
+// decodeTurn decodes r as a turn record (<ns>.hist.<id>.<exec>); r.turn stays nil
+// for one that cannot be decoded (it is skipped) or is no turn record.
+func (p *Projector) decodeTurn(r *record) {
+	parts := strings.Split(r.subject, ".")
+	if len(parts) != 4 {
+		return
+	}
+	r.enc = parts[2]
+	exec, perr := strconv.ParseUint(parts[3], 10, 64)
+	var rec turnRecord
+	if perr != nil || json.Unmarshal(r.data, &rec) != nil {
+		p.log.Warn("skipping undecodable history record", "seq", r.seq, "subject", r.subject)
+		return
+	}
+	rec.Exec = exec
+	r.turn = &rec
+}
+
 // commit adds delta to the counters and records seq as applied, unless it already is.
 func (p *Projector) commit(ctx context.Context, seq uint64, delta Counters) error {
+	return p.commitBatch(ctx, seq, seq, delta)
+}
+
+// commitBatch adds delta, the change of the batch of records base..seq, to the
+// counters and records seq as applied, unless it already is. If another runtime's
+// projector applied part of the batch meanwhile (it held the consumer after this
+// one's AckWait), delta would count that part twice: the batch is refused, to be
+// delivered again.
+func (p *Projector) commitBatch(ctx context.Context, base, seq uint64, delta Counters) error {
 	for attempt := 0; ; attempt++ {
 		if p.stats.AppliedSeq >= seq {
 			return nil
+		}
+		if p.stats.AppliedSeq >= base {
+			return fmt.Errorf("projections: records %d to %d were applied in part by another projector (up to %d)", base, seq, p.stats.AppliedSeq)
 		}
 		next := Stats{AppliedSeq: seq, Totals: p.stats.Totals.add(delta, 1)}
 		data, _ := json.Marshal(next)

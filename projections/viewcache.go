@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -20,8 +21,10 @@ var errConflict = errors.New("projections: view changed concurrently")
 // view, so applying a record costs only its writes. Several runtimes share the
 // consumer, so an entry may be stale: the compare-and-set then fails, the entry is
 // dropped and the record applied again.
+// It is safe for concurrent use: a batch applies its instances in parallel.
 type viewCache struct {
-	m map[string]cachedView
+	mu sync.Mutex
+	m  map[string]cachedView
 }
 
 type cachedView struct {
@@ -31,9 +34,22 @@ type cachedView struct {
 
 const maxCachedViews = 20000
 
-func (c *viewCache) forget(key string) { delete(c.m, key) }
+func (c *viewCache) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}
+
+func (c *viewCache) lookup(key string) (cachedView, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cv, ok := c.m[key]
+	return cv, ok
+}
 
 func (c *viewCache) set(key string, rev uint64, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCachedViews {
 		c.m = make(map[string]cachedView)
 	}
@@ -42,7 +58,7 @@ func (c *viewCache) set(key string, rev uint64, data []byte) {
 
 // get reads a view through the cache; [ErrNotFound] for a missing key.
 func (p *Projector) get(ctx context.Context, key string, out any) (uint64, error) {
-	if cv, ok := p.cache.m[key]; ok {
+	if cv, ok := p.cache.lookup(key); ok {
 		if err := json.Unmarshal(cv.data, out); err == nil {
 			return cv.rev, nil
 		}

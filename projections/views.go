@@ -80,7 +80,9 @@ type InstanceView struct {
 	Deleted bool `json:"deleted,omitempty"`
 	// PrevStatus, Prev and Cur describe the change Seq made (status before, counter
 	// contribution before and after), so a record re-applied after a crash can finish
-	// its index and counter updates.
+	// its index and counter updates. Prev is the contribution before the batch of
+	// records that Seq was applied in (the counters are written once per batch), so
+	// it spans every change of the view in that batch.
 	PrevStatus string   `json:"prev_status,omitempty"`
 	Prev       Counters `json:"prev"`
 	Cur        Counters `json:"cur"`
