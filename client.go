@@ -277,8 +277,9 @@ func (c *Client) waitStatus(ctx context.Context, instanceID, what string, mustEx
 // firstStatusPoll is how long a wait first goes without re-reading the status when
 // no notice brings a status it accepts; the interval doubles up to a second. A
 // notice carries the committed status itself, so the reads only cover a lost
-// notice.
-const firstStatusPoll = 250 * time.Millisecond
+// notice: under load, shorter intervals made the waits' reads a tenth of a node's
+// CPU (docs/PERFORMANCE.md).
+const firstStatusPoll = time.Second
 
 // awaitNotice takes the statuses the instance's notices carry until done accepts
 // one (returned), poll has passed (nil, nil: time to read again), or ctx ends (its

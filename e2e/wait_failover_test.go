@@ -53,7 +53,10 @@ func TestWaitSurvivesLostStatusRead(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitFor(t, "the wait's status read to be swallowed", func() bool { return p.swallowed([]byte("$JS.API.STREAM.MSG.GET")) })
+	waitFor(t, "the wait's status read to be swallowed", func() bool {
+		// A leader read: the API's message get, or a direct get of a single-replica stream.
+		return p.swallowed([]byte("$JS.API.STREAM.MSG.GET")) || p.swallowed([]byte("$JS.API.DIRECT.GET"))
+	})
 	p.swallow(false)
 	p.cut()
 

@@ -70,7 +70,11 @@ func LeaderGet(ctx context.Context, nc *nats.Conn, stream string, req LeaderGetR
 	delay := 50 * time.Millisecond
 	for {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		m, transient, err := leaderGetOnce(actx, nc, stream, body)
+		get := leaderGetOnce
+		if readsDirect(nc, stream) {
+			get = directGetOnce // reads_direct.go
+		}
+		m, transient, err := get(actx, nc, stream, body)
 		cancel()
 		if err == nil || !transient {
 			return m, err

@@ -382,6 +382,7 @@ func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (j
 	for {
 		st, err := s.tryStream(ctx, cfg)
 		if err == nil {
+			noteReplicas(s.nc, st)
 			return st, nil
 		}
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
