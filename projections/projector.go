@@ -213,14 +213,20 @@ func (p *Projector) handle(m jetstream.Msg) {
 			err = p.apply(ctx, seq, m.Subject(), m.Data())
 		}
 	} else {
-		// The counters as they are now: another runtime's projector may have moved
-		// them since this one last wrote them.
-		if err = p.loadStats(ctx); err == nil {
+		// The counters as they are now, when another runtime's projector may have
+		// moved them since this one last wrote them: the record is not the one right
+		// after them (or was deleted). A batch must start from the current counters.
+		if seq != p.stats.AppliedSeq+1 {
+			err = p.loadStats(ctx)
+		}
+		if err == nil {
 			if seq <= p.stats.AppliedSeq {
 				_ = m.Ack()
 				return
 			}
-			recs = append(recs, p.readAhead(ctx, seq)...)
+			if md.NumPending > 0 { // records after this one to read ahead
+				recs = append(recs, p.readAhead(ctx, seq)...)
+			}
 			err = p.applyBatch(ctx, recs)
 		}
 	}
