@@ -63,13 +63,23 @@ func (s *Store) directBatch(ctx context.Context, stream, subject string, from ui
 // more remain. Each message carries its stream sequence ([DirectSeq]) and its
 // subject (header Nats-Subject) in its headers.
 func DirectBatch(ctx context.Context, nc *nats.Conn, stream, subject string, from uint64, n int) (msgs []*nats.Msg, more bool, err error) {
+	return DirectBatchBytes(ctx, nc, stream, subject, from, n, 0)
+}
+
+// DirectBatchBytes is [DirectBatch] with the response also bounded to about
+// maxBytes of messages (0: no bound); the server sends at least one message.
+func DirectBatchBytes(ctx context.Context, nc *nats.Conn, stream, subject string, from uint64, n, maxBytes int) (msgs []*nats.Msg, more bool, err error) {
 	inbox := nc.NewRespInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, false, err
 	}
 	defer sub.Unsubscribe()
-	req, _ := json.Marshal(map[string]any{"seq": from, "next_by_subj": subject, "batch": n})
+	r := map[string]any{"seq": from, "next_by_subj": subject, "batch": n}
+	if maxBytes > 0 {
+		r["max_bytes"] = maxBytes
+	}
+	req, _ := json.Marshal(r)
 	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
 		return nil, false, err
 	}

@@ -18,7 +18,7 @@ import (
 // The shared durable consumer delivers one record at a time to one runtime
 // (MaxAckPending 1): holding record S unacknowledged is this projector's turn. It
 // then reads the records after S from the history stream itself (one batched direct
-// get), applies S and them as one batch — the records of different instances in
+// get, when the delivery says more follow), applies S and them as one batch — the records of different instances in
 // parallel, each instance's in stream order — writes the counters once with the
 // batch's last sequence as applied, and moves the consumer past the batch (a reset
 // to the next sequence, not an ack per record). An admin record (delete, prune) is
@@ -30,8 +30,14 @@ import (
 // re-applied batch counts each instance's change once, from the record that last
 // changed its view (applyTurn).
 
-// maxBatch bounds the records of one batch (read ahead after the delivered one).
-const maxBatch = 128
+// maxBatch bounds the records of one batch (read ahead after the delivered one),
+// and maxBatchBytes their size. Under node bench at 200 in flight, batches of up to
+// 128 left the views about 5 s behind; of up to 512, under 0.1 s
+// (docs/PERFORMANCE.md).
+const (
+	maxBatch      = 512
+	maxBatchBytes = 8 << 20
+)
 
 // record is one history record of a batch.
 type record struct {
@@ -45,11 +51,11 @@ type record struct {
 // isAdmin reports whether subject is an admin record's (<ns>.hist.<id>.x.<op>).
 func isAdmin(subject string) bool { return strings.Count(subject, ".") == 4 }
 
-// readAhead returns the records after seq (at most maxBatch-1, up to the first admin
-// record), in stream order. A failed read returns none: the batch is then the
-// delivered record alone.
+// readAhead returns the records after seq (at most maxBatch-1 and about
+// maxBatchBytes, up to the first admin record), in stream order. A failed read
+// returns none: the batch is then the delivered record alone.
 func (p *Projector) readAhead(ctx context.Context, seq uint64) []record {
-	msgs, _, err := djs.DirectBatch(ctx, p.js.Conn(), p.cfg.HistoryStream, p.cfg.HistorySubjects, seq+1, maxBatch-1)
+	msgs, _, err := djs.DirectBatchBytes(ctx, p.js.Conn(), p.cfg.HistoryStream, p.cfg.HistorySubjects, seq+1, maxBatch-1, maxBatchBytes)
 	if err != nil {
 		p.log.Debug("read ahead of the projector consumer", "after", seq, "err", err)
 		return nil
