@@ -17,12 +17,12 @@ import (
 //
 // The shared durable consumer delivers one record at a time to one runtime
 // (MaxAckPending 1): holding record S unacknowledged is this projector's turn. It
-// then reads the records after S from the history stream itself (one batched direct
-// get, when the delivery says more follow), applies S and them as one batch — the records of different instances in
-// parallel, each instance's in stream order — writes the counters once with the
-// batch's last sequence as applied, and moves the consumer past the batch (a reset
-// to the next sequence, not an ack per record). An admin record (delete, prune) is
-// always a batch of its own.
+// then reads the records after S from the history stream itself (one batched
+// direct get, when the delivery says more follow), applies S and them as one batch
+// (the records of different instances in parallel, each instance's in stream
+// order), writes the counters once with the batch's last sequence as applied, and
+// moves the consumer past the batch (a reset to the next sequence, not an ack per
+// record). An admin record (delete, prune) is always a batch of its own.
 //
 // A crash before the counters are written leaves some views written and the
 // counters at the batch's start: the batch is delivered again and re-applied. Each
