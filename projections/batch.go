@@ -85,7 +85,7 @@ func (p *Projector) readAhead(ctx context.Context, seq uint64) []record {
 //  3. each instance's records are applied in order, instances in parallel, taking
 //     their index entries' sequences from step 2;
 //  4. the counters are written once.
-func (p *Projector) applyBatch(ctx context.Context, recs []record) error {
+func (p *Projector) applyBatch(ctx context.Context, recs []record) (err error) {
 	base := p.stats.AppliedSeq + 1 // the counters include every record before it
 	last := recs[len(recs)-1].seq
 	if base > last {
@@ -109,7 +109,7 @@ func (p *Projector) applyBatch(ctx context.Context, recs []record) error {
 		return err
 	}
 	p.pre.publish(p, recs, base, views)
-	defer p.pre.finish(ctx, p)
+	defer func() { p.pre.finish(ctx, p, err == nil) }()
 
 	var (
 		mu    sync.Mutex
@@ -295,15 +295,21 @@ func (pp *prepublished) take(ctx context.Context, msgID string) (seq uint64, ok 
 	return e.seq, true, e.err
 }
 
-// finish removes the entries published ahead that no view took (the views changed
-// under the batch: another runtime's projector applied them), so the listing does
-// not show them twice. An entry the server reported as a duplicate was published
-// by an earlier attempt and may be a view's: it stays.
-func (pp *prepublished) finish(ctx context.Context, p *Projector) {
+// finish ends a batch. When it was applied (applied), the entries published ahead
+// that no view took (the views changed under the batch: another runtime's
+// projector applied them) are removed, so the listing does not show them twice. An
+// entry the server reported as a duplicate was published by an earlier attempt and
+// may be a view's: it stays. When the batch failed, every entry stays: applying it
+// again publishes them again with the same deduplication ids, which return these
+// entries (a removed one would be returned too, and a view would point at nothing).
+func (pp *prepublished) finish(ctx context.Context, p *Projector, applied bool) {
 	pp.mu.Lock()
 	entries := pp.entries
 	pp.entries = nil
 	pp.mu.Unlock()
+	if !applied {
+		return
+	}
 	for _, e := range entries {
 		if e.used || e.done {
 			continue // taken by a view, or its publish failed

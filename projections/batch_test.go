@@ -2,8 +2,10 @@ package projections_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,5 +67,59 @@ func TestProjectorAppliesRecordsInBatches(t *testing.T) {
 	// read ahead failed once), never a counters write per record.
 	if len(appliedSeen) > 2 {
 		t.Fatalf("the counters moved %d times while %d records were applied, want one batch", len(appliedSeen), n)
+	}
+}
+
+// A batch that stops between two records of one instance (its first applied, its
+// second not) is applied again, and the instance is listed under its final status:
+// the index entry published ahead for the second record is the one its view
+// points at, not a removed one.
+func TestProjectorBatchCrashKeepsListing(t *testing.T) {
+	_, nc := startServer(t, t.TempDir())
+	ctx := context.Background()
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{})
+	must(t, err)
+	defer st.Close()
+	turn(t, st, store.WorkItem{Type: store.StartOrchestration, Instance: "x", Name: "T"}, []history.Event{started("x")}, store.ExecutionMetadata{})
+	turn(t, st, store.WorkItem{Type: store.ExternalRaised, Instance: "x", Name: "e"},
+		[]history.Event{{EventID: 2, Type: history.OrchestrationCompleted, Output: "1"}},
+		store.ExecutionMetadata{Status: "Completed", Output: "1"})
+
+	cfg := projections.Config{HistoryStream: st.HistoryStream(), HistorySubjects: st.HistorySubjects(), AckWait: 500 * time.Millisecond}
+	var crashed atomic.Bool
+	c := cfg
+	c.Hooks.BeforeCounters = func(seq uint64) error {
+		if seq == 1 {
+			crashed.Store(true)
+			return errors.New("crash")
+		}
+		return nil
+	}
+	p, err := projections.Start(ctx, st.JetStream(), c)
+	must(t, err)
+	for deadline := time.Now().Add(10 * time.Second); !crashed.Load() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.Stop()
+	if !crashed.Load() {
+		t.Fatal("no crash at record 1")
+	}
+	p, err = projections.Start(ctx, st.JetStream(), cfg)
+	must(t, err)
+	defer p.Stop()
+	v, err := projections.OpenViews(ctx, nc, st.JetStream(), st.Namespace(), st.HistoryStream(), st.HistoryLastSeq)
+	must(t, err)
+	must(t, v.WaitCaughtUp(ctx, 10*time.Second))
+	for _, status := range []string{"", "Completed"} {
+		page, err := v.List(ctx, projections.ListQuery{Status: status}, jetstream.DecodeToken)
+		must(t, err)
+		if len(page.Instances) != 1 || page.Instances[0] != "x" {
+			t.Fatalf("listing (status %q): %v, want [x]", status, page.Instances)
+		}
+	}
+	stats, _, err := v.Stats(ctx)
+	must(t, err)
+	if want := (projections.Counters{Instances: 1, Executions: 1, Completed: 1, Events: 2}); stats.Totals != want {
+		t.Fatalf("counters %+v, want %+v", stats.Totals, want)
 	}
 }
