@@ -99,6 +99,9 @@ func (p *Projector) applyBatch(ctx context.Context, recs []record) (err error) {
 			continue
 		}
 		p.decodeTurn(r)
+		if r.turn == nil {
+			continue // no turn record, or undecodable: nothing to apply (the batch's commit passes it)
+		}
 		if _, ok := byInst[r.enc]; !ok {
 			order = append(order, r.enc)
 		}

@@ -123,3 +123,33 @@ func TestProjectorBatchCrashKeepsListing(t *testing.T) {
 		t.Fatalf("counters %+v, want %+v", stats.Totals, want)
 	}
 }
+
+// Records that are no turn records (a subject with too few tokens, a body that is
+// not JSON), appended by anyone with rights on the history stream, are passed over
+// inside a batch: the projector catches up past them and counts only the turns.
+func TestProjectorBatchPassesOverForeignRecords(t *testing.T) {
+	_, nc := startServer(t, t.TempDir())
+	ctx := context.Background()
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{})
+	must(t, err)
+	defer st.Close()
+	turn(t, st, store.WorkItem{Type: store.StartOrchestration, Instance: "a", Name: "T"}, []history.Event{started("a")}, store.ExecutionMetadata{})
+	for _, subject := range []string{"duroxide.hist.short", "duroxide.hist.b.1"} {
+		if _, err := st.JetStream().Publish(ctx, subject, []byte("{not json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	turn(t, st, store.WorkItem{Type: store.StartOrchestration, Instance: "c", Name: "T"}, []history.Event{started("c")}, store.ExecutionMetadata{})
+
+	p, err := projections.Start(ctx, st.JetStream(), projections.Config{HistoryStream: st.HistoryStream(), HistorySubjects: st.HistorySubjects()})
+	must(t, err)
+	defer p.Stop()
+	v, err := projections.OpenViews(ctx, nc, st.JetStream(), st.Namespace(), st.HistoryStream(), st.HistoryLastSeq)
+	must(t, err)
+	must(t, v.WaitCaughtUp(ctx, 10*time.Second))
+	stats, _, err := v.Stats(ctx)
+	must(t, err)
+	if want := (projections.Counters{Instances: 2, Executions: 2, Running: 2, Events: 2}); stats.Totals != want {
+		t.Fatalf("counters %+v, want %+v", stats.Totals, want)
+	}
+}
