@@ -16,8 +16,15 @@ import (
 // turnRecord mirrors the fields of jetstream's history record the views need.
 type turnRecord struct {
 	Exec    uint64                `json:"exec"`
-	Events  []history.Event       `json:"events"`
+	Events  []eventHead           `json:"events"`
 	Summary store.InstanceSummary `json:"summary"`
+}
+
+// eventHead is what the views need of a history event: its type and time (the
+// rest of it, inputs and outputs included, is skipped, not decoded).
+type eventHead struct {
+	Type        history.EventType `json:"type"`
+	TimestampMs int64             `json:"timestamp_ms"`
 }
 
 // base is the first record of the batch being applied (the counters include every
