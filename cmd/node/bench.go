@@ -58,7 +58,7 @@ type benchSummary struct {
 // runBench runs the reference workload (internal/benchload) against a throwaway
 // embedded node or, with --nats-url, against running nodes, and prints a summary.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL] [--cpuprofile FILE]", stdout)
+	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL] [--cpuprofile FILE]\n       node bench --idle N [--restart] [--sample K] [--inflight C] [--json] [--memprofile FILE]", stdout)
 	activities := fs.Int("activities", 5, "activities each orchestration runs in parallel")
 	work := fs.Duration("work", 10*time.Millisecond, "how long each activity takes (whole milliseconds)")
 	inflight := fs.Int("inflight", 20, "orchestrations in flight at once")
@@ -69,6 +69,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	dataDir := fs.String("data-dir", "", "embedded node's data `directory` (default: a temporary one, removed on exit)")
 	natsURL := fs.String("nats-url", "", "drive running nodes at this NATS `URL` instead of an embedded node")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (node, embedded server and client) to `file`")
+	idle := fs.Int("idle", 0, "instead of the fan-out: start `N` instances that wait for an event and report memory (embedded node only)")
+	restart := fs.Bool("restart", false, "with --idle: restart the node on its data directory and time it")
+	sample := fs.Int("sample", 100, "with --idle: how many random waiting instances to raise, before and after --restart")
+	partitions := fs.Int("partitions", 16, "with --idle: the embedded node's inbox partitions")
+	memProfile := fs.String("memprofile", "", "with --idle: write a heap profile to `FILE` once every instance waits")
 	var conn connFlags
 	conn.register(fs.FlagSet)
 	pos, err := fs.parse(args)
@@ -77,6 +82,33 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	if fs.isSet("idle") {
+		for _, f := range []string{"activities", "work", "duration", "count", "nats-url"} {
+			if fs.isSet(f) {
+				return usageErrorf("--%s does not apply to --idle: %v", f, errIdleFlags)
+			}
+		}
+		switch {
+		case *idle < 1:
+			return usageErrorf("--idle must be at least 1, got %d", *idle)
+		case *inflight < 1:
+			return usageErrorf("--inflight must be at least 1, got %d", *inflight)
+		case *sample < 0:
+			return usageErrorf("--sample must not be negative, got %d", *sample)
+		case *partitions < 1:
+			return usageErrorf("--partitions must be at least 1, got %d", *partitions)
+		case *timeout <= 0:
+			return usageErrorf("--timeout must be positive, got %s", *timeout)
+		}
+		return runBenchIdle(ctx, idleConfig{Instances: *idle, InFlight: *inflight, Partitions: *partitions, Sample: *sample,
+			Restart: *restart, Timeout: *timeout, DataDir: *dataDir, Namespace: conn.namespace, MemProfile: *memProfile, JSON: *asJSON},
+			stdout, stderr)
+	}
+	for _, f := range []string{"restart", "sample", "partitions", "memprofile"} {
+		if fs.isSet(f) {
+			return usageErrorf("--%s applies only to --idle", f)
+		}
 	}
 	cfg := benchload.Config{Activities: *activities, Work: *work, InFlight: *inflight, Count: *count, Timeout: *timeout,
 		IDPrefix: fmt.Sprintf("bench-%d-", time.Now().UnixNano())}

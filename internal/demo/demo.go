@@ -39,7 +39,18 @@ const (
 	// BenchWork activities in parallel, each sleeping BenchFanOutInput.WorkMs, and
 	// returns how many completed.
 	BenchFanOut = "BenchFanOut"
+	// BenchIdle is node bench --idle's workload: it sets the custom status
+	// BenchIdleWaiting, waits for the external event BenchIdleEvent (no timer: it
+	// waits for ever) and returns the event's data.
+	BenchIdle = "BenchIdle"
 )
+
+// BenchIdleEvent is the external event BenchIdle waits for.
+const BenchIdleEvent = "go"
+
+// BenchIdleWaiting is BenchIdle's custom status while it waits for BenchIdleEvent,
+// so a client sees (custom status version 1) that its first turn is committed.
+const BenchIdleWaiting = "waiting"
 
 // Activity names.
 const (
@@ -120,6 +131,7 @@ func Register(reg *duroxide.Registry) error {
 		duroxide.RegisterOrchestration(reg, Countdown, countdown),
 		duroxide.RegisterOrchestration(reg, Tour, tour),
 		duroxide.RegisterOrchestration(reg, BenchFanOut, benchFanOut),
+		duroxide.RegisterOrchestration(reg, BenchIdle, benchIdle),
 	)
 }
 
@@ -172,6 +184,11 @@ func benchFanOut(ctx *duroxide.OrchestrationContext, in BenchFanOutInput) (int, 
 		done += v
 	}
 	return done, nil
+}
+
+func benchIdle(ctx *duroxide.OrchestrationContext, _ json.RawMessage) (json.RawMessage, error) {
+	ctx.SetCustomStatus(BenchIdleWaiting)
+	return duroxide.Await[json.RawMessage](ctx.WaitForEvent(BenchIdleEvent))
 }
 
 func helloWorld(ctx *duroxide.OrchestrationContext, name string) (string, error) {
