@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// node bench --idle N --restart: every instance waits, the restarted node serves
+// every partition again, and sampled raises complete on both sides of the restart.
+func TestBenchIdleRestartJSON(t *testing.T) {
+	t.Parallel()
+	prof := filepath.Join(t.TempDir(), "heap.pprof")
+	code, stdout, stderr := cli(t, "bench", "--idle", "60", "--inflight", "8", "--partitions", "4", "--sample", "5",
+		"--restart", "--memprofile", prof, "--json")
+	if code != 0 {
+		t.Fatalf("bench --idle exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var s idleSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, stdout)
+	}
+	if s.Instances != 60 || s.Waiting != 60 || s.Failed != 0 || s.Partitions != 4 || s.CreatePerS <= 0 {
+		t.Errorf("load: %+v; want 60 of 60 waiting on 4 partitions", s)
+	}
+	if s.Loaded.HeapInuseBytes == 0 || s.Loaded.Goroutines == 0 || s.DiskBytes <= 0 {
+		t.Errorf("loaded memory %+v, disk %d: want heap, goroutines and disk measured", s.Loaded, s.DiskBytes)
+	}
+	if _, err := os.Stat("/proc/self/status"); err == nil && (s.Loaded.RSSBytes <= 0 || s.Loaded.RSSPeakBytes < s.Loaded.RSSBytes) {
+		t.Errorf("RSS %d, peak %d: want RSS > 0 and peak >= RSS", s.Loaded.RSSBytes, s.Loaded.RSSPeakBytes)
+	}
+	if s.Raise.Count != 5 || s.Raise.P50Ms <= 0 || s.Raise.MaxMs < s.Raise.P50Ms {
+		t.Errorf("raise before the restart: %+v, want 5 timed raises", s.Raise)
+	}
+	r := s.Restart
+	if r == nil {
+		t.Fatalf("no restart in the summary:\n%s", stdout)
+	}
+	if r.AllPartitionsSec < r.StartSec || r.Raise.Count != 5 || r.Raise.P50Ms <= 0 || r.Memory.Goroutines == 0 {
+		t.Errorf("restart: %+v; want all partitions no sooner than Start returned and 5 timed raises", *r)
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Errorf("heap profile %s not written: %v", prof, err)
+	}
+}
+
+func TestBenchIdleUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--idle", "0"}, "--idle must be at least 1"},
+		{[]string{"bench", "--idle", "5", "--count", "3"}, "--count does not apply to --idle"},
+		{[]string{"bench", "--idle", "5", "--nats-url", "nats://127.0.0.1:1"}, "--nats-url does not apply to --idle"},
+		{[]string{"bench", "--idle", "5", "--sample", "-1"}, "--sample must not be negative"},
+		{[]string{"bench", "--idle", "5", "--partitions", "0"}, "--partitions must be at least 1"},
+		{[]string{"bench", "--restart"}, "--restart applies only to --idle"},
+	} {
+		code, _, stderr := cli(t, tc.args...)
+		if code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", tc.args, code, exitUsage)
+		}
+		checkOneLineError(t, tc.args, stderr, tc.want)
+	}
+}
+
+func TestParseProcStatus(t *testing.T) {
+	in := "Name:\tnode\nVmPeak:\t 2000 kB\nVmHWM:\t    3072 kB\nVmRSS:\t    2048 kB\nThreads:\t9\n"
+	rss, hwm := parseProcStatus([]byte(in))
+	if rss != 2048<<10 || hwm != 3072<<10 {
+		t.Errorf("parseProcStatus = %d, %d; want %d, %d", rss, hwm, 2048<<10, 3072<<10)
+	}
+	if rss, hwm := parseProcStatus(nil); rss != 0 || hwm != 0 {
+		t.Errorf("empty status: %d, %d", rss, hwm)
+	}
+}
