@@ -69,6 +69,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	dataDir := fs.String("data-dir", "", "embedded node's data `directory` (default: a temporary one, removed on exit)")
 	natsURL := fs.String("nats-url", "", "drive running nodes at this NATS `URL` instead of an embedded node")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (node, embedded server and client) to `file`")
+	cluster := fs.Int("cluster", 1, "run `N` in-process nodes whose embedded servers form one cluster (streams of min(N, 3) replicas) instead of one")
 	idle := fs.Int("idle", 0, "instead of the fan-out: start `N` instances that wait for an event and report memory (embedded node only)")
 	restart := fs.Bool("restart", false, "with --idle: restart the node on its data directory and time it")
 	sample := fs.Int("sample", 100, "with --idle: how many random waiting instances to raise, before and after --restart")
@@ -84,7 +85,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
 	if fs.isSet("idle") {
-		for _, f := range []string{"activities", "work", "duration", "count", "nats-url"} {
+		for _, f := range []string{"activities", "work", "duration", "count", "nats-url", "cluster"} {
 			if fs.isSet(f) {
 				return usageErrorf("--%s does not apply to --idle: %v", f, errIdleFlags)
 			}
@@ -124,6 +125,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if *natsURL != "" && *dataDir != "" {
 		return usageErrorf("--data-dir is for the embedded node; with --nats-url the nodes keep their own data")
 	}
+	if *cluster < 1 || *cluster > maxBenchCluster {
+		return usageErrorf("--cluster must be from 1 to %d, got %d", maxBenchCluster, *cluster)
+	}
+	if *natsURL != "" && fs.isSet("cluster") {
+		return usageErrorf("--cluster starts nodes of its own; with --nats-url the nodes are already running")
+	}
 
 	var c *duroxide.Client
 	sum := benchSummary{Activities: cfg.Activities, WorkMs: work.Milliseconds(), InFlight: cfg.InFlight}
@@ -150,19 +157,29 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			return err
 		}
 		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		rt, err := duroxide.Start(ctx, reg, duroxide.Options{DataDir: dir, Logger: logger, Namespace: conn.namespace})
-		if err != nil {
-			return err
+		var shutdown func(context.Context) error
+		if *cluster > 1 {
+			rts, stop, err := startBenchCluster(ctx, reg, *cluster, dir, conn.namespace, logger)
+			if err != nil {
+				return err
+			}
+			c, shutdown = rts[0].Client(), stop
+			sum.Target = fmt.Sprintf("%d in-process nodes, clustered embedded servers, R%d file storage, default options", *cluster, min(*cluster, 3))
+		} else {
+			rt, err := duroxide.Start(ctx, reg, duroxide.Options{DataDir: dir, Logger: logger, Namespace: conn.namespace})
+			if err != nil {
+				return err
+			}
+			c, shutdown = rt.Client(), rt.Shutdown
+			sum.Target = "embedded node, file storage, default options"
 		}
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if serr := rt.Shutdown(sctx); serr != nil && err == nil {
+			if serr := shutdown(sctx); serr != nil && err == nil {
 				err = fmt.Errorf("shutdown: %w", serr)
 			}
 		}()
-		c = rt.Client()
-		sum.Target = "embedded node, file storage, default options"
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)

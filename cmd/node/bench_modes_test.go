@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -57,6 +58,9 @@ func TestBenchIdleUsageErrors(t *testing.T) {
 		{[]string{"bench", "--idle", "5", "--sample", "-1"}, "--sample must not be negative"},
 		{[]string{"bench", "--idle", "5", "--partitions", "0"}, "--partitions must be at least 1"},
 		{[]string{"bench", "--restart"}, "--restart applies only to --idle"},
+		{[]string{"bench", "--idle", "5", "--cluster", "3"}, "--cluster does not apply to --idle"},
+		{[]string{"bench", "--cluster", "0"}, "--cluster must be from 1 to 5"},
+		{[]string{"bench", "--cluster", "3", "--nats-url", "nats://127.0.0.1:1"}, "--cluster starts nodes of its own"},
 	} {
 		code, _, stderr := cli(t, tc.args...)
 		if code != exitUsage {
@@ -74,5 +78,32 @@ func TestParseProcStatus(t *testing.T) {
 	}
 	if rss, hwm := parseProcStatus(nil); rss != 0 || hwm != 0 {
 		t.Errorf("empty status: %d, %d", rss, hwm)
+	}
+}
+
+// node bench --cluster 3: three in-process nodes whose embedded servers form one
+// cluster run the workload, and every node's data directory holds a replica of the
+// history stream (R3, not the single replica automatic replicas could pick while
+// the cluster forms).
+func TestBenchCluster(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	code, stdout, stderr := cli(t, "bench", "--cluster", "3", "--count", "10", "--inflight", "3", "--activities", "2",
+		"--data-dir", dir, "--json")
+	if code != 0 {
+		t.Fatalf("bench --cluster 3 exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var s benchSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, stdout)
+	}
+	if s.Orchestrations != 10 || s.Failed != 0 || s.ActivitiesDone != 20 || s.DiskBytes <= 0 || !strings.Contains(s.Target, "3 in-process nodes") {
+		t.Errorf("summary %+v: want 10 orchestrations of 2 activities on 3 in-process nodes, disk measured", s)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		hist, err := filepath.Glob(filepath.Join(dir, n, "jetstream", "*", "streams", "DUROXIDE_HISTORY"))
+		if err != nil || len(hist) != 1 {
+			t.Errorf("node %s holds no replica of the history stream (%v, %v)", n, hist, err)
+		}
 	}
 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/duroxide-go/duroxide"
+)
+
+// maxBenchCluster bounds node bench --cluster: more nodes in one process measure
+// the process more than the cluster.
+const maxBenchCluster = 5
+
+// startBenchCluster starts n runtimes in this process whose embedded servers form
+// one NATS cluster on loopback ports, each with its data in dir/n<i>, and streams of
+// min(n, 3) replicas (set explicitly: automatic replicas would fall back to one if
+// the first node created the streams before the others joined). It returns the
+// runtimes and a function that shuts them all down. On error, the runtimes already
+// started are shut down.
+func startBenchCluster(ctx context.Context, reg *duroxide.Registry, n int, dir, namespace string, logger *slog.Logger) ([]*duroxide.Runtime, func(context.Context) error, error) {
+	routes := make([]string, n)
+	listens := make([]string, n)
+	for i := range n {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster route port: %w", err)
+		}
+		listens[i], routes[i] = addr, "nats://"+addr
+	}
+	rts := make([]*duroxide.Runtime, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("n%d", i+1)
+			rts[i], errs[i] = duroxide.Start(ctx, reg, duroxide.Options{
+				DataDir: filepath.Join(dir, name), Namespace: namespace, Logger: logger.With("node", name),
+				// A clustered embedded server with no client port never becomes ready.
+				Listen: "127.0.0.1:0",
+				Cluster: duroxide.ClusterOptions{ServerName: name, Name: "bench", Listen: listens[i], Routes: routes,
+					Replicas: min(n, 3)},
+			})
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("start cluster node %s: %w", name, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	shutdown := func(ctx context.Context) error {
+		var all []error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, rt := range rts {
+			if rt == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := rt.Shutdown(ctx); err != nil {
+					mu.Lock()
+					all = append(all, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		return errors.Join(all...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = shutdown(sctx)
+		return nil, nil, err
+	}
+	return rts, shutdown, nil
+}
+
+// freeLoopbackAddr returns a loopback address whose port was free a moment ago.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
+}
