@@ -74,7 +74,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	restart := fs.Bool("restart", false, "with --idle: restart the node on its data directory and time it")
 	sample := fs.Int("sample", 100, "with --idle: how many random waiting instances to raise, before and after --restart")
 	partitions := fs.Int("partitions", 16, "with --idle: the embedded node's inbox partitions")
-	memProfile := fs.String("memprofile", "", "with --idle: write a heap profile to `FILE` once every instance waits")
+	memProfile := fs.String("memprofile", "", "with --idle: write a heap profile to `FILE` once every instance waits (and to FILE.restarted after --restart)")
 	var conn connFlags
 	conn.register(fs.FlagSet)
 	pos, err := fs.parse(args)

@@ -12,9 +12,13 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/internal/demo"
@@ -57,6 +61,34 @@ type raiseSample struct {
 	MaxMs float64 `json:"max_ms"`
 }
 
+// streamSize is one stream's size as the server reports it.
+type streamSize struct {
+	Name     string `json:"name"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	Subjects uint64 `json:"subjects"`
+}
+
+// streamSizes lists the sizes of the streams on nc's server.
+func streamSizes(ctx context.Context, nc *nats.Conn) ([]streamSize, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out []streamSize
+	lister := js.ListStreams(ctx)
+	for si := range lister.Info() {
+		out = append(out, streamSize{Name: si.Config.Name, Messages: si.State.Msgs, Bytes: si.State.Bytes, Subjects: si.State.NumSubjects})
+	}
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	slices.SortFunc(out, func(a, b streamSize) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
 // restartSummary is what --restart measured: the node shut down and started again
 // on the same data directory.
 type restartSummary struct {
@@ -82,11 +114,14 @@ type idleSummary struct {
 	CreateSec  float64 `json:"create_s"`
 	CreatePerS float64 `json:"create_per_s"`
 	// Loaded is the memory with every instance waiting; Raise the raises then.
-	Loaded    memSample       `json:"loaded"`
-	DiskBytes int64           `json:"disk_bytes"`
-	Raise     raiseSample     `json:"raise"`
-	Restart   *restartSummary `json:"restart,omitempty"`
-	CPUSec    float64         `json:"cpu_s"`
+	Loaded    memSample `json:"loaded"`
+	DiskBytes int64     `json:"disk_bytes"`
+	// Streams are the namespace's streams then: the embedded server keeps an
+	// in-memory index entry per subject of each.
+	Streams []streamSize    `json:"streams"`
+	Raise   raiseSample     `json:"raise"`
+	Restart *restartSummary `json:"restart,omitempty"`
+	CPUSec  float64         `json:"cpu_s"`
 }
 
 // runBenchIdle runs node bench --idle.
@@ -145,6 +180,9 @@ func runBenchIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer)
 	if sum.DiskBytes, err = dirBytes(dir); err != nil {
 		return err
 	}
+	if sum.Streams, err = streamSizes(ctx, rt.Conn()); err != nil {
+		return err
+	}
 	fmt.Fprintf(stderr, "loaded: %d waiting, RSS %.1f MiB, heap %.1f MiB, %d goroutines, %.1f MiB on disk\n",
 		waiting, mib(sum.Loaded.RSSBytes), mib(int64(sum.Loaded.HeapInuseBytes)), sum.Loaded.Goroutines, mib(sum.DiskBytes))
 
@@ -188,6 +226,11 @@ func runBenchIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer)
 		}
 		rs.Memory = sampleMemory()
 		sum.Restart = rs
+		if cfg.MemProfile != "" {
+			if err := writeHeapProfile(cfg.MemProfile + ".restarted"); err != nil {
+				return err
+			}
+		}
 	}
 	user, system := cpuSeconds()
 	sum.CPUSec = user + system
@@ -403,6 +446,9 @@ func (s *idleSummary) print(w io.Writer) {
 	fmt.Fprintf(w, row, "waiting", fmt.Sprintf("%d in %.1f s, %.1f/s (%d failed)", s.Waiting, s.CreateSec, s.CreatePerS, s.Failed))
 	fmt.Fprintf(w, row, "memory, all waiting", mem(s.Loaded))
 	fmt.Fprintf(w, row, "data on disk", fmt.Sprintf("%.1f MiB", mib(s.DiskBytes)))
+	for _, st := range s.Streams {
+		fmt.Fprintf(w, row, "stream "+st.Name, fmt.Sprintf("%d messages, %.1f MiB, %d subjects", st.Messages, mib(int64(st.Bytes)), st.Subjects))
+	}
 	fmt.Fprintf(w, row, "raise to result", raise(s.Raise))
 	if r := s.Restart; r != nil {
 		fmt.Fprintf(w, row, "restart", fmt.Sprintf("shutdown %.2f s, Start %.2f s, all partitions served %.2f s after Start", r.ShutdownSec, r.StartSec, r.AllPartitionsSec))

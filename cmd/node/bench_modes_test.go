@@ -31,6 +31,15 @@ func TestBenchIdleRestartJSON(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err == nil && (s.Loaded.RSSBytes <= 0 || s.Loaded.RSSPeakBytes < s.Loaded.RSSBytes) {
 		t.Errorf("RSS %d, peak %d: want RSS > 0 and peak >= RSS", s.Loaded.RSSBytes, s.Loaded.RSSPeakBytes)
 	}
+	var hist *streamSize
+	for i := range s.Streams {
+		if s.Streams[i].Name == "DUROXIDE_HISTORY" {
+			hist = &s.Streams[i]
+		}
+	}
+	if hist == nil || hist.Subjects < 60 || hist.Messages < 60 {
+		t.Errorf("streams %+v: want the history stream with at least one subject and record per instance", s.Streams)
+	}
 	if s.Raise.Count != 5 || s.Raise.P50Ms <= 0 || s.Raise.MaxMs < s.Raise.P50Ms {
 		t.Errorf("raise before the restart: %+v, want 5 timed raises", s.Raise)
 	}
