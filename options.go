@@ -110,6 +110,12 @@ type Options struct {
 	// (beyond it the least recently used are replayed from history when they next
 	// run). Default 10000.
 	MaxCachedInstances int
+	// CachedInstanceIdleTimeout drops a cached orchestration that has had no turn for
+	// this long, so instances that wait long for an event or a timer hold no
+	// goroutine or memory between turns; the next turn replays it from its history.
+	// Default 5 minutes; negative keeps cached orchestrations until
+	// MaxCachedInstances pushes them out.
+	CachedInstanceIdleTimeout time.Duration
 	// Logger receives the runtime's logs. Default slog.Default().
 	Logger *slog.Logger
 
@@ -166,6 +172,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxCachedInstances <= 0 {
 		o.MaxCachedInstances = 10000
+	}
+	if o.CachedInstanceIdleTimeout == 0 {
+		o.CachedInstanceIdleTimeout = 5 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -110,8 +110,15 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	}
 	r.st = st
 	r.client = newClient(st, opts.MaxPayloadBytes)
-	r.cache = newEngineCache(opts.MaxCachedInstances)
+	r.cache = newEngineCache(opts.MaxCachedInstances, max(opts.CachedInstanceIdleTimeout, 0))
 	r.loopCtx, r.stop = context.WithCancel(context.Background())
+	if opts.CachedInstanceIdleTimeout > 0 {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.cache.sweepEvery(min(max(opts.CachedInstanceIdleTimeout/4, time.Second), time.Minute), r.loopCtx.Done())
+		}()
+	}
 	r.actCtx, r.actCancel = context.WithCancel(context.Background())
 	r.startManagement(ctx)
 	if opts.ActivityConcurrency > 0 {
