@@ -58,7 +58,7 @@ type benchSummary struct {
 // runBench runs the reference workload (internal/benchload) against a throwaway
 // embedded node or, with --nats-url, against running nodes, and prints a summary.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL] [--cpuprofile FILE]\n       node bench --idle N [--restart] [--sample K] [--inflight C] [--json] [--memprofile FILE]", stdout)
+	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL] [--cpuprofile FILE]\n       node bench --idle N [--restart] [--sample K] [--settle D] [--inflight C] [--json] [--memprofile FILE]", stdout)
 	activities := fs.Int("activities", 5, "activities each orchestration runs in parallel")
 	work := fs.Duration("work", 10*time.Millisecond, "how long each activity takes (whole milliseconds)")
 	inflight := fs.Int("inflight", 20, "orchestrations in flight at once")
@@ -73,6 +73,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	idle := fs.Int("idle", 0, "instead of the fan-out: start `N` instances that wait for an event and report memory (embedded node only)")
 	restart := fs.Bool("restart", false, "with --idle: restart the node on its data directory and time it")
 	sample := fs.Int("sample", 100, "with --idle: how many random waiting instances to raise, before and after --restart")
+	settle := fs.Duration("settle", 0, "with --idle: wait this long with every instance waiting, then measure the memory again")
 	partitions := fs.Int("partitions", 16, "with --idle: the embedded node's inbox partitions")
 	memProfile := fs.String("memprofile", "", "with --idle: write a heap profile to `FILE` once every instance waits (and to FILE.restarted after --restart)")
 	var conn connFlags
@@ -99,14 +100,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			return usageErrorf("--sample must not be negative, got %d", *sample)
 		case *partitions < 1:
 			return usageErrorf("--partitions must be at least 1, got %d", *partitions)
+		case *settle < 0:
+			return usageErrorf("--settle must not be negative, got %s", *settle)
 		case *timeout <= 0:
 			return usageErrorf("--timeout must be positive, got %s", *timeout)
 		}
 		return runBenchIdle(ctx, idleConfig{Instances: *idle, InFlight: *inflight, Partitions: *partitions, Sample: *sample,
-			Restart: *restart, Timeout: *timeout, DataDir: *dataDir, Namespace: conn.namespace, MemProfile: *memProfile, JSON: *asJSON},
+			Restart: *restart, Settle: *settle, Timeout: *timeout, DataDir: *dataDir, Namespace: conn.namespace, MemProfile: *memProfile, JSON: *asJSON},
 			stdout, stderr)
 	}
-	for _, f := range []string{"restart", "sample", "partitions", "memprofile"} {
+	for _, f := range []string{"restart", "sample", "partitions", "memprofile", "settle"} {
 		if fs.isSet(f) {
 			return usageErrorf("--%s applies only to --idle", f)
 		}

@@ -34,6 +34,9 @@ type idleConfig struct {
 	Partitions int
 	Sample     int
 	Restart    bool
+	// Settle is how long to wait with every instance waiting before measuring the
+	// memory again (cached engines are dropped after CachedInstanceIdleTimeout).
+	Settle     time.Duration
 	Timeout    time.Duration
 	DataDir    string
 	Namespace  string
@@ -116,6 +119,9 @@ type idleSummary struct {
 	// Loaded is the memory with every instance waiting; Raise the raises then.
 	Loaded    memSample `json:"loaded"`
 	DiskBytes int64     `json:"disk_bytes"`
+	// SettleSec and Settled are the wait of --settle and the memory after it.
+	SettleSec float64    `json:"settle_s,omitempty"`
+	Settled   *memSample `json:"settled,omitempty"`
 	// Streams are the namespace's streams then: the embedded server keeps an
 	// in-memory index entry per subject of each.
 	Streams []streamSize    `json:"streams"`
@@ -186,6 +192,17 @@ func runBenchIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer)
 	fmt.Fprintf(stderr, "loaded: %d waiting, RSS %.1f MiB, heap %.1f MiB, %d goroutines, %.1f MiB on disk\n",
 		waiting, mib(sum.Loaded.RSSBytes), mib(int64(sum.Loaded.HeapInuseBytes)), sum.Loaded.Goroutines, mib(sum.DiskBytes))
 
+	if cfg.Settle > 0 {
+		fmt.Fprintf(stderr, "settling for %s\n", cfg.Settle)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(cfg.Settle):
+		}
+		m := sampleMemory()
+		sum.SettleSec, sum.Settled = cfg.Settle.Seconds(), &m
+		fmt.Fprintf(stderr, "settled: RSS %.1f MiB, heap %.1f MiB, %d goroutines\n", mib(m.RSSBytes), mib(int64(m.HeapInuseBytes)), m.Goroutines)
+	}
 	// Disjoint random samples before and after the restart: a raised instance
 	// completes and is no longer waiting.
 	perm := rand.Perm(cfg.Instances)
@@ -445,6 +462,9 @@ func (s *idleSummary) print(w io.Writer) {
 		s.Instances, demo.BenchIdle, s.InFlight, s.Partitions))
 	fmt.Fprintf(w, row, "waiting", fmt.Sprintf("%d in %.1f s, %.1f/s (%d failed)", s.Waiting, s.CreateSec, s.CreatePerS, s.Failed))
 	fmt.Fprintf(w, row, "memory, all waiting", mem(s.Loaded))
+	if s.Settled != nil {
+		fmt.Fprintf(w, row, fmt.Sprintf("memory, %.0f s later", s.SettleSec), mem(*s.Settled))
+	}
 	fmt.Fprintf(w, row, "data on disk", fmt.Sprintf("%.1f MiB", mib(s.DiskBytes)))
 	for _, st := range s.Streams {
 		fmt.Fprintf(w, row, "stream "+st.Name, fmt.Sprintf("%d messages, %.1f MiB, %d subjects", st.Messages, mib(int64(st.Bytes)), st.Subjects))

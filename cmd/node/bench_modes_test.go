@@ -14,7 +14,7 @@ func TestBenchIdleRestartJSON(t *testing.T) {
 	t.Parallel()
 	prof := filepath.Join(t.TempDir(), "heap.pprof")
 	code, stdout, stderr := cli(t, "bench", "--idle", "60", "--inflight", "8", "--partitions", "4", "--sample", "5",
-		"--restart", "--memprofile", prof, "--json")
+		"--restart", "--settle", "10ms", "--memprofile", prof, "--json")
 	if code != 0 {
 		t.Fatalf("bench --idle exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -24,6 +24,9 @@ func TestBenchIdleRestartJSON(t *testing.T) {
 	}
 	if s.Instances != 60 || s.Waiting != 60 || s.Failed != 0 || s.Partitions != 4 || s.CreatePerS <= 0 {
 		t.Errorf("load: %+v; want 60 of 60 waiting on 4 partitions", s)
+	}
+	if s.Settled == nil || s.Settled.HeapInuseBytes == 0 || s.SettleSec != 0.01 {
+		t.Errorf("settled %+v after %v s: want the memory measured after 10 ms", s.Settled, s.SettleSec)
 	}
 	if s.Loaded.HeapInuseBytes == 0 || s.Loaded.Goroutines == 0 || s.DiskBytes <= 0 {
 		t.Errorf("loaded memory %+v, disk %d: want heap, goroutines and disk measured", s.Loaded, s.DiskBytes)
@@ -67,6 +70,7 @@ func TestBenchIdleUsageErrors(t *testing.T) {
 		{[]string{"bench", "--idle", "5", "--sample", "-1"}, "--sample must not be negative"},
 		{[]string{"bench", "--idle", "5", "--partitions", "0"}, "--partitions must be at least 1"},
 		{[]string{"bench", "--restart"}, "--restart applies only to --idle"},
+		{[]string{"bench", "--idle", "5", "--settle", "-1s"}, "--settle must not be negative"},
 		{[]string{"bench", "--idle", "5", "--cluster", "3"}, "--cluster does not apply to --idle"},
 		{[]string{"bench", "--cluster", "0"}, "--cluster must be from 1 to 5"},
 		{[]string{"bench", "--cluster", "3", "--nats-url", "nats://127.0.0.1:1"}, "--cluster starts nodes of its own"},
