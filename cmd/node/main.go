@@ -1,7 +1,8 @@
 // Command node runs a duroxide node and talks to one.
 //
 //	node demo                                  run the demo orchestrations in a throwaway node
-//	node bench [--inflight C] [--duration T | --count K] [--json]   measure the reference workload
+//	node bench [--inflight C] [--duration T | --count K] [--cluster N] [--json]   measure the reference workload
+//	node bench --idle N [--restart] [--json]   measure N instances waiting for an event
 //	node serve [--data-dir DIR] [--listen HOST:PORT] [cluster flags] | [--nats-url URL]
 //	node start NAME --id ID [--input JSON]     start an orchestration
 //	node raise ID EVENT [JSON]                 raise an external event
@@ -70,7 +71,9 @@ serve flags:
 
 bench flags (see "node bench -h"): --activities N (5) --work D (10ms) --inflight C (20)
   --duration T (20s) | --count K, --timeout D (1m per orchestration), --json,
-  --nats-url URL (default: a throwaway embedded node)
+  --nats-url URL (default: a throwaway embedded node), --cluster N (N clustered in-process nodes)
+  --idle N [--restart] [--sample K] [--settle D] [--memprofile FILE]: N instances waiting for an
+  event; memory, disk, raise latency, restart time
 
 The client commands (all but demo, serve and bench) find the node with --nats-url URL (default nats://127.0.0.1:4222).
 A node serves the orchestrations HelloWorld (input a name), FanOut (input n) and
