@@ -1,6 +1,9 @@
 package duroxide
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // ClusterOptions configure multi-node deployments. The zero value runs a single
 // node.
@@ -8,7 +11,8 @@ type ClusterOptions struct {
 	// ServerName names the embedded server; it must be unique in the cluster.
 	ServerName string
 	// Name is the NATS cluster's name. Setting it (with Listen and Routes) makes the
-	// embedded server join a cluster with the other nodes' embedded servers.
+	// embedded server join a cluster with the other nodes' embedded servers. Such a
+	// server needs a client port too: Start rejects a Name without [Options.Listen].
 	Name string
 	// Listen is the embedded server's route address (HOST:PORT).
 	Listen string
@@ -22,4 +26,13 @@ type ClusterOptions struct {
 	// pulling from it: when a node dies, its partitions move to the other nodes after
 	// this long (a node that shuts down hands them over at once). Default 15s.
 	PartitionLease time.Duration
+}
+
+// validateCluster rejects an embedded server that joins a cluster without a client
+// port: it would never become ready.
+func (o *Options) validateCluster() error {
+	if o.Conn == nil && o.NATSURL == "" && o.Cluster.Name != "" && o.Listen == "" {
+		return fmt.Errorf("%w: Cluster.Name is set but Listen is empty: an embedded server in a cluster needs a client address (HOST:PORT, port 0 for a free one)", ErrInvalidInput)
+	}
+	return nil
 }

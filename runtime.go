@@ -64,6 +64,9 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if err := opts.validateSessions(); err != nil {
 		return nil, err
 	}
+	if err := opts.validateCluster(); err != nil {
+		return nil, err
+	}
 	replay, err := opts.replayFilter()
 	if err != nil {
 		return nil, err

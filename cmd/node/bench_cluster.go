@@ -43,7 +43,7 @@ func startBenchCluster(ctx context.Context, reg *duroxide.Registry, n int, dir, 
 			name := fmt.Sprintf("n%d", i+1)
 			rts[i], errs[i] = duroxide.Start(ctx, reg, duroxide.Options{
 				DataDir: filepath.Join(dir, name), Namespace: namespace, Logger: logger.With("node", name),
-				// A clustered embedded server with no client port never becomes ready.
+				// A clustered embedded server needs a client port (Start rejects none).
 				Listen: "127.0.0.1:0",
 				Cluster: duroxide.ClusterOptions{ServerName: name, Name: "bench", Listen: listens[i], Routes: routes,
 					Replicas: min(n, 3)},
