@@ -75,7 +75,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	sample := fs.Int("sample", 100, "with --idle: how many random waiting instances to raise, before and after --restart")
 	settle := fs.Duration("settle", 0, "with --idle: wait this long with every instance waiting, then measure the memory again")
 	partitions := fs.Int("partitions", 16, "with --idle: the embedded node's inbox partitions")
-	memProfile := fs.String("memprofile", "", "with --idle: write a heap profile to `FILE` once every instance waits (and to FILE.restarted after --restart)")
+	memProfile := fs.String("memprofile", "", "with --idle: write a heap profile to `FILE` once every instance waits (and to FILE.settled after --settle, FILE.restarted after --restart)")
 	var conn connFlags
 	conn.register(fs.FlagSet)
 	pos, err := fs.parse(args)

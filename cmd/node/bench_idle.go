@@ -201,6 +201,11 @@ func runBenchIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer)
 		}
 		m := sampleMemory()
 		sum.SettleSec, sum.Settled = cfg.Settle.Seconds(), &m
+		if cfg.MemProfile != "" {
+			if err := writeHeapProfile(cfg.MemProfile + ".settled"); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(stderr, "settled: RSS %.1f MiB, heap %.1f MiB, %d goroutines\n", mib(m.RSSBytes), mib(int64(m.HeapInuseBytes)), m.Goroutines)
 	}
 	// Disjoint random samples before and after the restart: a raised instance
