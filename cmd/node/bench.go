@@ -58,7 +58,7 @@ type benchSummary struct {
 // runBench runs the reference workload (internal/benchload) against a throwaway
 // embedded node or, with --nats-url, against running nodes, and prints a summary.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL] [--cpuprofile FILE]\n       node bench --idle N [--restart] [--sample K] [--settle D] [--inflight C] [--json] [--memprofile FILE]", stdout)
+	fs := newFlagSet("bench", "bench [--activities N] [--work D] [--inflight C] [--duration T | --count K] [--json] [--nats-url URL | --cluster N] [--cpuprofile FILE]\n       node bench --idle N [--restart] [--sample K] [--settle D] [--inflight C] [--json] [--memprofile FILE]", stdout)
 	activities := fs.Int("activities", 5, "activities each orchestration runs in parallel")
 	work := fs.Duration("work", 10*time.Millisecond, "how long each activity takes (whole milliseconds)")
 	inflight := fs.Int("inflight", 20, "orchestrations in flight at once")
