@@ -99,16 +99,18 @@ func (c *engineCache) sweep() int {
 	return len(evicted)
 }
 
-// sweepEvery runs sweep every interval until stop is closed.
-func (c *engineCache) sweepEvery(interval time.Duration, stop <-chan struct{}) {
+// sweepIdle drops, every interval until the runtime stops, the engines parked
+// longer than idle and the store's cached states of instances idle that long.
+func (r *Runtime) sweepIdle(interval, idle time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-r.loopCtx.Done():
 			return
 		case <-t.C:
-			c.sweep()
+			r.cache.sweep()
+			r.st.DropIdleInstances(idle)
 		}
 	}
 }

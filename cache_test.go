@@ -52,8 +52,9 @@ func TestEngineCacheSweepsIdleEngines(t *testing.T) {
 }
 
 // A runtime drops the engines of instances parked longer than
-// CachedInstanceIdleTimeout (their goroutines end), and an event for one of them
-// then completes it by replaying its history.
+// CachedInstanceIdleTimeout (their goroutines end) and the store's cached states of
+// those instances, and an event for one of them then completes it by reading and
+// replaying its history.
 func TestRuntimeDropsIdleEngines(t *testing.T) {
 	reg := NewRegistry()
 	if err := RegisterOrchestration(reg, "WaitGo", func(ctx *OrchestrationContext, _ json.RawMessage) (string, error) {
@@ -93,11 +94,12 @@ func TestRuntimeDropsIdleEngines(t *testing.T) {
 				running++
 			}
 		}
-		if running == n && rt.cache.len() == 0 {
+		if running == n && rt.cache.len() == 0 && rt.st.CachedInstances() == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60 s: %d of %d instances running, %d engines still cached with a 1 s idle time", running, n, rt.cache.len())
+			t.Fatalf("after 60 s: %d of %d instances running, %d engines and %d store states still cached with a 1 s idle time",
+				running, n, rt.cache.len(), rt.st.CachedInstances())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -110,11 +110,11 @@ type Options struct {
 	// (beyond it the least recently used are replayed from history when they next
 	// run). Default 10000.
 	MaxCachedInstances int
-	// CachedInstanceIdleTimeout drops a cached orchestration that has had no turn for
-	// this long, so instances that wait long for an event or a timer hold no
-	// goroutine or memory between turns; the next turn replays it from its history.
-	// Default 5 minutes; negative keeps cached orchestrations until
-	// MaxCachedInstances pushes them out.
+	// CachedInstanceIdleTimeout drops a cached orchestration (its parked engine and
+	// the store's cached history) that has had no message and no turn for this long,
+	// so instances that wait long for an event or a timer hold no goroutine or memory
+	// between turns; the next turn reads and replays its history. Default 5 minutes;
+	// negative keeps them until MaxCachedInstances pushes them out.
 	CachedInstanceIdleTimeout time.Duration
 	// Logger receives the runtime's logs. Default slog.Default().
 	Logger *slog.Logger

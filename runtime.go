@@ -119,7 +119,7 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.cache.sweepEvery(min(max(opts.CachedInstanceIdleTimeout/4, time.Second), time.Minute), r.loopCtx.Done())
+			r.sweepIdle(min(max(opts.CachedInstanceIdleTimeout/4, time.Second), time.Minute), opts.CachedInstanceIdleTimeout)
 		}()
 	}
 	r.actCtx, r.actCancel = context.WithCancel(context.Background())

@@ -39,6 +39,8 @@ type box[M any, S any] struct {
 	inReady bool
 	state   S
 	hasSt   bool
+	// released is when the last lock on the mailbox ended.
+	released time.Time
 }
 
 type entry[M any] struct {
@@ -325,6 +327,7 @@ func (h *Host[M, S]) Release(token string, opts ReleaseOpts[S]) bool {
 		b.pending = append(b.pending[:0:0], b.pending[b.lent:]...)
 	}
 	b.token, b.lent = "", 0
+	b.released = time.Now()
 	switch {
 	case opts.Forget:
 		var zero S
@@ -360,6 +363,30 @@ func (h *Host[M, S]) gc(just *box[M, S]) {
 			delete(h.boxes, k)
 		}
 	}
+}
+
+// DropIdle drops the mailboxes, with their cached state, that hold no message and
+// no lock and whose last lock ended before cutoff, and returns how many it dropped.
+// A message for one of them later starts a new mailbox without state.
+func (h *Host[M, S]) DropIdle(cutoff time.Time) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for k, b := range h.boxes {
+		if b.token == "" && len(b.pending) == 0 && b.released.Before(cutoff) {
+			delete(h.boxes, k)
+			n++
+		}
+	}
+	return n
+}
+
+// Len returns how many mailboxes the host holds (with messages, locked, or idle
+// with cached state).
+func (h *Host[M, S]) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.boxes)
 }
 
 // Forget drops the cached state of key (for example after a fence loss observed
