@@ -86,7 +86,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
 	if fs.isSet("idle") {
-		for _, f := range []string{"activities", "work", "duration", "count", "nats-url", "cluster"} {
+		for _, f := range []string{"activities", "work", "duration", "count", "nats-url", "cluster", "cpuprofile"} {
 			if fs.isSet(f) {
 				return usageErrorf("--%s does not apply to --idle: %v", f, errIdleFlags)
 			}

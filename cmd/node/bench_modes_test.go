@@ -72,6 +72,7 @@ func TestBenchIdleUsageErrors(t *testing.T) {
 		{[]string{"bench", "--restart"}, "--restart applies only to --idle"},
 		{[]string{"bench", "--idle", "5", "--settle", "-1s"}, "--settle must not be negative"},
 		{[]string{"bench", "--idle", "5", "--cluster", "3"}, "--cluster does not apply to --idle"},
+		{[]string{"bench", "--idle", "5", "--cpuprofile", "x"}, "--cpuprofile does not apply to --idle"},
 		{[]string{"bench", "--cluster", "0"}, "--cluster must be from 1 to 5"},
 		{[]string{"bench", "--cluster", "3", "--nats-url", "nats://127.0.0.1:1"}, "--cluster starts nodes of its own"},
 	} {
