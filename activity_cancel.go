@@ -2,13 +2,9 @@ package duroxide
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/duroxide-go/duroxide/jetstream"
 	"github.com/duroxide-go/duroxide/store"
 )
 
@@ -23,13 +19,14 @@ type actKey struct {
 }
 
 // activityTracker knows the activities running on this node and listens for the
-// cancellation signals orchestration turns push on <ns>.cancel.<id>.
+// cancellation signals orchestration turns push through the store
+// ([store.CancelSignaler]; on JetStream, <ns>.cancel.<id>).
 type activityTracker struct {
 	mu        sync.Mutex
 	running   map[actKey]context.CancelCauseFunc
 	cancelled map[actKey]time.Time
 	loops     int
-	sub       *nats.Subscription
+	stopWatch func() // ends the store's cancellation watch, nil when none
 }
 
 func newActivityTracker() *activityTracker {
@@ -41,20 +38,19 @@ func (t *activityTracker) acquire(r *Runtime) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.loops++
-	if t.sub != nil {
+	if t.stopWatch != nil {
 		return
 	}
-	sub, err := r.nc.Subscribe(r.st.CancelSubjectAll(), func(m *nats.Msg) {
-		var refs []jetstream.ActivityRef
-		if json.Unmarshal(m.Data, &refs) == nil {
-			t.cancel(refs)
-		}
-	})
+	sig, ok := r.st.(store.CancelSignaler)
+	if !ok {
+		return // this runtime's own signals are delivered directly (signalCancelled)
+	}
+	stop, err := sig.WatchCancellations(t.cancel)
 	if err != nil {
-		r.log.Warn("subscribe to activity cancellations; running activities will not be interrupted", "err", err)
+		r.log.Warn("watch activity cancellations; running activities will not be interrupted", "err", err)
 		return
 	}
-	t.sub = sub
+	t.stopWatch = stop
 }
 
 // release is called by each activity loop as it ends: the last one unsubscribes.
@@ -62,14 +58,14 @@ func (t *activityTracker) release() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.loops--
-	if t.loops == 0 && t.sub != nil {
-		_ = t.sub.Unsubscribe()
-		t.sub = nil
+	if t.loops == 0 && t.stopWatch != nil {
+		t.stopWatch()
+		t.stopWatch = nil
 	}
 }
 
 // cancel cancels the named activities that run here and remembers them all.
-func (t *activityTracker) cancel(refs []jetstream.ActivityRef) {
+func (t *activityTracker) cancel(refs []store.ActivityRef) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -121,12 +117,16 @@ func (r *Runtime) signalCancelled(instance string, refs []activityRef) {
 	if len(refs) == 0 {
 		return
 	}
-	out := make([]jetstream.ActivityRef, len(refs))
+	out := make([]store.ActivityRef, len(refs))
 	for i, a := range refs {
-		out[i] = jetstream.ActivityRef{Instance: instance, ExecutionID: a.exec, ID: a.id, ScheduledAtMs: a.schedAtMs}
+		out[i] = store.ActivityRef{Instance: instance, ExecutionID: a.exec, ID: a.id, ScheduledAtMs: a.schedAtMs}
 	}
 	r.acts.cancel(out)
-	if err := r.st.SignalCancelled(instance, out); err != nil {
+	sig, ok := r.st.(store.CancelSignaler)
+	if !ok {
+		return
+	}
+	if err := sig.SignalCancelled(instance, out); err != nil {
 		r.log.Warn("signal cancelled activities", "instance", instance, "err", err)
 	}
 }

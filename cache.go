@@ -110,7 +110,9 @@ func (r *Runtime) sweepIdle(interval, idle time.Duration) {
 			return
 		case <-t.C:
 			r.cache.sweep()
-			r.st.DropIdleInstances(idle)
+			if r.js != nil { // the JetStream store's cached instance states
+				r.js.DropIdleInstances(idle)
+			}
 		}
 	}
 }

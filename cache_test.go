@@ -94,12 +94,12 @@ func TestRuntimeDropsIdleEngines(t *testing.T) {
 				running++
 			}
 		}
-		if running == n && rt.cache.len() == 0 && rt.st.CachedInstances() == 0 {
+		if running == n && rt.cache.len() == 0 && rt.js.CachedInstances() == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 60 s: %d of %d instances running, %d engines and %d store states still cached with a 1 s idle time",
-				running, n, rt.cache.len(), rt.st.CachedInstances())
+				running, n, rt.cache.len(), rt.js.CachedInstances())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

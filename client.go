@@ -24,11 +24,12 @@ type ClientOptions struct {
 }
 
 // Client starts and observes orchestrations. It needs only a NATS connection to a
-// server (or cluster) where a runtime runs; it does not run one itself. It is safe for
-// concurrent use.
+// server (or cluster) where a runtime runs; it does not run one itself. A runtime on
+// another store ([Options.Store]) gives its client with [Runtime.Client]. It is safe
+// for concurrent use.
 type Client struct {
-	st         *jetstream.Store
-	nc         *nats.Conn
+	st         store.Provider
+	js         *jetstream.Store // st when it is the JetStream store, else nil
 	maxPayload int
 	admin      adminState // management views (client_admin.go)
 	notices    noticeHub  // the status-notice subscription the waits share (client_notices.go)
@@ -44,11 +45,31 @@ func NewClient(ctx context.Context, nc *nats.Conn, opts ClientOptions) (*Client,
 	return newClient(st, opts.MaxPayloadBytes), nil
 }
 
-func newClient(st *jetstream.Store, maxPayload int) *Client {
+func newClient(st store.Provider, maxPayload int) *Client {
 	if maxPayload <= 0 {
 		maxPayload = DefaultMaxPayloadBytes
 	}
-	return &Client{st: st, nc: st.Conn(), maxPayload: maxPayload}
+	js, _ := st.(*jetstream.Store)
+	return &Client{st: st, js: js, maxPayload: maxPayload}
+}
+
+// publish adds a client message to an instance's inbox: through the store's own path
+// for client messages when it has one ([store.InboxPublisher], deduplicated by a
+// fresh id), else as any other inbox message.
+func (c *Client) publish(ctx context.Context, item store.WorkItem) error {
+	if p, ok := c.st.(store.InboxPublisher); ok {
+		return p.PublishInbox(ctx, item, newULID())
+	}
+	return c.st.EnqueueForOrchestrator(ctx, item, 0)
+}
+
+// pendingStart is [store.PendingReader.PendingStart], or nothing pending on a store
+// without it.
+func (c *Client) pendingStart(ctx context.Context, instanceID string) (*store.WorkItem, uint64, error) {
+	if p, ok := c.st.(store.PendingReader); ok {
+		return p.PendingStart(ctx, instanceID)
+	}
+	return nil, 0, nil
 }
 
 // StartOption configures StartOrchestration. Make one with [StartVersion]; its
@@ -106,7 +127,7 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 	// legitimate start of an id deleted within the duplicate window. Retries of the
 	// same start are harmless anyway (the runtime ignores a start for an existing
 	// instance).
-	return c.st.PublishInbox(ctx, item, newULID())
+	return c.publish(ctx, item)
 }
 
 // RaiseEvent sends the external event name with data to an instance, for its
@@ -131,7 +152,7 @@ func (c *Client) publishNamed(ctx context.Context, typ store.WorkItemType, kind,
 	if err != nil {
 		return err
 	}
-	return c.st.PublishInbox(ctx, store.WorkItem{Type: typ, Instance: instanceID, Name: name, Data: d}, newULID())
+	return c.publish(ctx, store.WorkItem{Type: typ, Instance: instanceID, Name: name, Data: d})
 }
 
 // CancelInstance asks a running instance to stop: it fails with the reason
@@ -142,7 +163,7 @@ func (c *Client) CancelInstance(ctx context.Context, instanceID, reason string) 
 	if err := validateInstanceID(instanceID); err != nil {
 		return err
 	}
-	return c.st.PublishInbox(ctx, store.WorkItem{Type: store.CancelInstance, Instance: instanceID, Reason: reason}, newULID())
+	return c.publish(ctx, store.WorkItem{Type: store.CancelInstance, Instance: instanceID, Reason: reason})
 }
 
 // GetStatus returns the instance's status as of its last committed turn. An instance
@@ -157,7 +178,7 @@ func (c *Client) GetStatus(ctx context.Context, instanceID string) (*Status, err
 	}
 	sum, err := c.st.InstanceSummary(ctx, instanceID)
 	if errors.Is(err, store.ErrNotFound) {
-		start, _, err := c.st.PendingStart(ctx, instanceID)
+		start, _, err := c.pendingStart(ctx, instanceID)
 		if err != nil {
 			return nil, err
 		}
@@ -227,12 +248,11 @@ const statusReadTimeout = 5 * time.Second
 // its first turn is committed) and reported as [ErrInstanceNotFound].
 func (c *Client) waitStatus(ctx context.Context, instanceID, what string, mustExist bool, done func(*Status) bool) (*Status, error) {
 	began := time.Now()
-	subject := c.st.StatusSubject(instanceID)
-	w, err := c.notices.watch(c.nc, c.st.StatusSubjects(), subject, instanceID)
+	w, stop, err := c.watchNotices(instanceID)
 	if err != nil {
 		return nil, err
 	}
-	defer c.notices.unwatch(subject, w)
+	defer stop()
 	poll := firstStatusPoll
 	var lastErr error
 	for {
@@ -325,13 +345,16 @@ func (c *Client) LastDeadLetter(ctx context.Context, instanceID string) (string,
 	if err := validateInstanceID(instanceID); err != nil {
 		return "", err
 	}
-	return c.st.LastDeadLetter(ctx, instanceID)
+	if d, ok := c.st.(store.DeadLetterReader); ok {
+		return d.LastDeadLetter(ctx, instanceID)
+	}
+	return "", nil
 }
 
 // missing reports whether the instance has nothing in its inbox and, read after that,
 // no history.
 func (c *Client) missing(ctx context.Context, instanceID string) (bool, error) {
-	if _, pending, err := c.st.PendingStart(ctx, instanceID); err != nil || pending > 0 {
+	if _, pending, err := c.pendingStart(ctx, instanceID); err != nil || pending > 0 {
 		return false, err
 	}
 	_, err := c.st.InstanceSummary(ctx, instanceID)
@@ -358,7 +381,14 @@ func (c *Client) ListExecutions(ctx context.Context, instanceID string) ([]uint6
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	return c.st.ListExecutions(ctx, instanceID)
+	if c.js != nil {
+		return c.js.ListExecutions(ctx, instanceID)
+	}
+	a, ok := c.st.(store.Admin)
+	if !ok {
+		return nil, fmt.Errorf("duroxide: list executions: %w", ErrNotSupported)
+	}
+	return a.ListExecutions(ctx, instanceID)
 }
 
 func newULID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }

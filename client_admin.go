@@ -15,17 +15,34 @@ import (
 // apply every turn committed before the read.
 const ViewsWaitTimeout = projections.ViewsWaitTimeout
 
-// adminState holds the client's management side: the store's [projections.Admin]
-// (which implements store.Admin and store.Deleter), shared with the conformance
-// suite; the methods below validate input and map its types (its errors are the
-// root sentinels: the root declares them as aliases of the store's).
+// adminState holds the client's management side: on JetStream the store's
+// [projections.Admin] (which implements store.Admin and store.Deleter), shared with
+// the conformance suite; on another store the store itself when it implements both,
+// else a stand-in whose calls fail with [ErrNotSupported]. The methods below
+// validate input and map its types (its errors are the root sentinels: the root
+// declares them as aliases of the store's).
 type adminState struct {
 	once sync.Once
-	a    *projections.Admin
+	a    managementStore
 }
 
-func (c *Client) mgmt() *projections.Admin {
-	c.admin.once.Do(func() { c.admin.a = projections.NewAdmin(c.st) })
+// managementStore is the management side of the contract: reads and deletes.
+type managementStore interface {
+	store.Admin
+	store.Deleter
+}
+
+func (c *Client) mgmt() managementStore {
+	c.admin.once.Do(func() {
+		switch m, ok := c.st.(managementStore); {
+		case c.js != nil:
+			c.admin.a = projections.NewAdmin(c.js)
+		case ok:
+			c.admin.a = m
+		default:
+			c.admin.a = noManagement{}
+		}
+	})
 	return c.admin.a
 }
 
@@ -107,7 +124,11 @@ func (c *Client) listPending(ctx context.Context, opts ListOptions) (*InstancePa
 	if limit == 0 {
 		limit = 100
 	}
-	ids, next, err := c.st.PendingStarts(ctx, opts.Name, limit, opts.Cursor)
+	p, ok := c.st.(store.PendingReader)
+	if !ok {
+		return &InstancePage{}, nil // the store keeps no starts waiting
+	}
+	ids, next, err := p.PendingStarts(ctx, opts.Name, limit, opts.Cursor)
 	if err != nil {
 		return nil, err
 	}

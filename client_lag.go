@@ -2,7 +2,10 @@ package duroxide
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/duroxide-go/duroxide/projections"
 )
 
 // ProjectorLag is how far the management views (list, info, metrics) are behind
@@ -24,7 +27,13 @@ type ProjectorLag struct {
 // to catch up, so it can be watched under load. Errors wrap [ErrViewsUnavailable]
 // when no runtime has run a projector in the namespace yet.
 func (c *Client) ProjectorLag(ctx context.Context) (*ProjectorLag, error) {
-	l, err := c.mgmt().Lag(ctx)
+	lr, ok := c.mgmt().(interface {
+		Lag(context.Context) (*projections.Lag, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("duroxide: projector lag: %w (the store keeps no projected views)", ErrNotSupported)
+	}
+	l, err := lr.Lag(ctx)
 	if err != nil {
 		return nil, err
 	}

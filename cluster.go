@@ -36,3 +36,7 @@ func (o *Options) validateCluster() error {
 	}
 	return nil
 }
+
+func (c ClusterOptions) isZero() bool {
+	return c.ServerName == "" && c.Name == "" && c.Listen == "" && len(c.Routes) == 0 && c.Replicas == 0 && c.PartitionLease == 0
+}

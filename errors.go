@@ -20,6 +20,11 @@ var (
 	// ErrPayloadTooLarge is returned (wrapped) when a payload exceeds the configured
 	// limit (Options.MaxPayloadBytes, ClientOptions.MaxPayloadBytes).
 	ErrPayloadTooLarge = errors.New("payload too large")
+	// ErrNotSupported is returned (wrapped, naming the call) by a client or
+	// runtime call the runtime's store cannot serve: a management read or delete
+	// on a store ([Options.Store]) that implements neither [store.Admin] nor
+	// [store.Deleter], or a NATS-only feature on a store without NATS.
+	ErrNotSupported = errors.New("not supported by this store")
 )
 
 // ErrDataDirLocked is returned (wrapped) by [Start] when another process, or

@@ -161,22 +161,41 @@ func getKVActivity(actx *ActivityContext, input string) (string, error) {
 // running execution sees it (the store its ended executions left plus its own
 // changes so far). It reports false when the key or the instance does not exist.
 // An invalid instance id returns an error wrapping [ErrInvalidInput]; a failed read
-// returns the store's error.
+// returns the store's error; a store without [store.KVReader], [ErrNotSupported].
 func (c *Client) GetValue(ctx context.Context, instanceID, key string) (string, bool, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return "", false, err
 	}
-	return c.st.GetKVValue(ctx, instanceID, key)
+	kv, err := c.kvReader("read a value")
+	if err != nil {
+		return "", false, err
+	}
+	return kv.GetKVValue(ctx, instanceID, key)
+}
+
+// kvReader is the store's [store.KVReader], or an error wrapping [ErrNotSupported]
+// naming what needed it.
+func (c *Client) kvReader(what string) (store.KVReader, error) {
+	kv, ok := c.st.(store.KVReader)
+	if !ok {
+		return nil, fmt.Errorf("duroxide: %s: %w (the store implements no store.KVReader)", what, ErrNotSupported)
+	}
+	return kv, nil
 }
 
 // GetAllValues returns an instance's whole store (empty when the instance does not
 // exist). An invalid instance id returns an error wrapping [ErrInvalidInput]; a
-// failed read returns the store's error.
+// failed read returns the store's error; a store without [store.KVReader],
+// [ErrNotSupported].
 func (c *Client) GetAllValues(ctx context.Context, instanceID string) (map[string]string, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
-	return c.st.GetKVAllValues(ctx, instanceID)
+	kv, err := c.kvReader("read values")
+	if err != nil {
+		return nil, err
+	}
+	return kv.GetKVAllValues(ctx, instanceID)
 }
 
 // WaitForValue waits until key is set in an instance's store and returns its value.

@@ -1,6 +1,7 @@
 package duroxide
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,6 +13,22 @@ import (
 // Options configures a [Runtime]. The zero value of every field means its documented
 // default, so Options{} runs an embedded server with data in ./duroxide-data.
 type Options struct {
+	// Store runs the runtime on this store instead of the JetStream store (nil, the
+	// default and the only store of a production node): for tests and for other
+	// stores of the contract (package store; e.g. an in-memory store). The runtime
+	// uses the optional layers the store implements (store.SessionStore,
+	// store.KVReader, store.Admin with store.Deleter, store.InboxPublisher,
+	// store.PendingReader, store.DeadLetterReader, store.StatusWatcher,
+	// store.CancelSignaler) and does without the others: calls that need a missing
+	// layer fail with [ErrNotSupported]. The store's own configuration decides what
+	// JetStream takes from these Options (worker tags, session ownership, message
+	// size limits); the runtime has no partitions and no NATS connection, runs no
+	// projector, and does not close the store on Shutdown: its owner does, after
+	// Shutdown. Start rejects Store together with any NATS or embedded-server field
+	// (Conn, NATSURL, NATSOptions, DataDir, Listen, Cluster, Namespace, Partitions,
+	// MemoryStorage, InboxAckWait) with [ErrInvalidInput] naming it.
+	Store store.Provider
+
 	// Conn runs the runtime on an existing NATS connection. It takes precedence over
 	// NATSURL and the embedded server, and is not closed by Shutdown.
 	Conn *nats.Conn
@@ -122,6 +139,28 @@ type Options struct {
 	// InboxAckWait is how long the broker waits for an inbox message's ack before
 	// redelivering it. Default 30s.
 	InboxAckWait time.Duration
+}
+
+// validateStore rejects Options.Store combined with a field of the JetStream store,
+// which it would silently ignore.
+func (o *Options) validateStore() error {
+	if o.Store == nil {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Conn", o.Conn != nil}, {"NATSURL", o.NATSURL != ""}, {"NATSOptions", len(o.NATSOptions) > 0},
+		{"DataDir", o.DataDir != ""}, {"Listen", o.Listen != ""}, {"Cluster", !o.Cluster.isZero()},
+		{"Namespace", o.Namespace != ""}, {"Partitions", o.Partitions != 0}, {"MemoryStorage", o.MemoryStorage},
+		{"InboxAckWait", o.InboxAckWait != 0},
+	} {
+		if f.set {
+			return fmt.Errorf("%w: Options.Store is set, so Options.%s (a setting of the JetStream store) would be ignored", ErrInvalidInput, f.name)
+		}
+	}
+	return nil
 }
 
 func (o *Options) defaults() {

@@ -28,7 +28,8 @@ type Runtime struct {
 	lock   *jetstream.DataDirLock // the embedded server's data directory, held until disconnect
 	nc     *nats.Conn
 	ownNC  bool
-	st     *jetstream.Store
+	st     store.Provider   // the store turns and activities run on
+	js     *jetstream.Store // st when the runtime opened the JetStream store, else nil
 	client *Client
 	cache  *engineCache
 	mgmt   management       // projector and system activities (runtime_projector.go)
@@ -52,9 +53,15 @@ type Runtime struct {
 // [ErrDataDirLocked] if the directory is already served, [ErrInvalidInput] for a nil
 // registry or invalid options (naming the field), and the server's, connection's or
 // store's error when they cannot start.
+//
+// With [Options.Store] the runtime runs on that store instead, starting and
+// connecting to nothing (see the field for what it ignores and what it rejects).
 func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("%w: registry is nil", ErrInvalidInput)
+	}
+	if err := opts.validateStore(); err != nil {
+		return nil, err
 	}
 	opts.defaults()
 	stableID := opts.WorkerNodeID // before validateSessions makes one up
@@ -72,6 +79,11 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker(), replay: replay}
+	if opts.Store != nil {
+		r.st = opts.Store
+		r.run(ctx)
+		return r, nil
+	}
 	if err := r.connect(); err != nil {
 		return nil, err
 	}
@@ -111,8 +123,15 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		r.disconnect()
 		return nil, fmt.Errorf("duroxide: %w", err)
 	}
-	r.st = st
-	r.client = newClient(st, opts.MaxPayloadBytes)
+	r.st, r.js = st, st
+	r.run(ctx)
+	return r, nil
+}
+
+// run starts the runtime's loops on r.st.
+func (r *Runtime) run(ctx context.Context) {
+	opts := r.opts
+	r.client = newClient(r.st, opts.MaxPayloadBytes)
 	r.cache = newEngineCache(opts.MaxCachedInstances, max(opts.CachedInstanceIdleTimeout, 0))
 	r.loopCtx, r.stop = context.WithCancel(context.Background())
 	if opts.CachedInstanceIdleTimeout > 0 {
@@ -124,7 +143,7 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	}
 	r.actCtx, r.actCancel = context.WithCancel(context.Background())
 	r.startManagement(ctx)
-	if opts.ActivityConcurrency > 0 {
+	if _, ok := r.st.(store.SessionStore); ok && opts.ActivityConcurrency > 0 {
 		r.sessStop, r.sessDone = make(chan struct{}), make(chan struct{})
 		go r.sessionManager(r.sessStop, r.sessDone)
 	}
@@ -136,7 +155,6 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		r.wg.Add(1)
 		go r.activityLoop()
 	}
-	return r, nil
 }
 
 func (r *Runtime) connect() error {
@@ -200,6 +218,9 @@ func (r *Runtime) nodeID(workerNodeID string) (string, error) {
 }
 
 func (r *Runtime) disconnect() {
+	if r.nc == nil {
+		return // a runtime on Options.Store
+	}
 	if r.ownNC {
 		// Acks and naks are fire-and-forget publishes: make sure they reached the
 		// server before the connection goes.
@@ -213,15 +234,22 @@ func (r *Runtime) disconnect() {
 	_ = r.lock.Release() // after the server: its files are closed
 }
 
-// Client returns a client on the runtime's connection.
+// Client returns a client on the runtime's connection (on a runtime over
+// [Options.Store], on that store: the only way to get a client of such a runtime).
 func (r *Runtime) Client() *Client { return r.client }
 
 // Partitions returns the inbox partitions this node currently processes. Nodes
 // sharing a namespace split the partitions between them and rebalance as nodes join
-// and leave.
-func (r *Runtime) Partitions() []int { return r.st.OwnedPartitions() }
+// and leave. A runtime over [Options.Store] has no partitions (nil).
+func (r *Runtime) Partitions() []int {
+	if r.js == nil {
+		return nil
+	}
+	return r.js.OwnedPartitions()
+}
 
-// Conn returns the runtime's NATS connection.
+// Conn returns the runtime's NATS connection (nil for a runtime over
+// [Options.Store]).
 func (r *Runtime) Conn() *nats.Conn { return r.nc }
 
 // ClientURL returns the embedded server's client URL, or "" when the runtime did not
@@ -259,7 +287,9 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 			close(r.sessStop)
 			<-r.sessDone
 		}
-		_ = r.st.Close()
+		if r.js != nil { // a store passed in Options.Store is its owner's to close
+			_ = r.js.Close()
+		}
 		r.disconnect()
 	})
 	return err

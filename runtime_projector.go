@@ -26,15 +26,19 @@ func (r *Runtime) startManagement(ctx context.Context) {
 	r.reg.mu.Unlock()
 
 	r.mgmt.done = make(chan struct{})
+	if r.js == nil {
+		close(r.mgmt.done) // another store keeps its management views itself
+		return
+	}
 	cfg := projections.Config{
-		Namespace:       r.st.Namespace(),
-		HistoryStream:   r.st.HistoryStream(),
-		HistorySubjects: r.st.HistorySubjects(),
-		Storage:         r.st.StorageType(),
-		Replicas:        r.st.Replicas(),
+		Namespace:       r.js.Namespace(),
+		HistoryStream:   r.js.HistoryStream(),
+		HistorySubjects: r.js.HistorySubjects(),
+		Storage:         r.js.StorageType(),
+		Replicas:        r.js.Replicas(),
 		Logger:          r.opts.Logger,
 	}
-	if p, err := projections.Start(ctx, r.st.JetStream(), cfg); err == nil {
+	if p, err := projections.Start(ctx, r.js.JetStream(), cfg); err == nil {
 		r.mgmt.proj = p
 		close(r.mgmt.done)
 		return
@@ -48,7 +52,7 @@ func (r *Runtime) startManagement(ctx context.Context) {
 			if r.loopCtx.Err() != nil {
 				return
 			}
-			p, err := projections.Start(r.loopCtx, r.st.JetStream(), cfg)
+			p, err := projections.Start(r.loopCtx, r.js.JetStream(), cfg)
 			if err == nil {
 				r.mgmt.mu.Lock()
 				r.mgmt.proj = p

@@ -35,9 +35,14 @@ type ServiceRequest struct {
 // `nats micro ls` / `$SRV.INFO.duroxide`; its endpoints are
 // <namespace>.api.<operation> (see docs/PROTOCOL.md). Several nodes may each start
 // it: requests are load-balanced over them. Stop it with the returned service's Stop.
+// A client of a runtime on another store than JetStream ([Options.Store]) has no
+// NATS connection: StartService returns an error wrapping [ErrNotSupported].
 func StartService(c *Client) (micro.Service, error) {
-	ns := c.st.Namespace()
-	svc, err := micro.AddService(c.nc, micro.Config{
+	if c.js == nil {
+		return nil, fmt.Errorf("duroxide: start management service: %w (it needs the JetStream store)", ErrNotSupported)
+	}
+	ns := c.js.Namespace()
+	svc, err := micro.AddService(c.js.Conn(), micro.Config{
 		Name:        "duroxide",
 		Version:     ServiceVersion,
 		Description: "duroxide-go management reads for namespace " + ns,

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/duroxide-go/duroxide/jetstream"
+	"github.com/duroxide-go/duroxide/store"
 )
 
 // Session limits.
@@ -92,19 +93,20 @@ func (r *Runtime) sessionManager(stop <-chan struct{}, done chan<- struct{}) {
 	cleanup := time.NewTicker(r.opts.SessionCleanupInterval)
 	defer cleanup.Stop()
 	owners := []string{r.opts.WorkerNodeID}
+	ss := r.st.(store.SessionStore) // run only on a store that has sessions
 	for {
 		select {
 		case <-stop:
 			return
 		case <-renew.C:
 			ctx, cancel := context.WithTimeout(context.Background(), r.opts.SessionLockTimeout)
-			if _, err := r.st.RenewSessionLocks(ctx, owners, r.opts.SessionLockTimeout, r.opts.SessionIdleTimeout); err != nil {
+			if _, err := ss.RenewSessionLocks(ctx, owners, r.opts.SessionLockTimeout, r.opts.SessionIdleTimeout); err != nil {
 				r.log.Warn("renew session leases", "err", err)
 			}
 			cancel()
 		case <-cleanup.C:
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if n, err := r.st.CleanupOrphanedSessions(ctx, r.opts.SessionIdleTimeout); err != nil {
+			if n, err := ss.CleanupOrphanedSessions(ctx, r.opts.SessionIdleTimeout); err != nil {
 				r.log.Warn("clean up orphaned sessions", "err", err)
 			} else if n > 0 {
 				r.log.Debug("orphaned sessions cleaned up", "count", n)
@@ -115,8 +117,14 @@ func (r *Runtime) sessionManager(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 // OwnedSessions returns the sessions this runtime currently owns ("<tag>/<id>" for
-// sessions of tagged activities), in no particular order.
-func (r *Runtime) OwnedSessions() []string { return r.st.OwnedSessions() }
+// sessions of tagged activities), in no particular order; nil on a store
+// ([Options.Store]) that does not report them (a method OwnedSessions() []string).
+func (r *Runtime) OwnedSessions() []string {
+	if o, ok := r.st.(interface{ OwnedSessions() []string }); ok {
+		return o.OwnedSessions()
+	}
+	return nil
+}
 
 // WorkerNodeID returns this runtime's session owner identity (Options.WorkerNodeID or
 // the generated one).

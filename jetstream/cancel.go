@@ -11,15 +11,9 @@ import (
 	"github.com/duroxide-go/duroxide/store"
 )
 
-// ActivityRef names one scheduled activity: the instance, the execution that
-// scheduled it, its ActivityScheduled event id and that event's time (which tells it
-// apart from an activity of a recreated instance with the same id).
-type ActivityRef struct {
-	Instance      string `json:"instance"`
-	ExecutionID   uint64 `json:"execution_id"`
-	ID            uint64 `json:"id"`
-	ScheduledAtMs int64  `json:"scheduled_at_ms,omitempty"`
-}
+// ActivityRef names one scheduled activity in a cancellation signal (the store's
+// type: the JSON of a signal is unchanged).
+type ActivityRef = store.ActivityRef
 
 // CancelSubjectAll is the core NATS subject filter of activity cancellation signals
 // (<ns>.cancel.<id>). Workers subscribe to it; see [Store.SignalCancelled].

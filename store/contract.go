@@ -252,3 +252,80 @@ type Deleter interface {
 	// Missing instances are skipped.
 	PruneExecutionsBulk(ctx context.Context, f InstanceFilter, opts PruneOptions) (*PruneResult, error)
 }
+
+// The client's and the runtime's side of the contract beyond [Provider]: optional
+// layers a store implements when it has a better way than the fallback the runtime
+// uses without them. Each is discovered with a type assertion on the [Provider]; the
+// runtime states its fallback in each comment, so a store that implements none of
+// them (an in-memory store serving one process) still runs every feature except
+// the ones named there.
+
+// InboxPublisher gives client messages (StartOrchestration, ExternalRaised,
+// QueueMessage, CancelInstance) a path of their own into an instance's inbox. A
+// published message is durable when the call returns and is delivered to the
+// instance's next [Provider.FetchOrchestrationItem] like a message of
+// [Provider.EnqueueForOrchestrator]; it never creates the instance by itself. Two
+// publishes with the same non-empty dedupID within the store's duplicate window
+// enqueue one message. Without it, clients call EnqueueForOrchestrator with no delay
+// (and no deduplication: the runtime ignores a second start of an existing instance
+// anyway).
+type InboxPublisher interface {
+	// PublishInbox adds a client message to item.Instance's inbox. It returns an
+	// error, enqueueing nothing, for an invalid instance id.
+	PublishInbox(ctx context.Context, item WorkItem, dedupID string) error
+}
+
+// PendingReader reports starts that wait in an inbox: an instance whose
+// StartOrchestration no runtime has processed yet has no history
+// ([Provider.InstanceSummary] returns [ErrNotFound]) but exists for its clients, as
+// Pending. Without it, clients see such an instance as not found until its first turn
+// commits, and list no pending instances.
+type PendingReader interface {
+	// PendingStart returns the first StartOrchestration waiting in the instance's
+	// inbox (nil if none) and how many messages wait there in all (delayed ones
+	// included). A message stays counted until the turn that consumed it has
+	// committed (and may stay counted a moment longer), so an instance with no
+	// history and nothing pending does not exist: read PendingStart first, then
+	// InstanceSummary.
+	PendingStart(ctx context.Context, instance string) (start *WorkItem, pending uint64, err error)
+	// PendingStarts lists instances without history (at the time of the call)
+	// whose start waits in their inbox, of orchestration name when name is not empty: at most limit (> 0) of
+	// them, after the cursor after ("" for the first page), in an order fixed by
+	// the store. next is the cursor of the next page, "" after the last.
+	PendingStarts(ctx context.Context, name string, limit int, after string) (ids []string, next string, err error)
+}
+
+// DeadLetterReader tells why a store rejected an instance's message (a store that
+// dead-letters undecodable or invalid messages instead of dropping them). Without
+// it, clients have no reason to give beyond "not found".
+type DeadLetterReader interface {
+	// LastDeadLetter returns the reason the instance's last dead-lettered message
+	// was rejected, or "" when none was.
+	LastDeadLetter(ctx context.Context, instance string) (string, error)
+}
+
+// StatusWatcher wakes waiters when an instance's status may have changed, so a
+// client waiting for an instance to finish does not have to poll. Notices are best
+// effort: a waiter always re-reads [Provider.InstanceSummary], and also polls (at
+// least every second), so a lost notice only delays it. Without it, waiters only
+// poll.
+type StatusWatcher interface {
+	// WatchStatus calls notify (from any goroutine, possibly spuriously) after each
+	// commit that may have changed the instance's summary, until stop is called.
+	// notify must not block.
+	WatchStatus(instance string, notify func()) (stop func(), err error)
+}
+
+// CancelSignaler carries "stop running these activities" from the runtime that
+// committed a turn cancelling them ([Commit.CancelledActivities]) to every runtime
+// of the deployment, so an attempt running elsewhere stops at once rather than at
+// its next lock renewal (which fails with [ErrLockLost]). Signals are best effort
+// and sent after the commit. Without it, the runtime signals only its own running
+// activities, which is all there is for a store serving one process.
+type CancelSignaler interface {
+	// SignalCancelled sends one signal naming refs (all of instance).
+	SignalCancelled(instance string, refs []ActivityRef) error
+	// WatchCancellations calls fn with the refs of each signal (of any instance,
+	// from any runtime, this one included) until stop is called. fn must not block.
+	WatchCancellations(fn func([]ActivityRef)) (stop func(), err error)
+}

@@ -96,3 +96,14 @@ func (t WorkItemType) IsCompletion() bool {
 	}
 	return false
 }
+
+// ActivityRef names one scheduled activity in a cancellation signal
+// ([CancelSignaler]): the instance, the execution that scheduled it, its
+// ActivityScheduled event id and that event's time (which tells it apart from an
+// activity of a recreated instance with the same id).
+type ActivityRef struct {
+	Instance      string `json:"instance"`
+	ExecutionID   uint64 `json:"execution_id"`
+	ID            uint64 `json:"id"`
+	ScheduledAtMs int64  `json:"scheduled_at_ms,omitempty"`
+}

@@ -109,6 +109,7 @@ var Tests = concat(
 	cancellationTests,
 	sessionsTests,
 	capabilityFilteringTests,
+	clientLayerTests,
 )
 
 func concat(groups ...[]Test) []Test {
