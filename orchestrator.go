@@ -100,7 +100,7 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 				return
 			}
 		}
-		e.apply(item.Messages, time.Now().UnixMilli())
+		e.apply(item.Messages, r.now().UnixMilli())
 	}
 	st, out := e.terminal()
 	events, work, orch := e.takeTurn()
@@ -174,7 +174,7 @@ func (r *Runtime) startExecution(ctx context.Context, item *store.OrchestrationI
 	}
 	fn, version, ok := r.reg.resolveOrchestration(start.Name, start.Version)
 	exec := item.ExecutionID + 1
-	now := time.Now().UnixMilli()
+	now := r.now().UnixMilli()
 	if !ok {
 		if item.AttemptCount <= r.opts.MaxAttempts {
 			delay := r.opts.unregisteredDelay(item.AttemptCount)
@@ -287,7 +287,7 @@ func poisonDetails(item *store.OrchestrationItem, maxAttempts int) *history.Erro
 // commitFailure appends OrchestrationFailed to the current execution (or drops the
 // messages when there is no execution to fail).
 func (r *Runtime) commitFailure(ctx context.Context, item *store.OrchestrationItem, d *history.ErrorDetails) {
-	now := time.Now().UnixMilli()
+	now := r.now().UnixMilli()
 	if item.HistoryError != "" {
 		// The history cannot be read, so the failure is appended where it stands
 		// (the store's ack is append-only): the instance's status becomes Failed

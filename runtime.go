@@ -38,6 +38,7 @@ type Runtime struct {
 	sessStop, sessDone chan struct{}
 
 	replay *store.CapabilityFilter // SupportedReplayVersions (replay_versions.go)
+	knobs  testknobs.Knobs         // test-only settings (runtime_knobs.go)
 
 	stop      context.CancelFunc // stops fetching new work
 	loopCtx   context.Context
@@ -78,7 +79,8 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker(), replay: replay}
+	knobs := testknobs.From(ctx)
+	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker(), replay: replay, knobs: knobs}
 	if opts.Store != nil {
 		r.st = opts.Store
 		r.run(ctx)
@@ -92,7 +94,6 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		r.disconnect()
 		return nil, err
 	}
-	knobs := testknobs.From(ctx)
 	st, err := jetstream.Open(ctx, r.nc, jetstream.Config{
 		Namespace:          opts.Namespace,
 		Partitions:         opts.Partitions,
@@ -143,6 +144,10 @@ func (r *Runtime) run(ctx context.Context) {
 	}
 	r.actCtx, r.actCancel = context.WithCancel(context.Background())
 	r.startManagement(ctx)
+	if d := r.knobs.Driver; d != nil {
+		d.Turn, d.Activity = r.turn, r.runActivity // the caller drives (runtime_knobs.go)
+		return
+	}
 	if _, ok := r.st.(store.SessionStore); ok && opts.ActivityConcurrency > 0 {
 		r.sessStop, r.sessDone = make(chan struct{}), make(chan struct{})
 		go r.sessionManager(r.sessStop, r.sessDone)

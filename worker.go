@@ -31,7 +31,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 			Message: fmt.Sprintf("activity %q delivered %d times (max %d)", it.Name, lease.AttemptCount, r.opts.MaxAttempts)}))
 		return
 	}
-	fn, ok := r.reg.activity(it.Name)
+	fn, ok := r.activity(it.Name)
 	if !ok {
 		if lease.AttemptCount < r.opts.MaxAttempts {
 			_ = r.st.AbandonWorkItem(ctx, lease.LockToken, r.opts.unregisteredDelay(lease.AttemptCount), false)

@@ -1,13 +1,17 @@
 // Package testknobs carries the runtime's test-only settings: fault-injection hooks
-// in the store and partition sharing for tests of the history fence. They travel in
-// the context passed to duroxide.Start, so they are not part of the public Options,
-// and only this module's tests (an internal package) can set them.
+// in the store, partition sharing for tests of the history fence, and the virtual
+// clock, manual driving and activity mocks of the time-skipping harness
+// (package duroxidetest). They travel in the context passed to duroxide.Start, so
+// they are not part of the public Options, and only this module (an internal
+// package) can set them.
 package testknobs
 
 import (
 	"context"
+	"time"
 
 	"github.com/duroxide-go/duroxide/jetstream"
+	"github.com/duroxide-go/duroxide/store"
 )
 
 // Knobs are the test-only settings of one runtime.
@@ -17,6 +21,28 @@ type Knobs struct {
 	// SharedPartitions makes every node pull every partition (no pinning); only the
 	// history fence then serialises instances.
 	SharedPartitions bool
+
+	// Clock, when set, is the runtime's time: the timestamps of the events its
+	// turns record, from which timer fire times and OrchestrationContext.Now
+	// follow. Default: time.Now.
+	Clock func() time.Time
+	// Driver, when set, makes Start run no fetch loops and no session manager:
+	// Start fills it with the runtime's own turn and activity code, and the caller
+	// fetches from the store and calls them, one at a time.
+	Driver *Driver
+	// MockActivity, when set, is asked for each activity before the registry: it
+	// returns the function to run instead (a
+	// func(*duroxide.ActivityContext, string) (string, error)) and true, or false
+	// to run the registered activity.
+	MockActivity func(name string) (any, bool)
+}
+
+// Driver is the runtime's turn and activity code, for a caller that drives the
+// runtime itself (Knobs.Driver). Each call runs to the end: Turn commits (or
+// abandons) the item, Activity acks (or abandons) the lease.
+type Driver struct {
+	Turn     func(*store.OrchestrationItem)
+	Activity func(*store.WorkLease)
 }
 
 type key struct{}
