@@ -1,0 +1,180 @@
+package duroxidetest_test
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duroxide-go/duroxide"
+	"github.com/duroxide-go/duroxide/duroxidetest"
+	"github.com/duroxide-go/duroxide/history"
+)
+
+// order is the 30-day workflow: charge a card (retried with exponential backoff),
+// wait up to a week for an approval, then a 30-day cooling-off timer, then ship.
+const (
+	orderOrch    = "Order"
+	chargeAct    = "Charge"
+	shipAct      = "Ship"
+	approvalName = "approval"
+	day          = 24 * time.Hour
+)
+
+var chargeRetry = duroxide.RetryPolicy{MaxAttempts: 4, Backoff: duroxide.ExponentialBackoff(time.Minute, 2, time.Hour)}
+
+func order(ctx *duroxide.OrchestrationContext, amount int) (string, error) {
+	charge, err := duroxide.Await[string](ctx.ScheduleActivityWithRetry(chargeAct, amount, chargeRetry))
+	if err != nil {
+		return "", err
+	}
+	ctx.SetCustomStatus("awaiting approval")
+	approval := ctx.WaitForEvent(approvalName)
+	if ctx.Select(approval, ctx.ScheduleTimer(7*day)) == 1 {
+		return "no approval", nil
+	}
+	var by string
+	if err := approval.Get(&by); err != nil {
+		return "", err
+	}
+	approvedAt := ctx.Now()
+	ctx.SetValue("approved_by", by)
+	ctx.SetCustomStatus("cooling off")
+	if err := ctx.ScheduleTimer(30 * day).Get(nil); err != nil {
+		return "", err
+	}
+	receipt, err := duroxide.Await[string](ctx.ScheduleActivity(shipAct, charge))
+	if err != nil {
+		return "", err
+	}
+	ctx.SetCustomStatus("shipped")
+	return fmt.Sprintf("%s approved by %s at %s, %s at %s", charge, by, approvedAt.Format(time.RFC3339),
+		receipt, ctx.Now().Format(time.RFC3339)), nil
+}
+
+func ship(_ *duroxide.ActivityContext, charge string) (string, error) { return "shipped " + charge, nil }
+
+func orderRegistry(t testing.TB) *duroxide.Registry {
+	reg := duroxide.NewRegistry()
+	if err := duroxide.RegisterOrchestration(reg, orderOrch, order); err != nil {
+		t.Fatal(err)
+	}
+	// Charge is not registered: the tests mock it. Ship runs for real.
+	if err := duroxide.RegisterActivity(reg, shipAct, ship); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// runOrder runs the workflow: Charge fails twice, then succeeds; the approval
+// comes after 2 virtual days. It returns the env and the virtual times of the
+// charge attempts.
+func runOrder(t testing.TB) (*duroxidetest.Env, []time.Time) {
+	env := duroxidetest.New(t, orderRegistry(t))
+	var attempts []time.Time
+	env.MockActivity(chargeAct, func(_ *duroxide.ActivityContext, input string) (string, error) {
+		attempts = append(attempts, env.Now())
+		if len(attempts) < 3 {
+			return "", errors.New("card declined, try again")
+		}
+		return `"charged ` + input + `"`, nil
+	})
+	env.Start(orderOrch, "order-1", 42)
+	env.RaiseEventAfter(2*day, "order-1", approvalName, "alice")
+	env.Run()
+	return env, attempts
+}
+
+func TestThirtyDayWorkflow(t *testing.T) {
+	env, attempts := runOrder(t)
+	t0 := duroxidetest.DefaultStartTime
+	st := env.Status("order-1")
+	if st.State != duroxide.StateCompleted {
+		t.Fatalf("state %s (failure %+v), want Completed", st.State, st.Failure)
+	}
+	want := "charged 42 approved by alice at 2025-01-03T00:00:00Z, shipped charged 42 at 2025-02-02T00:00:00Z"
+	if got := duroxidetest.Output[string](env, "order-1"); got != want {
+		t.Errorf("output %q\nwant   %q", got, want)
+	}
+	// Backoff in virtual time: 1 minute, then 2.
+	wantAttempts := []time.Time{t0, t0.Add(time.Minute), t0.Add(3 * time.Minute)}
+	if !slices.EqualFunc(attempts, wantAttempts, time.Time.Equal) {
+		t.Errorf("charge attempts at %v, want %v", attempts, wantAttempts)
+	}
+	if cs, _ := env.CustomStatus("order-1"); cs != "shipped" {
+		t.Errorf("custom status %q, want shipped", cs)
+	}
+	if v, ok := env.Value("order-1", "approved_by"); !ok || v != "alice" {
+		t.Errorf("KV approved_by = %q, %v", v, ok)
+	}
+	if now := env.Now(); !now.Equal(t0.Add(32 * day)) {
+		t.Errorf("virtual clock at the end %v, want %v (the 30-day timer after the approval)", now, t0.Add(32*day))
+	}
+
+	// The history: three Charge attempts with two backoff timers between them, the
+	// week-long approval timeout, the approval, the 30-day timer, Ship, the end.
+	// Virtual time jumped from 3 minutes to 2 days (the approval), then to the
+	// timeout and to the 30-day timer.
+	h := env.History("order-1")
+	var got []string
+	for _, ev := range h {
+		switch ev.Type {
+		case history.ActivityScheduled, history.ActivityCompleted, history.ActivityFailed, history.ExternalEvent:
+			got = append(got, fmt.Sprintf("%s %s @%s", ev.Type, ev.Name, time.UnixMilli(ev.TimestampMs).UTC().Sub(t0)))
+		case history.TimerCreated, history.TimerFired:
+			got = append(got, fmt.Sprintf("%s fire@%s", ev.Type, time.UnixMilli(ev.FireAtMs).UTC().Sub(t0)))
+		case history.OrchestrationCompleted:
+			got = append(got, fmt.Sprintf("%s @%s", ev.Type, time.UnixMilli(ev.TimestampMs).UTC().Sub(t0)))
+		}
+	}
+	wantH := []string{
+		"ActivityScheduled Charge @0s",
+		"ActivityFailed  @0s",
+		"TimerCreated fire@1m0s",
+		"TimerFired fire@1m0s",
+		"ActivityScheduled Charge @1m0s",
+		"ActivityFailed  @1m0s",
+		"TimerCreated fire@3m0s",
+		"TimerFired fire@3m0s",
+		"ActivityScheduled Charge @3m0s",
+		"ActivityCompleted  @3m0s",
+		"TimerCreated fire@168h3m0s",
+		"ExternalEvent approval @48h0m0s",
+		"TimerCreated fire@768h0m0s",
+		"TimerFired fire@168h3m0s", // the approval's timeout lost the Select but still fires
+		"TimerFired fire@768h0m0s",
+		"ActivityScheduled Ship @768h0m0s",
+		"ActivityCompleted  @768h0m0s",
+		"OrchestrationCompleted @768h0m0s",
+	}
+	if !reflect.DeepEqual(got, wantH) {
+		t.Errorf("history:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantH, "\n"))
+	}
+}
+
+// The same test gives the same history, event by event, timestamps included.
+func TestSameHistoryEveryRun(t *testing.T) {
+	env1, _ := runOrder(t)
+	env2, _ := runOrder(t)
+	h1, h2 := env1.History("order-1"), env2.History("order-1")
+	if len(h1) != len(h2) || len(h1) == 0 {
+		t.Fatalf("histories of %d and %d events", len(h1), len(h2))
+	}
+	for i := range h1 {
+		if !reflect.DeepEqual(h1[i], h2[i]) {
+			t.Fatalf("event %d differs:\n%+v\n%+v", i, h1[i], h2[i])
+		}
+	}
+}
+
+func BenchmarkThirtyDayWorkflow(b *testing.B) {
+	for b.Loop() {
+		env, _ := runOrder(b)
+		if st := env.Status("order-1"); st.State != duroxide.StateCompleted {
+			b.Fatalf("state %s", st.State)
+		}
+	}
+}
