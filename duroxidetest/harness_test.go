@@ -55,7 +55,9 @@ func order(ctx *duroxide.OrchestrationContext, amount int) (string, error) {
 		receipt, ctx.Now().Format(time.RFC3339)), nil
 }
 
-func ship(_ *duroxide.ActivityContext, charge string) (string, error) { return "shipped " + charge, nil }
+func ship(_ *duroxide.ActivityContext, charge string) (string, error) {
+	return "shipped " + charge, nil
+}
 
 func orderRegistry(t testing.TB) *duroxide.Registry {
 	reg := duroxide.NewRegistry()
