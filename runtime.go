@@ -134,6 +134,9 @@ func (r *Runtime) run(ctx context.Context) {
 	opts := r.opts
 	r.client = newClient(r.st, opts.MaxPayloadBytes)
 	r.cache = newEngineCache(opts.MaxCachedInstances, max(opts.CachedInstanceIdleTimeout, 0))
+	if r.knobs.ReplayEveryTurn {
+		r.cache = newEngineCache(0, 0)
+	}
 	r.loopCtx, r.stop = context.WithCancel(context.Background())
 	if opts.CachedInstanceIdleTimeout > 0 {
 		r.wg.Add(1)

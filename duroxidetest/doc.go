@@ -29,7 +29,10 @@
 //
 // # Failures
 //
-// An orchestration that panics or is nondeterministic fails its instance, as in
+// Every turn replays the instance's history from the start (unless
+// [NoReplayCheck]), so orchestration code that does not replay the same way (it
+// reads the wall clock, a global, a map's order) is caught at its next turn. An
+// orchestration that panics or is nondeterministic fails its instance, as in
 // production; the harness also reports it as a test error ([testing.TB.Errorf])
 // with the engine's diagnostics, which name the event, unless [AllowEngineFailures]
 // is set. Application failures (an orchestration returning an error) are results:

@@ -36,6 +36,7 @@ type config struct {
 	start        time.Time
 	maxSteps     int
 	allowFailure bool
+	noReplay     bool
 	logger       *slog.Logger
 }
 
@@ -49,6 +50,12 @@ func MaxSteps(n int) Option { return func(c *config) { c.maxSteps = n } }
 // AllowEngineFailures stops reporting orchestration panics and nondeterminism as
 // test errors: a test that expects them reads them with [Env.Status].
 func AllowEngineFailures() Option { return func(c *config) { c.allowFailure = true } }
+
+// NoReplayCheck keeps each instance's live orchestration between turns, as a
+// production runtime does, instead of replaying its history from the start at
+// every turn (the default, which makes nondeterministic orchestration code fail at
+// its next turn; it costs a replay per turn).
+func NoReplayCheck() Option { return func(c *config) { c.noReplay = true } }
 
 // Logger sends the runtime's logs to l (default: discarded).
 func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -95,7 +102,7 @@ func New(t testing.TB, reg *duroxide.Registry, opts ...Option) *Env {
 		mocks: map[string]func(*duroxide.ActivityContext, string) (string, error){}, reported: map[string]bool{}}
 	e.ms = memstore.New(memstore.Options{Clock: e.clock, HandleOptions: memstore.HandleOptions{
 		WorkTags: []string{memstore.AnyWorkTag}, SessionOwner: workerID}})
-	knobs := testknobs.Knobs{Clock: e.clock.Now, Driver: &e.drv, MockActivity: e.mock}
+	knobs := testknobs.Knobs{Clock: e.clock.Now, Driver: &e.drv, MockActivity: e.mock, ReplayEveryTurn: !cfg.noReplay}
 	rt, err := duroxide.Start(testknobs.With(context.Background(), knobs), reg, duroxide.Options{
 		Store: e.ms, WorkerNodeID: workerID, Logger: cfg.logger})
 	if err != nil {

@@ -35,6 +35,10 @@ type Knobs struct {
 	// func(*duroxide.ActivityContext, string) (string, error)) and true, or false
 	// to run the registered activity.
 	MockActivity func(name string) (any, bool)
+	// ReplayEveryTurn keeps no engine between turns: every turn replays the
+	// execution's history from the start, so nondeterministic orchestration code
+	// fails at its next turn instead of at the next restart.
+	ReplayEveryTurn bool
 }
 
 // Driver is the runtime's turn and activity code, for a caller that drives the

@@ -1,0 +1,101 @@
+package duroxidetest_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/duroxide-go/duroxide"
+	"github.com/duroxide-go/duroxide/duroxidetest"
+	"github.com/duroxide-go/duroxide/history"
+)
+
+// recorder captures the harness's test errors.
+type recorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func oneError(t *testing.T, r *recorder, wants ...string) {
+	t.Helper()
+	if len(r.errs) != 1 {
+		t.Fatalf("harness reported %d errors %q, want 1", len(r.errs), r.errs)
+	}
+	for _, w := range wants {
+		if !strings.Contains(r.errs[0], w) {
+			t.Errorf("harness error %q does not name %q", r.errs[0], w)
+		}
+	}
+}
+
+// An orchestration whose code does not replay the same way fails at its next turn,
+// and the harness reports the engine's diagnostics, naming the event.
+func TestNondeterminismIsATestError(t *testing.T) {
+	calls := 0
+	reg := duroxide.NewRegistry()
+	if err := duroxide.RegisterOrchestration(reg, "Flaky", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		calls++ // differs between the first run and the replay: nondeterministic
+		act := "A"
+		if calls > 1 {
+			act = "B"
+		}
+		return duroxide.Await[string](ctx.ScheduleActivity(act, nil))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{TB: t}
+	env := duroxidetest.New(rec, reg)
+	for _, a := range []string{"A", "B"} {
+		env.MockActivity(a, func(*duroxide.ActivityContext, string) (string, error) { return `"x"`, nil })
+	}
+	env.Start("Flaky", "flaky-1", nil)
+	env.Run()
+	oneError(t, rec, `"Flaky"`, `"flaky-1"`, "nondeterminism", `name="A"`, `name="B"`)
+	if st := env.Status("flaky-1"); st.State != duroxide.StateFailed || st.Failure.Kind != history.KindNondeterminism {
+		t.Errorf("status %s %+v, want Failed with a nondeterminism failure", st.State, st.Failure)
+	}
+}
+
+// A panic in orchestration code is a test error naming the orchestration and the
+// panic.
+func TestPanicIsATestError(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	if err := duroxide.RegisterOrchestration(reg, "Panicky", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		if _, err := duroxide.Await[string](ctx.ScheduleActivity("A", nil)); err != nil {
+			return "", err
+		}
+		panic("boom after A")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{TB: t}
+	env := duroxidetest.New(rec, reg)
+	env.MockActivity("A", func(*duroxide.ActivityContext, string) (string, error) { return `"x"`, nil })
+	env.Start("Panicky", "panic-1", nil)
+	env.Run()
+	oneError(t, rec, `"Panicky"`, `"panic-1"`, "boom after A")
+}
+
+// AllowEngineFailures leaves the failure to the test.
+func TestAllowEngineFailures(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	if err := duroxide.RegisterOrchestration(reg, "Panicky", func(*duroxide.OrchestrationContext, string) (string, error) {
+		panic("expected")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{TB: t}
+	env := duroxidetest.New(rec, reg, duroxidetest.AllowEngineFailures())
+	env.Start("Panicky", "p", nil)
+	env.Run()
+	if len(rec.errs) != 0 {
+		t.Errorf("errors reported despite AllowEngineFailures: %q", rec.errs)
+	}
+	if st := env.Status("p"); st.State != duroxide.StateFailed || st.Failure.Kind != history.KindPanicked {
+		t.Errorf("status %s %+v, want Failed Panicked", st.State, st.Failure)
+	}
+}
