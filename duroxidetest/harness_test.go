@@ -1,6 +1,7 @@
 package duroxidetest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/duroxidetest"
 	"github.com/duroxide-go/duroxide/history"
+	"github.com/duroxide-go/duroxide/internal/demo"
 )
 
 // order is the 30-day workflow: charge a card (retried with exponential backoff),
@@ -178,5 +180,46 @@ func BenchmarkThirtyDayWorkflow(b *testing.B) {
 		if st := env.Status("order-1"); st.State != duroxide.StateCompleted {
 			b.Fatalf("state %s", st.State)
 		}
+	}
+}
+
+// The demo's Tour (an external event, fan-out, timers, sub-orchestrations,
+// continue-as-new, a queue message) runs on virtual time; a cancellation
+// scheduled with At stops an Approval that would wait a minute.
+func TestDemoShapes(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	if err := demo.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	env := duroxidetest.New(t, reg)
+	in := demo.TourInput{Name: "vt", Steps: 2, Fan: 3}
+	env.Start(demo.Tour, "tour-1", in)
+	env.Start(demo.Approval, "approval-1", nil)
+	env.RaiseEventAfter(time.Hour, "tour-1", demo.TourEvent, "go")
+	env.At(env.Now().Add(2*time.Hour), func() {
+		if err := env.Client().EnqueueEvent(context.Background(), "tour-1", demo.TourQueue, "queued"); err != nil {
+			t.Error(err)
+		}
+	})
+	env.At(env.Now().Add(30*time.Second), func() {
+		if err := env.Client().CancelInstance(context.Background(), "approval-1", "no longer needed"); err != nil {
+			t.Error(err)
+		}
+	})
+	env.Run()
+	if got, want := duroxidetest.Output[string](env, "tour-1"), demo.TourOutput(in, "go", "queued"); got != want {
+		t.Errorf("tour output %q, want %q", got, want)
+	}
+	st := env.Status("approval-1")
+	if !errors.Is(st.Err(), duroxide.ErrCancelled) {
+		t.Errorf("approval: %s %+v, want cancelled", st.State, st.Failure)
+	}
+	h := env.History("approval-1")
+	last := h[len(h)-1]
+	if at := time.UnixMilli(last.TimestampMs).Sub(duroxidetest.DefaultStartTime); last.Type != history.OrchestrationFailed || at != 30*time.Second {
+		t.Errorf("approval ended with %s %v after the start, want OrchestrationFailed after 30s", last.Type, at)
+	}
+	if ex, err := env.Client().ListExecutions(context.Background(), "tour-1"); err != nil || len(ex) != 3 {
+		t.Errorf("tour executions %v, %v; want 3", ex, err)
 	}
 }
