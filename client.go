@@ -212,7 +212,9 @@ const NotFoundGrace = 3 * time.Second
 // answer within 5 s (their request was lost with a dying server or stream leader),
 // are retried until then. An instance that does not exist and has no start waiting
 // in its inbox for [NotFoundGrace] is an error wrapping [ErrInstanceNotFound]; a
-// Pending one (its start waits for a node) is waited for. An invalid instance id
+// Pending one (its start waits for a node) is waited for. (On a store that cannot
+// tell what waits in an inbox, [Options.Store] without [store.PendingReader], a
+// missing instance is waited for until ctx ends.) An invalid instance id
 // returns an error wrapping [ErrInvalidInput]. A failed instance is a status, not an
 // error: see [Status.Err].
 //
@@ -352,8 +354,13 @@ func (c *Client) LastDeadLetter(ctx context.Context, instanceID string) (string,
 }
 
 // missing reports whether the instance has nothing in its inbox and, read after that,
-// no history.
+// no history. On a store that cannot tell what waits in an inbox (no
+// [store.PendingReader]) it never reports an instance missing: its start may wait
+// there.
 func (c *Client) missing(ctx context.Context, instanceID string) (bool, error) {
+	if _, ok := c.st.(store.PendingReader); !ok {
+		return false, nil
+	}
 	if _, pending, err := c.pendingStart(ctx, instanceID); err != nil || pending > 0 {
 		return false, err
 	}

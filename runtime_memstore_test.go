@@ -203,3 +203,20 @@ func TestStoreOptionRejectsJetStreamSettings(t *testing.T) {
 		t.Fatalf("Store with DataDir: %v; want ErrInvalidInput naming DataDir", err)
 	}
 }
+
+// On a store that cannot tell what waits in an inbox, a wait for an instance whose
+// start waits for a handler is not answered "not found" after NotFoundGrace: it
+// lasts until its context ends.
+func TestWaitOnMemstoreDoesNotCallAWaitingStartMissing(t *testing.T) {
+	_, c := startOnMemstore(t)
+	ctx := context.Background()
+	if err := c.StartOrchestration(ctx, "unregistered-1", "NoSuchOrchestration", nil); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, duroxide.NotFoundGrace+2*time.Second)
+	defer cancel()
+	_, err := c.WaitForOrchestration(wctx, "unregistered-1")
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, duroxide.ErrInstanceNotFound) {
+		t.Fatalf("wait for a start waiting for its handler: %v; want the context's deadline, not ErrInstanceNotFound", err)
+	}
+}

@@ -279,7 +279,8 @@ type InboxPublisher interface {
 // StartOrchestration no runtime has processed yet has no history
 // ([Provider.InstanceSummary] returns [ErrNotFound]) but exists for its clients, as
 // Pending. Without it, clients see such an instance as not found until its first turn
-// commits, and list no pending instances.
+// commits, list no pending instances, and a wait for an instance that does not
+// exist lasts until its context ends (it cannot tell it from a start waiting).
 type PendingReader interface {
 	// PendingStart returns the first StartOrchestration waiting in the instance's
 	// inbox (nil if none) and how many messages wait there in all (delayed ones
