@@ -35,6 +35,8 @@
 // orchestration that panics or is nondeterministic fails its instance, as in
 // production; the harness also reports it as a test error ([testing.TB.Errorf])
 // with the engine's diagnostics, which name the event, unless [AllowEngineFailures]
-// is set. Application failures (an orchestration returning an error) are results:
+// is set. So is an instance that failed because an orchestration or activity it
+// needed is neither registered nor mocked (after the runtime's retries, which cost
+// only virtual time). Application failures (an orchestration returning an error) are results:
 // read them with [Env.Status].
 package duroxidetest

@@ -47,8 +47,9 @@ func StartTime(t time.Time) Option { return func(c *config) { c.start = t } }
 // [DefaultMaxSteps]); reaching it fails the test.
 func MaxSteps(n int) Option { return func(c *config) { c.maxSteps = n } }
 
-// AllowEngineFailures stops reporting orchestration panics and nondeterminism as
-// test errors: a test that expects them reads them with [Env.Status].
+// AllowEngineFailures stops reporting orchestration panics, nondeterminism and
+// unregistered orchestrations or activities as test errors: a test that expects
+// them reads them with [Env.Status].
 func AllowEngineFailures() Option { return func(c *config) { c.allowFailure = true } }
 
 // NoReplayCheck keeps each instance's live orchestration between turns, as a

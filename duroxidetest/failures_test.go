@@ -99,3 +99,19 @@ func TestAllowEngineFailures(t *testing.T) {
 		t.Errorf("status %s %+v, want Failed Panicked", st.State, st.Failure)
 	}
 }
+
+// An activity neither registered nor mocked fails the instance after the
+// runtime's retries (virtual time) and is a test error naming it.
+func TestUnmockedActivityIsATestError(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	if err := duroxide.RegisterOrchestration(reg, "NeedsX", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		return duroxide.Await[string](ctx.ScheduleActivity("X", nil))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{TB: t}
+	env := duroxidetest.New(rec, reg)
+	env.Start("NeedsX", "x-1", nil)
+	env.Run()
+	oneError(t, rec, `"NeedsX"`, `"x-1"`, `"X"`, "not registered")
+}

@@ -130,7 +130,8 @@ func (e *Env) At(t time.Time, fn func()) {
 }
 
 // checkEngineFailure reports, once, an instance whose latest execution failed
-// because its orchestration code panicked or was nondeterministic.
+// because its orchestration code panicked or was nondeterministic, or because an
+// orchestration or activity it needed is neither registered nor mocked.
 func (e *Env) checkEngineFailure(instance string) {
 	if e.cfg.allowFailure {
 		return
@@ -140,7 +141,7 @@ func (e *Env) checkEngineFailure(instance string) {
 		return
 	}
 	d := sum.Failure
-	if d.Kind != history.KindPanicked && d.Kind != history.KindNondeterminism {
+	if d.Kind != history.KindPanicked && d.Kind != history.KindNondeterminism && d.Kind != history.KindUnregistered {
 		return
 	}
 	key := fmt.Sprintf("%s/%d", instance, sum.ExecutionID)
