@@ -223,3 +223,28 @@ func TestDemoShapes(t *testing.T) {
 		t.Errorf("tour executions %v, %v; want 3", ex, err)
 	}
 }
+
+// Activities on a session and with a tag run in the harness (its runtime owns every
+// session and serves every tag).
+func TestSessionAndTaggedActivities(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	if err := duroxide.RegisterOrchestration(reg, "Chat", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		a, err := duroxide.Await[string](ctx.ScheduleActivity("Reply", "hi", duroxide.OnSession("conv-1")))
+		if err != nil {
+			return "", err
+		}
+		b, err := duroxide.Await[string](ctx.ScheduleActivity("Reply", "bye", duroxide.WithTag("gpu")))
+		return a + "," + b, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	env := duroxidetest.New(t, reg)
+	env.MockActivity("Reply", func(ctx *duroxide.ActivityContext, in string) (string, error) {
+		return fmt.Sprintf("%q", strings.Trim(in, `"`)+"@"+ctx.SessionID()+"/"+ctx.Tag()), nil
+	})
+	env.Start("Chat", "chat-1", nil)
+	env.Run()
+	if got := duroxidetest.Output[string](env, "chat-1"); got != "hi@conv-1/,bye@/gpu" {
+		t.Errorf("output %q", got)
+	}
+}
