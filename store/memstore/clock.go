@@ -17,6 +17,9 @@ type Counts struct {
 	// items whose lock has not expired; WorkDelayed items not yet visible
 	// (abandoned with a delay).
 	WorkVisible, WorkLocked, WorkDelayed int
+	// WaitingFetches counts fetch calls (both queues, every handle) waiting for
+	// work at this instant.
+	WaitingFetches int
 }
 
 // Counts returns the queue sizes now (on the store's clock). A message or item
@@ -26,7 +29,7 @@ func (s *Store) Counts() Counts {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	var c Counts
+	c := Counts{WaitingFetches: b.waiting}
 	for _, m := range b.inbox {
 		switch {
 		case m.removed:

@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +89,11 @@ func TestVirtualClockTimer(t *testing.T) {
 		}
 		got <- item
 	}()
+	// Move the clock only once the fetch waits (else it would find the timer due
+	// without being woken).
+	for s.Counts().WaitingFetches == 0 {
+		runtime.Gosched()
+	}
 	clk.Advance(30 * 24 * time.Hour)
 	s.Wake()
 	select {

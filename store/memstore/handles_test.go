@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,9 @@ func TestCloseReleasesLocksAndWakesFetches(t *testing.T) {
 		_, err := a.FetchOrchestrationItem(ctx, time.Hour, time.Hour, nil)
 		waiting <- err
 	}()
+	for a.Counts().WaitingFetches == 0 {
+		runtime.Gosched()
+	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -180,6 +180,7 @@ type backend struct {
 	workLeases map[string]*workEntry // by token
 	sessions   map[string]*session
 	dead       []DeadLetter
+	waiting    int // fetches waiting in wait
 }
 
 // notifyLocked wakes every waiting fetch. The caller holds mu.
@@ -244,11 +245,13 @@ func (s *Store) wait(ctx context.Context, deadline time.Time, due time.Time) (bo
 		}
 	}
 	ch := b.changed
+	b.waiting++
 	b.mu.Unlock()
 	t := time.NewTimer(d)
 	defer func() {
 		t.Stop()
 		b.mu.Lock()
+		b.waiting--
 	}()
 	select {
 	case <-ch:
