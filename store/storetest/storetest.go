@@ -30,8 +30,9 @@ type Factory interface {
 	// is closed when t ends.
 	NewProvider(t *testing.T) store.Provider
 	// LockTimeout is the lock timeout the tests use, for both queues; keep it short
-	// (about a second): many tests wait for a lock to expire. A store whose worker
-	// lock is not set per fetch must be configured with this timeout.
+	// (about a second) but not shorter: many tests wait for a lock to expire, and
+	// some hold a lock across waits of 600 ms or more. A store whose worker lock is
+	// not set per fetch must be configured with this timeout.
 	LockTimeout() time.Duration
 	// ShortPollThreshold is how fast a fetch with a zero poll timeout must return
 	// when there is no work (duroxide's default is 100ms).
