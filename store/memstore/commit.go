@@ -19,7 +19,7 @@ func (s *Store) AckOrchestrationItem(ctx context.Context, lockToken string, c st
 	}
 	b := s.b
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlockNotify()
 	l, err := b.takeLease(lockToken, "ack")
 	if err != nil {
 		return err
@@ -123,7 +123,7 @@ func (b *backend) apply(l *orchLease, in *instance, c store.Commit, nowMs int64)
 			parentInc: startParentInc(l.msgs)}
 		b.insts[l.instance] = in
 	}
-	prevStatus := in.summary.Status
+	prev := in.summary
 	newExec := len(in.execs) == 0 || len(c.HistoryDelta) > 0 && c.ExecutionID != in.cur().id
 	if newExec {
 		if len(in.execs) > 0 {
@@ -149,9 +149,13 @@ func (b *backend) apply(l *orchLease, in *instance, c store.Commit, nowMs int64)
 	if sum.Status != store.StatusRunning && ex.completedMs == 0 {
 		ex.completedMs = nowMs
 	}
-	if sum.Status != prevStatus {
+	if sum.Status != prev.Status {
 		b.order++
 		in.statusOrder = b.order
+	}
+	if sum.Status != prev.Status || sum.Output != prev.Output || sum.ExecutionID != prev.ExecutionID ||
+		sum.CustomStatusVersion != prev.CustomStatusVersion {
+		b.statusChanged(in.id)
 	}
 	return in
 }

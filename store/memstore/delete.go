@@ -20,7 +20,7 @@ func (s *Store) DeleteInstance(ctx context.Context, instance string, force bool)
 	}
 	b := s.b
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlockNotify()
 	in := b.insts[instance]
 	if in == nil {
 		return nil, fmt.Errorf("memstore: delete %q: %w", instance, store.ErrNotFound)
@@ -39,7 +39,7 @@ func (s *Store) DeleteInstances(ctx context.Context, instances []string, force b
 	}
 	b := s.b
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlockNotify()
 	return b.deleteList(instances, force)
 }
 
@@ -83,6 +83,7 @@ func (b *backend) deleteOne(id string) *store.DeleteResult {
 	execs, events := in.counts()
 	r := &store.DeleteResult{InstancesDeleted: 1, ExecutionsDeleted: execs, EventsDeleted: events}
 	delete(b.insts, id)
+	b.statusChanged(id)
 	if l := b.locks[id]; l != nil {
 		b.releaseOrch(l)
 		delete(b.orchLeases, l.token)
@@ -117,7 +118,7 @@ func (s *Store) DeleteInstanceBulk(ctx context.Context, f store.InstanceFilter) 
 	}
 	b := s.b
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlockNotify()
 	ids := f.InstanceIDs
 	if ids == nil {
 		for _, status := range []string{store.StatusCompleted, store.StatusFailed} {

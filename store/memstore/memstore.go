@@ -180,7 +180,11 @@ type backend struct {
 	workLeases map[string]*workEntry // by token
 	sessions   map[string]*session
 	dead       []DeadLetter
-	waiting    int // fetches waiting in wait
+	waiting    int                  // fetches waiting in wait
+	dedup      map[string]time.Time // PublishInbox deduplication ids
+	watchers   map[string][]watcher // WatchStatus, by instance
+	watchSeq   uint64
+	notices    []func() // status notices to send once mu is released
 }
 
 // notifyLocked wakes every waiting fetch. The caller holds mu.
