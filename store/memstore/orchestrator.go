@@ -49,7 +49,7 @@ type DeadLetter struct {
 	Reason   string
 }
 
-// DeadLetters returns the messages refused so far, oldest first.
+// DeadLetters returns the messages refused so far, oldest first (the last 1000).
 func (s *Store) DeadLetters() []DeadLetter {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -313,7 +313,13 @@ func (s *Store) lockInstance(id string, in *instance, now time.Time, lockTimeout
 	return item
 }
 
+// maxDeadLetters bounds the dead letters kept: the oldest go first.
+const maxDeadLetters = 1000
+
 func (b *backend) deadLetter(m *orchMsg, reason string) {
+	if len(b.dead) >= maxDeadLetters {
+		b.dead = slices.Delete(b.dead, 0, len(b.dead)-maxDeadLetters+1)
+	}
 	b.dead = append(b.dead, DeadLetter{Instance: m.instance, Data: m.raw, Reason: reason})
 	b.removeOrch(m)
 }
