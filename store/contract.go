@@ -87,7 +87,11 @@ type Provider interface {
 	// longer held (acked, expired, or removed by any store on the same queues).
 	RenewWorkItemLock(ctx context.Context, lockToken string, extend time.Duration) error
 
-	// AbandonWorkItem releases a work item; it is redelivered after delay.
+	// AbandonWorkItem releases a work item; it is redelivered after delay. With
+	// ignoreAttempt the delivery does not count towards the item's attempt count.
+	// Returns [ErrLockLost] for a token that holds nothing (never issued, or its
+	// item acked, abandoned or removed); a store may also return it for a lock that
+	// expired (the item is then visible again anyway).
 	AbandonWorkItem(ctx context.Context, lockToken string, delay time.Duration, ignoreAttempt bool) error
 
 	// EnqueueForOrchestrator adds a message to an instance's inbox. It never creates
