@@ -206,9 +206,8 @@ func (s *Store) QueueDepths(ctx context.Context) (*store.QueueDepths, error) {
 	defer b.mu.Unlock()
 	now := b.now()
 	q := &store.QueueDepths{}
-	for _, m := range b.inbox {
+	for m := range b.allMsgs {
 		switch {
-		case m.removed:
 		case m.scheduled && m.visibleAt.After(now):
 			q.TimerQueue++
 		default:

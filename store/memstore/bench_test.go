@@ -58,3 +58,38 @@ func BenchmarkTurnRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTurnAmongTimers is BenchmarkTurnRoundTrip's orchestration half with
+// 10,000 other instances waiting on timers: a fetch passes over every message not
+// yet due, so its cost grows with the queue.
+//
+//	go test -run '^$' -bench TurnAmongTimers -benchmem ./store/memstore
+func BenchmarkTurnAmongTimers(b *testing.B) {
+	ctx := context.Background()
+	s := memstore.New(memstore.Options{})
+	defer s.Close()
+	far := time.Now().Add(time.Hour).UnixMilli()
+	for i := range 10000 {
+		it := store.WorkItem{Type: store.TimerFired, Instance: "sleeper-" + strconv.Itoa(i), ExecutionID: 1, ID: 2, FireAtMs: far}
+		if err := s.EnqueueForOrchestrator(ctx, it, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		id := "bench-" + strconv.Itoa(i)
+		if err := s.EnqueueForOrchestrator(ctx, store.WorkItem{Type: store.StartOrchestration, Instance: id, Name: "O", Input: "{}"}, 0); err != nil {
+			b.Fatal(err)
+		}
+		item, err := s.FetchOrchestrationItem(ctx, time.Minute, 0, nil)
+		if err != nil || item == nil {
+			b.Fatalf("fetch: %v, %v", item, err)
+		}
+		err = s.AckOrchestrationItem(ctx, item.LockToken, store.Commit{ExecutionID: 1,
+			HistoryDelta: []history.Event{{EventID: 1, InstanceID: id, ExecutionID: 1, Type: history.OrchestrationStarted, Name: "O", Input: "{}"},
+				{EventID: 2, InstanceID: id, ExecutionID: 1, Type: history.OrchestrationCompleted, Output: "1"}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

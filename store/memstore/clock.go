@@ -30,9 +30,8 @@ func (s *Store) Counts() Counts {
 	defer b.mu.Unlock()
 	now := b.now()
 	c := Counts{WaitingFetches: b.waiting}
-	for _, m := range b.inbox {
+	for m := range b.allMsgs {
 		switch {
-		case m.removed:
 		case m.visibleAt.After(now) && m.lease == nil:
 			c.OrchestratorDelayed++
 		case b.locks[m.instance] != nil && now.Before(b.locks[m.instance].expires):
@@ -74,8 +73,8 @@ func (s *Store) NextDue() (time.Time, bool) {
 	defer b.mu.Unlock()
 	now := b.now()
 	var due time.Time
-	for _, m := range b.inbox {
-		if !m.removed && m.lease == nil && m.visibleAt.After(now) {
+	for m := range b.allMsgs {
+		if m.lease == nil && m.visibleAt.After(now) {
 			due = earliest(due, m.visibleAt)
 		}
 	}

@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"context"
+	"reflect"
 	"runtime"
 	"sync"
 	"testing"
@@ -145,5 +146,45 @@ func TestVirtualClockTimestamps(t *testing.T) {
 	}
 	if err := s.AckOrchestrationItem(ctx, item.LockToken, store.Commit{ExecutionID: 1}); !isLockLost(err) {
 		t.Fatalf("ack with the expired token: %v, want ErrLockLost", err)
+	}
+}
+
+// TestDueMessagesKeepEnqueueOrder: a delayed message that becomes due takes its
+// place in enqueue order, before messages enqueued after it, within an instance and
+// across instances.
+func TestDueMessagesKeepEnqueueOrder(t *testing.T) {
+	ctx := context.Background()
+	clk := &virtualClock{now: epoch}
+	s := memstore.New(memstore.Options{Clock: clk})
+	defer s.Close()
+	enqueue := func(instance, name string, delay time.Duration) {
+		t.Helper()
+		if err := s.EnqueueForOrchestrator(ctx, store.WorkItem{Type: store.ExternalRaised, Instance: instance, Name: name}, delay); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue("a", "a-late", time.Hour)
+	enqueue("b", "b-now", 0)
+	enqueue("a", "a-later", 2*time.Hour)
+	enqueue("a", "a-now", 0)
+	clk.Advance(3 * time.Hour)
+	var got []string
+	for {
+		item, err := s.FetchOrchestrationItem(ctx, time.Minute, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if item == nil {
+			break
+		}
+		for _, m := range item.Messages {
+			got = append(got, m.Item.Name)
+		}
+		if err := s.AckOrchestrationItem(ctx, item.LockToken, store.Commit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []string{"a-late", "a-later", "a-now", "b-now"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("fetched %v, want %v", got, want)
 	}
 }

@@ -88,11 +88,15 @@ func (b *backend) deleteOne(id string) *store.DeleteResult {
 		b.releaseOrch(l)
 		delete(b.orchLeases, l.token)
 	}
-	for _, m := range b.inbox {
-		if !m.removed && m.instance == id {
-			b.removeOrch(m)
-			r.QueueMessagesDeleted++
+	var gone []*orchMsg
+	for m := range b.allMsgs {
+		if m.instance == id {
+			gone = append(gone, m)
 		}
+	}
+	for _, m := range gone {
+		b.removeOrch(m)
+		r.QueueMessagesDeleted++
 	}
 	for _, e := range b.work {
 		if !e.removed && e.item.Instance == id {

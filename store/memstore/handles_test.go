@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -105,5 +106,37 @@ func TestUndecodableMessageDeadLettered(t *testing.T) {
 	dl := s.DeadLetters()
 	if len(dl) != 1 || dl[0].Instance != "raw-1" || !strings.Contains(dl[0].Reason, "undecodable") {
 		t.Fatalf("dead letters %+v, want the undecodable body with its reason", dl)
+	}
+}
+
+// TestManyDropsInOneFetch: a fetch that drops hundreds of stale messages (of an
+// incarnation that does not exist) while it scans the queue returns the next
+// instance's messages intact.
+func TestManyDropsInOneFetch(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New(memstore.Options{})
+	defer s.Close()
+	for i := range 300 {
+		it := store.WorkItem{Type: store.ActivityCompleted, Instance: "stale", ExecutionID: 1, ID: uint64(i + 1), Incarnation: "gone"}
+		if err := s.EnqueueForOrchestrator(ctx, it, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if err := s.EnqueueForOrchestrator(ctx, store.WorkItem{Type: store.ExternalRaised, Instance: "live", Name: fmt.Sprint(i)}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	item, err := s.FetchOrchestrationItem(ctx, time.Minute, 0, nil)
+	if err != nil || item == nil || item.Instance != "live" || len(item.Messages) != 3 {
+		t.Fatalf("fetch: %+v, %v; want live's 3 messages", item, err)
+	}
+	for i, m := range item.Messages {
+		if m.Item.Name != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q, want %q (order kept)", i, m.Item.Name, fmt.Sprint(i))
+		}
+	}
+	if c := s.Counts(); c.OrchestratorLocked != 3 || c.OrchestratorVisible != 0 {
+		t.Fatalf("counts %+v, want only live's 3 locked messages left", c)
 	}
 }

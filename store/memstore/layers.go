@@ -79,19 +79,22 @@ func (s *Store) PendingStart(ctx context.Context, instance string) (*store.WorkI
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var start *store.WorkItem
+	var first *orchMsg // the waiting start enqueued first
 	var n uint64
-	for _, m := range b.inbox {
-		if m.removed || m.instance != instance {
+	for m := range b.allMsgs {
+		if m.instance != instance {
 			continue
 		}
 		n++
-		if start == nil && !m.isRaw && m.item.Type == store.StartOrchestration {
-			it := m.item
-			start = &it
+		if !m.isRaw && m.item.Type == store.StartOrchestration && (first == nil || m.seq < first.seq) {
+			first = m
 		}
 	}
-	return start, n, nil
+	if first == nil {
+		return nil, n, nil
+	}
+	it := first.item
+	return &it, n, nil
 }
 
 // PendingStarts implements store.PendingReader: instances without history whose
@@ -107,18 +110,18 @@ func (s *Store) PendingStarts(ctx context.Context, name string, limit int, after
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	first := map[string]string{} // instance -> name of its first waiting start
-	for _, m := range b.inbox {
-		if m.removed || m.isRaw || m.item.Type != store.StartOrchestration || b.insts[m.instance] != nil {
+	first := map[string]*orchMsg{} // instance -> its waiting start enqueued first
+	for m := range b.allMsgs {
+		if m.isRaw || m.item.Type != store.StartOrchestration || b.insts[m.instance] != nil {
 			continue
 		}
-		if _, ok := first[m.instance]; !ok {
-			first[m.instance] = m.item.Name
+		if f := first[m.instance]; f == nil || m.seq < f.seq {
+			first[m.instance] = m
 		}
 	}
 	var ids []string
-	for id, n := range first {
-		if id > after && (name == "" || n == name) {
+	for id, m := range first {
+		if id > after && (name == "" || m.item.Name == name) {
 			ids = append(ids, id)
 		}
 	}

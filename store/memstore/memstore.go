@@ -173,6 +173,8 @@ type backend struct {
 	// compacted away lazily.
 	inbox      []*orchMsg
 	inboxGone  int
+	timers     timerHeap             // messages not yet visible when enqueued (timers.go)
+	timersGone int                   // removed messages still in timers
 	locks      map[string]*orchLease // by instance
 	orchLeases map[string]*orchLease // by token
 	work       []*workEntry

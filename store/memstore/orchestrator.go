@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,7 @@ type orchMsg struct {
 	// scheduled marks a message enqueued with a delay or as a future timer: it
 	// counts as a timer (QueueDepths) until it is due.
 	scheduled bool
+	inHeap    bool // in backend.timers, not in backend.inbox
 	attempts  int
 	lease     *orchLease // the lease that lent it, while lent
 	removed   bool
@@ -110,7 +112,8 @@ func (s *Store) EnqueueRaw(ctx context.Context, instance string, data []byte) er
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
-	b.inbox = append(b.inbox, &orchMsg{seq: b.seq, instance: instance, raw: slices.Clone(data), isRaw: true, visibleAt: b.now()})
+	now := b.now()
+	b.addOrch(&orchMsg{seq: b.seq, instance: instance, raw: slices.Clone(data), isRaw: true, visibleAt: now}, now)
 	b.notifyLocked()
 	return nil
 }
@@ -127,7 +130,7 @@ func (b *backend) enqueueOrch(item store.WorkItem, delay time.Duration) {
 		}
 	}
 	b.seq++
-	b.inbox = append(b.inbox, &orchMsg{seq: b.seq, instance: item.Instance, item: item, visibleAt: at, scheduled: scheduled})
+	b.addOrch(&orchMsg{seq: b.seq, instance: item.Instance, item: item, visibleAt: at, scheduled: scheduled}, now)
 }
 
 func (b *backend) removeOrch(m *orchMsg) {
@@ -136,10 +139,34 @@ func (b *backend) removeOrch(m *orchMsg) {
 	}
 	m.removed = true
 	m.lease = nil
-	b.inboxGone++
+	if m.inHeap {
+		b.timersGone++
+	} else {
+		b.inboxGone++
+	}
+}
+
+// compact drops removed messages and work items from the queues once they are half
+// of them. Removals only mark, so loops over the queues may remove; compact runs
+// where no loop does (at the start of a fetch). The caller holds mu.
+func (b *backend) compact() {
 	if b.inboxGone > 64 && b.inboxGone*2 > len(b.inbox) {
 		b.inbox = slices.DeleteFunc(b.inbox, func(m *orchMsg) bool { return m.removed })
 		b.inboxGone = 0
+	}
+	if b.timersGone > 64 && b.timersGone*2 > len(b.timers) {
+		b.timers = slices.DeleteFunc(b.timers, func(m *orchMsg) bool {
+			if m.removed {
+				m.inHeap = false
+			}
+			return m.removed
+		})
+		heap.Init(&b.timers)
+		b.timersGone = 0
+	}
+	if b.workGone > 64 && b.workGone*2 > len(b.work) {
+		b.work = slices.DeleteFunc(b.work, func(e *workEntry) bool { return e.removed })
+		b.workGone = 0
 	}
 }
 
@@ -205,10 +232,12 @@ func (s *Store) FetchOrchestrationItem(ctx context.Context, lockTimeout, pollTim
 func (s *Store) tryFetchOrch(lockTimeout time.Duration, filter *store.CapabilityFilter) (*store.OrchestrationItem, time.Time) {
 	b := s.b
 	now := b.now()
-	var due time.Time
 	if filter != nil && len(filter.SupportedVersions) == 0 {
-		return nil, due // supports nothing
+		return nil, time.Time{} // supports nothing
 	}
+	b.compact()
+	b.promoteDue(now)
+	due := b.nextTimer()
 	passed := map[string]bool{}
 	for i := 0; i < len(b.inbox); i++ {
 		m := b.inbox[i]

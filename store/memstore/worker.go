@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/duroxide-go/duroxide/store"
@@ -63,10 +62,6 @@ func (b *backend) removeWork(e *workEntry) {
 		e.lease = nil
 	}
 	b.workGone++
-	if b.workGone > 64 && b.workGone*2 > len(b.work) {
-		b.work = slices.DeleteFunc(b.work, func(e *workEntry) bool { return e.removed })
-		b.workGone = 0
-	}
 }
 
 // selects reports whether the handle's worker tags select tag.
@@ -109,6 +104,7 @@ func (s *Store) FetchWorkItem(ctx context.Context, lockTimeout, pollTimeout time
 func (s *Store) tryFetchWork(lockTimeout time.Duration) (*store.WorkLease, time.Time) {
 	b := s.b
 	now := b.now()
+	b.compact()
 	var due time.Time
 	for i := 0; i < len(b.work); i++ {
 		e := b.work[i]
