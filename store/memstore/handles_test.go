@@ -140,3 +140,34 @@ func TestManyDropsInOneFetch(t *testing.T) {
 		t.Fatalf("counts %+v, want only live's 3 locked messages left", c)
 	}
 }
+
+// TestWaitingFetchHonoursContext: a fetch waiting for work returns the context's
+// error when it ends.
+func TestWaitingFetchHonoursContext(t *testing.T) {
+	s := memstore.New(memstore.Options{})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() {
+		_, err := s.FetchWorkItem(ctx, time.Minute, time.Hour)
+		done <- err
+	}()
+	go func() {
+		_, err := s.FetchOrchestrationItem(ctx, time.Minute, time.Hour, nil)
+		done <- err
+	}()
+	for s.Counts().WaitingFetches < 2 {
+		runtime.Gosched()
+	}
+	cancel()
+	for range 2 {
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("fetch ended with %v, want context.Canceled", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a waiting fetch ignored its context's end")
+		}
+	}
+}
