@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/duroxidetest"
@@ -114,4 +115,66 @@ func TestUnmockedActivityIsATestError(t *testing.T) {
 	env.Start("NeedsX", "x-1", nil)
 	env.Run()
 	oneError(t, rec, `"NeedsX"`, `"x-1"`, `"X"`, "not registered")
+}
+
+// fatalRecorder captures the harness's fatal errors; Fatalf unwinds with a panic
+// the test recovers (t.FailNow would end the test itself).
+type fatalRecorder struct {
+	testing.TB
+	fatal string
+}
+
+type fatalStop struct{}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	panic(fatalStop{})
+}
+
+func fatalOf(r *fatalRecorder, fn func()) string {
+	defer func() {
+		if p := recover(); p != nil {
+			if _, ok := p.(fatalStop); !ok {
+				panic(p)
+			}
+		}
+	}()
+	fn()
+	return ""
+}
+
+// An orchestration that never settles (an eternal loop of timers) fails the test
+// at MaxSteps instead of running forever; bad mocks fail it naming the problem.
+func TestHarnessFatalErrors(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	if err := duroxide.RegisterOrchestration(reg, "Forever", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
+		for {
+			if err := ctx.ScheduleTimer(time.Hour).Get(nil); err != nil {
+				return "", err
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &fatalRecorder{TB: t}
+	env := duroxidetest.New(rec, reg, duroxidetest.MaxSteps(50), duroxidetest.NoReplayCheck())
+	env.Start("Forever", "forever-1", nil)
+	fatalOf(rec, env.Run)
+	if !strings.Contains(rec.fatal, "50 steps without settling") {
+		t.Errorf("fatal error %q, want one naming the 50 steps", rec.fatal)
+	}
+	for _, c := range []struct {
+		name string
+		fn   func(*duroxide.ActivityContext, string) (string, error)
+		want string
+	}{
+		{"", func(*duroxide.ActivityContext, string) (string, error) { return "", nil }, "name must not be empty"},
+		{"A", nil, "fn nil: true"},
+	} {
+		rec.fatal = ""
+		fatalOf(rec, func() { env.MockActivity(c.name, c.fn) })
+		if !strings.Contains(rec.fatal, c.want) {
+			t.Errorf("MockActivity(%q, fn): fatal %q, want it to say %q", c.name, rec.fatal, c.want)
+		}
+	}
 }
