@@ -36,6 +36,11 @@
 // [ErrPoison], [ErrUnregistered]); each call's documentation lists the ones it
 // returns.
 //
+// To unit-test orchestrations without NATS and without waiting out their timers,
+// use package duroxidetest (the real runtime on an in-memory store and a virtual
+// clock; docs/TESTING.md). [Options.Store] runs the runtime on another store of the
+// contract (package store), such as store/memstore.
+//
 // Where to read next: README.md (quick start and the node command),
 // docs/FEATURES.md (retries, concurrency, cancellation, queues, versioning, tags,
 // sessions, KV state, management), docs/ARCHITECTURE.md (how a message flows and
