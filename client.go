@@ -221,7 +221,8 @@ const NotFoundGrace = 3 * time.Second
 // It listens for the runtime's status notices on core NATS (one subscription per
 // Client, shared by all its waits), takes the status each notice carries, and
 // re-reads the status from the history stream at least every second in case a
-// notice was lost.
+// notice was lost. On another store ([Options.Store]) it listens through the
+// store's [store.StatusWatcher], reading the status on each notice, if it has one.
 func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*Status, error) {
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
