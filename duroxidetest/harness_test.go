@@ -114,6 +114,9 @@ func TestThirtyDayWorkflow(t *testing.T) {
 	if v, ok := env.Value("order-1", "approved_by"); !ok || v != "alice" {
 		t.Errorf("KV approved_by = %q, %v", v, ok)
 	}
+	if all := env.Values("order-1"); !reflect.DeepEqual(all, map[string]string{"approved_by": "alice"}) {
+		t.Errorf("KV store %v", all)
+	}
 	if now := env.Now(); !now.Equal(t0.Add(32 * day)) {
 		t.Errorf("virtual clock at the end %v, want %v (the 30-day timer after the approval)", now, t0.Add(32*day))
 	}

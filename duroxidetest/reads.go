@@ -79,6 +79,17 @@ func (e *Env) Value(id, key string) (string, bool) {
 	return v, ok
 }
 
+// Values returns the instance's whole key-value store (empty for a missing
+// instance).
+func (e *Env) Values(id string) map[string]string {
+	e.t.Helper()
+	all, err := e.client.GetAllValues(context.Background(), id)
+	if err != nil {
+		e.t.Fatalf("duroxidetest: values of %q: %v", id, err)
+	}
+	return all
+}
+
 // History returns the history of the instance's latest execution (empty for a
 // missing instance).
 func (e *Env) History(id string) []history.Event {
