@@ -61,8 +61,8 @@ func TestNondeterminismIsATestError(t *testing.T) {
 	}
 }
 
-// A panic in orchestration code is a test error naming the orchestration and the
-// panic.
+// A panic in orchestration code is a test error naming the orchestration, the
+// last event the code saw and the panic.
 func TestPanicIsATestError(t *testing.T) {
 	reg := duroxide.NewRegistry()
 	if err := duroxide.RegisterOrchestration(reg, "Panicky", func(ctx *duroxide.OrchestrationContext, _ string) (string, error) {
@@ -78,7 +78,7 @@ func TestPanicIsATestError(t *testing.T) {
 	env.MockActivity("A", func(*duroxide.ActivityContext, string) (string, error) { return `"x"`, nil })
 	env.Start("Panicky", "panic-1", nil)
 	env.Run()
-	oneError(t, rec, `"Panicky"`, `"panic-1"`, "boom after A")
+	oneError(t, rec, `"Panicky"`, `"panic-1"`, "boom after A", "after event 3 (ActivityCompleted)")
 }
 
 // AllowEngineFailures leaves the failure to the test.

@@ -149,6 +149,25 @@ func (e *Env) checkEngineFailure(instance string) {
 		return
 	}
 	e.reported[key] = true
-	e.t.Errorf("duroxidetest: orchestration %q (instance %q, execution %d) failed at virtual time %v: %s",
-		sum.Name, instance, sum.ExecutionID, e.Now().Format(time.RFC3339), d.DisplayMessage())
+	where := ""
+	if d.Kind == history.KindPanicked {
+		where = e.lastEventBeforeFailure(instance)
+	}
+	e.t.Errorf("duroxidetest: orchestration %q (instance %q, execution %d) failed at virtual time %v%s: %s",
+		sum.Name, instance, sum.ExecutionID, e.Now().Format(time.RFC3339), where, d.DisplayMessage())
+}
+
+// lastEventBeforeFailure names the last event the code saw before its execution
+// failed (the nondeterminism diagnostics name their event themselves; a panic's do
+// not): " after event <id> (<type>)", or "" when the history cannot tell.
+func (e *Env) lastEventBeforeFailure(instance string) string {
+	h, err := e.ms.ReadHistory(context.Background(), instance, 0)
+	if err != nil || len(h) < 2 || h[len(h)-1].Type != history.OrchestrationFailed {
+		return ""
+	}
+	ev := h[len(h)-2]
+	if ev.Name != "" {
+		return fmt.Sprintf(" after event %d (%s %q)", ev.EventID, ev.Type, ev.Name)
+	}
+	return fmt.Sprintf(" after event %d (%s)", ev.EventID, ev.Type)
 }
