@@ -1,6 +1,7 @@
 package duroxidetest_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -65,19 +66,21 @@ func ExampleEnv_Run() {
 	// Output: gave up at 2025-01-04T00:00:00Z
 }
 
-// A typed mock replaces an activity defined with a handle.
+// A typed mock replaces an activity defined with a handle; Start and Result take
+// the orchestration's handle.
 func ExampleMock() {
 	reg := duroxide.NewRegistry()
 	double, _ := duroxide.DefineActivity(reg, "Double", func(_ *duroxide.ActivityContext, n int) (int, error) { return 2 * n, nil })
-	_ = duroxide.RegisterOrchestration(reg, "Twice", func(ctx *duroxide.OrchestrationContext, n int) (int, error) {
+	twice, _ := duroxide.DefineOrchestration(reg, "Twice", func(ctx *duroxide.OrchestrationContext, n int) (int, error) {
 		return double.Schedule(ctx, n).Await()
 	})
 	env := duroxidetest.New(t, reg)
 	duroxidetest.Mock(env, double, func(_ *duroxide.ActivityContext, n int) (int, error) { return 100 + n, nil })
-	env.Start("Twice", "twice-1", 5)
+	duroxidetest.Start(env, twice, "twice-1", 5)
 	env.Run()
-	fmt.Println(duroxidetest.Output[int](env, "twice-1"))
-	// Output: 105
+	out, err := twice.Result(context.Background(), env.Client(), "twice-1")
+	fmt.Println(out, err)
+	// Output: 105 <nil>
 }
 
 // RunUntil stops as soon as a condition holds: here, once the orchestration has

@@ -17,6 +17,16 @@ func (e *Env) Start(name, id string, input any, opts ...duroxide.StartOption) {
 	}
 }
 
+// Start starts orchestration o (a typed handle) as instance id with input in; it
+// runs at the next Run. A failed start fails the test. After Run, o.Result(ctx,
+// env.Client(), id) returns a finished instance's typed output or failure.
+func Start[In, Out any](e *Env, o duroxide.Orchestration[In, Out], id string, in In, opts ...duroxide.StartOption) {
+	e.t.Helper()
+	if err := o.Start(context.Background(), e.client, id, in, opts...); err != nil {
+		e.t.Fatalf("duroxidetest: start %q as %q: %v", o.Name(), id, err)
+	}
+}
+
 // RaiseEventAt raises the external event name with data for instance when the
 // virtual clock reaches t (see [Env.At]). A failed raise fails the test.
 func (e *Env) RaiseEventAt(t time.Time, instance, name string, data any) {
