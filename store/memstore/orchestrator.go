@@ -260,7 +260,7 @@ func (s *Store) tryFetchOrch(lockTimeout time.Duration, filter *store.Capability
 			passed[m.instance] = true
 			continue
 		}
-		if item := s.lockInstance(m.instance, in, now, lockTimeout); item != nil {
+		if item := s.lockInstance(m.instance, in, i, now, lockTimeout); item != nil {
 			return item, time.Time{}
 		}
 		// Everything visible of it was dropped: look at the rest of the queue.
@@ -269,12 +269,13 @@ func (s *Store) tryFetchOrch(lockTimeout time.Duration, filter *store.Capability
 	return nil, due
 }
 
-// lockInstance gathers the instance's visible messages, drops those it must not hand
-// out, and locks it with the rest. It returns nil when nothing is left.
-func (s *Store) lockInstance(id string, in *instance, now time.Time, lockTimeout time.Duration) *store.OrchestrationItem {
+// lockInstance gathers the instance's visible messages (from inbox[from], its first
+// visible one), drops those it must not hand out, and locks it with the rest. It
+// returns nil when nothing is left.
+func (s *Store) lockInstance(id string, in *instance, from int, now time.Time, lockTimeout time.Duration) *store.OrchestrationItem {
 	b := s.b
 	var msgs []*orchMsg
-	for _, m := range b.inbox {
+	for _, m := range b.inbox[from:] {
 		if m.removed || m.instance != id || m.visibleAt.After(now) {
 			continue
 		}
