@@ -318,7 +318,9 @@ func (s *Store) lockInstance(id string, in *instance, from int, now time.Time, l
 		if in.corrupt != "" {
 			item.HistoryError = in.corrupt
 		} else {
-			item.History = slices.Clone(cur.events)
+			// Shared, as the contract allows (callers must not modify it): events
+			// are only ever appended, beyond this slice's capacity.
+			item.History = cur.events[:len(cur.events):len(cur.events)]
 		}
 		// The key-value store as left by the previous executions, and by the
 		// current one once it has ended.
