@@ -12,6 +12,7 @@ import (
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/internal/demo"
+	"github.com/duroxide-go/duroxide/store"
 	"github.com/duroxide-go/duroxide/store/memstore"
 )
 
@@ -154,6 +155,12 @@ func TestRuntimeOnMemstoreRunsTheSamples(t *testing.T) {
 		t.Errorf("custom status at the end: %+v, %v", st, err)
 	}
 
+	// A start no node can run is Pending (memstore's store.PendingReader).
+	start("pending-1", "NoSuchOrchestration", nil)
+	if st, err := c.GetStatus(ctx, "pending-1"); err != nil || st.State != duroxide.StatePending {
+		t.Errorf("status of a start without a handler: %+v, %v; want Pending", st, err)
+	}
+
 	// Management reads.
 	ids, err := c.ListAllInstances(ctx, duroxide.ListOptions{Status: "Completed"})
 	if err != nil {
@@ -204,18 +211,48 @@ func TestStoreOptionRejectsJetStreamSettings(t *testing.T) {
 	}
 }
 
-// On a store that cannot tell what waits in an inbox, a wait for an instance whose
-// start waits for a handler is not answered "not found" after NotFoundGrace: it
-// lasts until its context ends.
-func TestWaitOnMemstoreDoesNotCallAWaitingStartMissing(t *testing.T) {
-	_, c := startOnMemstore(t)
+// providerOnly hides every optional layer of the store it wraps: the runtime sees
+// a bare store.Provider.
+type providerOnly struct{ store.Provider }
+
+// On a store that cannot tell what waits in an inbox (no store.PendingReader), a
+// wait for an instance whose start waits for a handler is not answered "not
+// found" after NotFoundGrace: it lasts until its context ends. Without the other
+// layers the runtime still runs: starts go through EnqueueForOrchestrator and
+// waits poll.
+func TestRuntimeOnABareProvider(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	if err := demo.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	ms := memstore.New(memstore.Options{})
+	defer ms.Close()
+	rt, err := duroxide.Start(context.Background(), reg, duroxide.Options{Store: providerOnly{ms},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	c := rt.Client()
 	ctx := context.Background()
+	if err := c.StartOrchestration(ctx, "hello", demo.HelloWorld, "bare"); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitOutput[string](t, c, "hello"); got != "Hello, bare!" {
+		t.Errorf("hello world on a bare provider: %q", got)
+	}
+	if _, _, err := c.GetValue(ctx, "hello", "k"); !errors.Is(err, duroxide.ErrNotSupported) {
+		t.Errorf("KV read on a bare provider: %v; want ErrNotSupported", err)
+	}
+	if _, err := c.InstanceInfo(ctx, "hello"); !errors.Is(err, duroxide.ErrNotSupported) {
+		t.Errorf("management read on a bare provider: %v; want ErrNotSupported", err)
+	}
 	if err := c.StartOrchestration(ctx, "unregistered-1", "NoSuchOrchestration", nil); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, duroxide.NotFoundGrace+2*time.Second)
 	defer cancel()
-	_, err := c.WaitForOrchestration(wctx, "unregistered-1")
+	_, err = c.WaitForOrchestration(wctx, "unregistered-1")
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, duroxide.ErrInstanceNotFound) {
 		t.Fatalf("wait for a start waiting for its handler: %v; want the context's deadline, not ErrInstanceNotFound", err)
 	}
