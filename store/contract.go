@@ -313,7 +313,7 @@ type DeadLetterReader interface {
 // client waiting for an instance to finish does not have to poll. Notices are best
 // effort: a waiter always re-reads [Provider.InstanceSummary], and also polls (at
 // least every second), so a lost notice only delays it. Without it, waiters only
-// poll.
+// poll (every second).
 type StatusWatcher interface {
 	// WatchStatus calls notify (from any goroutine, possibly spuriously) after each
 	// commit that may have changed the instance's summary, until stop is called.
