@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -135,6 +136,11 @@ type Options struct {
 	CachedInstanceIdleTimeout time.Duration
 	// Logger receives the runtime's logs. Default slog.Default().
 	Logger *slog.Logger
+	// MetricsRegisterer receives the runtime's Prometheus metrics (the duroxide_*
+	// families listed in the README's Observability section). Default nil: the
+	// runtime registers them on a registry of its own, which
+	// [Runtime.MetricsGatherer] returns.
+	MetricsRegisterer prometheus.Registerer
 
 	// InboxAckWait is how long the broker waits for an inbox message's ack before
 	// redelivering it. Default 30s.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duroxide-go/duroxide/internal/testknobs"
 	"github.com/duroxide-go/duroxide/jetstream"
@@ -39,6 +40,9 @@ type Runtime struct {
 
 	replay *store.CapabilityFilter // SupportedReplayVersions (replay_versions.go)
 	knobs  testknobs.Knobs         // test-only settings (runtime_knobs.go)
+
+	registerer prometheus.Registerer // metrics.go
+	gatherer   prometheus.Gatherer
 
 	stop      context.CancelFunc // stops fetching new work
 	loopCtx   context.Context
@@ -81,6 +85,7 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	}
 	knobs := testknobs.From(ctx)
 	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker(), replay: replay, knobs: knobs}
+	r.registerer, r.gatherer = newMetricsRegistry(opts.MetricsRegisterer)
 	if opts.Store != nil {
 		r.st = opts.Store
 		r.run(ctx)
