@@ -154,6 +154,7 @@ func (s *Store) deadLetter(m jetstream.Msg, instance, reason string) {
 		_ = m.NakWithDelay(time.Minute)
 		return
 	}
+	s.observeDeadLetter(reason)
 	_ = m.TermWithReason(reason)
 }
 

@@ -63,7 +63,10 @@ func (s *Store) redriveRecord(ctx context.Context, subject string, rec *turnReco
 // deduplication id derived from the record's stream sequence, so dispatching the same
 // record again within the streams' duplicate window publishes nothing new; later, the
 // receivers' own checks (completed ids, started instances) make a repeat harmless.
-func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) error {
+func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) (err error) {
+	if len(rec.Work)+len(rec.Orch) > 0 {
+		defer func(start time.Time) { s.observePublish(PublishOutbox, start, err) }(time.Now())
+	}
 	futs := make([]jetstream.PubAckFuture, 0, len(rec.Work)+len(rec.Orch))
 	publish := func(m *nats.Msg) error {
 		f, err := s.js.PublishMsgAsync(m)

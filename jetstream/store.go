@@ -99,6 +99,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Hooks are fault-injection points for tests.
 	Hooks Hooks
+	// Observer receives the store's measurements (publish latencies, dead letters)
+	// for metrics (observe.go). Default: none.
+	Observer Observer
 }
 
 // Hooks are fault-injection points. A hook that returns an error makes the store stop
@@ -249,6 +252,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if cfg.Observer.Publish != nil {
+		js = timedJS{JetStream: js, ns: cfg.Namespace, obs: cfg.Observer.Publish}
 	}
 	s := &Store{
 		cfg:    cfg,
