@@ -18,6 +18,8 @@ type engineCache struct {
 	now  func() time.Time
 	m    map[string]*list.Element
 	lru  *list.List // of *cachedEngine, most recent at the front
+	// onEvict, if set, is called for each engine evicted to stay within max.
+	onEvict func()
 }
 
 type cachedEngine struct {
@@ -63,6 +65,9 @@ func (c *engineCache) put(instance string, ce *cachedEngine) {
 		old := c.lru.Remove(c.lru.Back()).(*cachedEngine)
 		delete(c.m, old.instance)
 		evicted = append(evicted, old)
+		if c.onEvict != nil {
+			c.onEvict()
+		}
 	}
 	c.mu.Unlock()
 	for _, o := range evicted {

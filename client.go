@@ -33,6 +33,7 @@ type Client struct {
 	maxPayload int
 	admin      adminState // management views (client_admin.go)
 	notices    noticeHub  // the status-notice subscription the waits share (client_notices.go)
+	metrics    *metrics   // the runtime's, for its client; nil otherwise (metrics_record.go)
 }
 
 // NewClient returns a client on nc. It creates the namespace's streams if no runtime
@@ -136,7 +137,11 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 // error wrapping [ErrInvalidInput] or [ErrPayloadTooLarge] naming the field; a
 // failed publish returns the store's error.
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, data any) error {
-	return c.publishNamed(ctx, store.ExternalRaised, "event", instanceID, name, data)
+	if err := c.publishNamed(ctx, store.ExternalRaised, "event", instanceID, name, data); err != nil {
+		return err
+	}
+	c.metrics.clientRaise(name)
+	return nil
 }
 
 // publishNamed validates and publishes a named message with a payload (a raised event
@@ -227,6 +232,7 @@ func (c *Client) WaitForOrchestration(ctx context.Context, instanceID string) (*
 	if err := validateInstanceID(instanceID); err != nil {
 		return nil, err
 	}
+	defer c.metrics.clientWaited(time.Now())
 	return c.waitStatus(ctx, instanceID, fmt.Sprintf("wait for %q", instanceID), true, func(st *Status) bool {
 		return st.State.IsTerminal()
 	})

@@ -93,6 +93,8 @@ type ActivityOption struct{ apply func(*activityOptions) }
 type activityOptions struct {
 	tag     string
 	session string
+	// retryAttempt is set by ScheduleActivityWithRetry: 0 first, n the n-th retry.
+	retryAttempt int
 }
 
 // WithTag routes the activity to workers that serve tag (see [TagFilter]). A tag
@@ -138,7 +140,8 @@ func (c *OrchestrationContext) ScheduleActivity(name string, input any, opts ...
 	if fresh {
 		e.workItems = append(e.workItems, store.WorkItem{Type: store.ActivityExecute, Instance: e.instance,
 			ExecutionID: e.exec, ID: stored.EventID, Name: name, Input: in, Tag: ev.Tag, SessionID: ev.SessionID,
-			Orchestration: e.name, OrchestrationVersion: e.version, ScheduledAtMs: stored.TimestampMs})
+			Orchestration: e.name, OrchestrationVersion: e.version, ScheduledAtMs: stored.TimestampMs,
+			RetryAttempt: o.retryAttempt})
 	}
 	f := e.newFuture(kindActivity, stored.EventID, name)
 	f.st.schedAtMs = stored.TimestampMs

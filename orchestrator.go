@@ -17,7 +17,12 @@ const fetchPoll = time.Second
 func (r *Runtime) orchestrationLoop() {
 	defer r.wg.Done()
 	pollLoop(r, "orchestration item", func(ctx context.Context) (*store.OrchestrationItem, error) {
-		return r.st.FetchOrchestrationItem(ctx, r.opts.OrchestrationLockTimeout, fetchPoll, r.replay)
+		start := time.Now()
+		item, err := r.st.FetchOrchestrationItem(ctx, r.opts.OrchestrationLockTimeout, fetchPoll, r.replay)
+		if item != nil || err != nil && !r.isStopping(err) {
+			r.metrics.storeOp(opFetchOrchestration, start, err)
+		}
+		return item, err
 	}, r.turn)
 }
 
@@ -47,6 +52,7 @@ func pollLoop[T any](r *Runtime, what string, fetch func(context.Context) (*T, e
 // history into a new one), applies the messages, and commits the outputs.
 func (r *Runtime) turn(item *store.OrchestrationItem) {
 	ctx := context.Background() // a started turn finishes even during shutdown
+	defer r.metrics.turnDone(time.Now())
 	stopRenew := r.renewWhileRunning(item.LockToken)
 	defer stopRenew()
 
@@ -92,7 +98,9 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 	default:
 		if cached != nil && cached.e.exec == item.ExecutionID && cached.histLen == len(item.History) && cached.inc == item.Incarnation {
 			e = cached.e
+			r.metrics.cacheHit()
 		} else {
+			r.metrics.cacheMiss()
 			if cached != nil {
 				cached.e.abort()
 			}
@@ -131,10 +139,14 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 // ack commits a turn; on failure the engine (whose state is now ahead of history) is
 // discarded and the messages will be fetched again.
 func (r *Runtime) ack(ctx context.Context, item *store.OrchestrationItem, e *engine, c store.Commit) bool {
+	start := time.Now()
 	err := r.st.AckOrchestrationItem(ctx, item.LockToken, c)
+	r.metrics.storeOp(opAckOrchestration, start, err)
 	if err == nil {
+		r.metrics.committed(item, &c)
 		return true
 	}
+	r.metrics.turnFailed(err)
 	if e != nil {
 		e.abort()
 	}
@@ -318,7 +330,10 @@ func (r *Runtime) commitFailure(ctx context.Context, item *store.OrchestrationIt
 }
 
 func (r *Runtime) abandon(ctx context.Context, item *store.OrchestrationItem, delay time.Duration) {
-	if err := r.st.AbandonOrchestrationItem(ctx, item.LockToken, delay, false); err != nil {
+	start := time.Now()
+	err := r.st.AbandonOrchestrationItem(ctx, item.LockToken, delay, false)
+	r.metrics.storeOp(opAbandonOrch, start, err)
+	if err != nil {
 		r.log.Debug("abandon", "instance", item.Instance, "err", err)
 	}
 }
@@ -331,7 +346,9 @@ func (r *Runtime) renewWhileRunning(token string) func() {
 	stopped := false
 	mu.Lock()
 	t = time.AfterFunc(every, func() {
+		start := time.Now()
 		err := r.st.RenewOrchestrationItemLock(context.Background(), token, r.opts.OrchestrationLockTimeout)
+		r.metrics.storeOp(opRenewOrchestration, start, err)
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil && !stopped {

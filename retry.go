@@ -3,6 +3,7 @@ package duroxide
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/duroxide-go/duroxide/history"
@@ -114,7 +115,7 @@ func (c *OrchestrationContext) ScheduleActivityWithRetry(name string, input any,
 	}
 	return e.goFuture(name, func() (string, error) {
 		for attempt := 1; ; attempt++ {
-			f := c.ScheduleActivity(name, input, opts...)
+			f := c.ScheduleActivity(name, input, append(slices.Clip(opts), retryAttempt(attempt-1))...)
 			if f.st.kind == kindFailed {
 				return "", f.st.err
 			}
@@ -134,4 +135,10 @@ func (c *OrchestrationContext) ScheduleActivityWithRetry(name string, input any,
 			}
 		}
 	})
+}
+
+// retryAttempt numbers an attempt of a retried activity (0: the first) in its work
+// item, for the retry_attempt label of duroxide_activity_executions_total.
+func retryAttempt(n int) ActivityOption {
+	return ActivityOption{func(o *activityOptions) { o.retryAttempt = n }}
 }

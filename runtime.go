@@ -43,6 +43,7 @@ type Runtime struct {
 
 	registerer prometheus.Registerer // metrics.go
 	gatherer   prometheus.Gatherer
+	metrics    *metrics
 
 	stop      context.CancelFunc // stops fetching new work
 	loopCtx   context.Context
@@ -86,17 +87,23 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	knobs := testknobs.From(ctx)
 	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker(), replay: replay, knobs: knobs}
 	r.registerer, r.gatherer = newMetricsRegistry(opts.MetricsRegisterer)
+	r.metrics = newMetrics(reg, r.registerer)
+	if err := r.metrics.register(); err != nil {
+		return nil, err
+	}
 	if opts.Store != nil {
 		r.st = opts.Store
 		r.run(ctx)
 		return r, nil
 	}
 	if err := r.connect(); err != nil {
+		r.metrics.unregister()
 		return nil, err
 	}
 	nodeID, err := r.nodeID(stableID)
 	if err != nil {
 		r.disconnect()
+		r.metrics.unregister()
 		return nil, err
 	}
 	st, err := jetstream.Open(ctx, r.nc, jetstream.Config{
@@ -119,14 +126,17 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 		Logger:             opts.Logger,
 		Hooks:              knobs.StoreHooks,
 		NodeID:             nodeID,
+		Observer:           r.metrics.storeObserver(),
 	})
 	if err != nil {
 		r.disconnect()
+		r.metrics.unregister()
 		return nil, err
 	}
 	if err := st.EnableSessions(opts.sessionConfig()); err != nil {
 		_ = st.Close()
 		r.disconnect()
+		r.metrics.unregister()
 		return nil, fmt.Errorf("duroxide: %w", err)
 	}
 	r.st, r.js = st, st
@@ -138,10 +148,13 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 func (r *Runtime) run(ctx context.Context) {
 	opts := r.opts
 	r.client = newClient(r.st, opts.MaxPayloadBytes)
+	r.client.metrics = r.metrics
 	r.cache = newEngineCache(opts.MaxCachedInstances, max(opts.CachedInstanceIdleTimeout, 0))
 	if r.knobs.ReplayEveryTurn {
 		r.cache = newEngineCache(0, 0)
 	}
+	r.cache.onEvict = r.metrics.cacheEvicted
+	r.metrics.gauges.setSource(runtimeGauges{r})
 	r.loopCtx, r.stop = context.WithCancel(context.Background())
 	if opts.CachedInstanceIdleTimeout > 0 {
 		r.wg.Add(1)
@@ -304,6 +317,7 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 			_ = r.js.Close()
 		}
 		r.disconnect()
+		r.metrics.unregister()
 	})
 	return err
 }

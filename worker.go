@@ -16,28 +16,36 @@ func (r *Runtime) activityLoop() {
 	r.acts.acquire(r)
 	defer r.acts.release()
 	pollLoop(r, "work item", func(ctx context.Context) (*store.WorkLease, error) {
-		return r.st.FetchWorkItem(ctx, r.opts.ActivityLockTimeout, fetchPoll)
+		start := time.Now()
+		lease, err := r.st.FetchWorkItem(ctx, r.opts.ActivityLockTimeout, fetchPoll)
+		if lease != nil || err != nil && !r.isStopping(err) {
+			r.metrics.storeOp(opFetchWork, start, err)
+		}
+		return lease, err
 	}, r.runActivity)
 }
 
 func (r *Runtime) runActivity(lease *store.WorkLease) {
 	ctx := context.Background()
+	start := time.Now()
 	it := &lease.Item
 	fail := func(d history.ErrorDetails) *store.WorkItem {
 		return &store.WorkItem{Type: store.ActivityFailed, Instance: it.Instance, ExecutionID: it.ExecutionID, ID: it.ID, Details: &d}
 	}
 	if lease.AttemptCount > r.opts.MaxAttempts {
-		r.completeActivity(ctx, lease, fail(history.ErrorDetails{Category: history.Poison, Kind: history.KindPoison, Resource: it.Name,
+		r.completeActivity(ctx, lease, start, fail(history.ErrorDetails{Category: history.Poison, Kind: history.KindPoison, Resource: it.Name,
 			Message: fmt.Sprintf("activity %q delivered %d times (max %d)", it.Name, lease.AttemptCount, r.opts.MaxAttempts)}))
 		return
 	}
 	fn, ok := r.activity(it.Name)
 	if !ok {
 		if lease.AttemptCount < r.opts.MaxAttempts {
-			_ = r.st.AbandonWorkItem(ctx, lease.LockToken, r.opts.unregisteredDelay(lease.AttemptCount), false)
+			abStart := time.Now()
+			err := r.st.AbandonWorkItem(ctx, lease.LockToken, r.opts.unregisteredDelay(lease.AttemptCount), false)
+			r.metrics.storeOp(opAbandonWork, abStart, err)
 			return
 		}
-		r.completeActivity(ctx, lease, fail(history.ErrorDetails{Category: history.Configuration, Kind: history.KindUnregistered,
+		r.completeActivity(ctx, lease, start, fail(history.ErrorDetails{Category: history.Configuration, Kind: history.KindUnregistered,
 			Resource: it.Name, Message: unregisteredMessage("activity", it.Name, "")}))
 		return
 	}
@@ -46,7 +54,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 	defer cancelRun(nil)
 	if !r.acts.start(key, cancelRun) {
 		// Cancelled before it ran: drop it.
-		r.completeActivity(ctx, lease, nil)
+		r.completeActivity(ctx, lease, start, nil)
 		return
 	}
 	defer r.acts.finish(key)
@@ -85,18 +93,20 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 		}
 		grace.Stop()
 		stop()
-		r.completeActivity(ctx, lease, nil)
+		r.completeActivity(ctx, lease, start, nil)
 		return
 	}
 	stop()
 	out, err := res.out, res.err
 	if r.actCtx.Err() != nil {
 		// Shutting down without waiting: hand the item back for another run.
-		_ = r.st.AbandonWorkItem(ctx, lease.LockToken, 0, true)
+		abStart := time.Now()
+		err := r.st.AbandonWorkItem(ctx, lease.LockToken, 0, true)
+		r.metrics.storeOp(opAbandonWork, abStart, err)
 		return
 	}
 	if errors.Is(context.Cause(runCtx), ErrActivityCancelled) {
-		r.completeActivity(ctx, lease, nil) // cancelled just as it returned
+		r.completeActivity(ctx, lease, start, nil) // cancelled just as it returned
 		return
 	}
 	var completion *store.WorkItem
@@ -113,7 +123,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 	default:
 		completion = &store.WorkItem{Type: store.ActivityCompleted, Instance: it.Instance, ExecutionID: it.ExecutionID, ID: it.ID, Result: out}
 	}
-	r.completeActivity(ctx, lease, completion)
+	r.completeActivity(ctx, lease, start, completion)
 }
 
 // callActivity runs fn, turning a panic into an application failure.
@@ -127,10 +137,15 @@ func callActivity(fn activityFunc, actx *ActivityContext, input string) (out str
 	return fn(actx, input)
 }
 
-func (r *Runtime) completeActivity(ctx context.Context, lease *store.WorkLease, c *store.WorkItem) {
+// completeActivity acks the work item with its completion c (nil: drop it) and
+// records the activity's outcome, timed from start.
+func (r *Runtime) completeActivity(ctx context.Context, lease *store.WorkLease, start time.Time, c *store.WorkItem) {
+	r.metrics.activityDone(lease, c, start)
 	backoff := 10 * time.Millisecond
 	for attempt := 0; ; attempt++ {
+		ackStart := time.Now()
 		err := r.st.AckWorkItem(ctx, lease.LockToken, c)
+		r.metrics.storeOp(opAckWork, ackStart, err)
 		if err == nil || errors.Is(err, store.ErrLockLost) {
 			switch {
 			case err == nil:
@@ -138,11 +153,13 @@ func (r *Runtime) completeActivity(ctx context.Context, lease *store.WorkLease, 
 				// A cancelled activity: its work item was already removed.
 				r.log.Debug("cancelled activity's work item already removed", "instance", lease.Item.Instance, "activity", lease.Item.Name)
 			default:
+				r.metrics.activityUndelivered(lease)
 				r.log.Warn("activity result dropped: its lock was lost", "instance", lease.Item.Instance, "activity", lease.Item.Name)
 			}
 			return
 		}
 		if attempt == 5 {
+			r.metrics.activityUndelivered(lease)
 			r.log.Error("activity result not delivered; the work item will be redelivered", "instance", lease.Item.Instance, "err", err)
 			return
 		}
@@ -160,7 +177,10 @@ func (r *Runtime) renewWork(token string) func() {
 		for {
 			select {
 			case <-t.C:
-				if err := r.st.RenewWorkItemLock(context.Background(), token, r.opts.ActivityLockTimeout); err != nil {
+				start := time.Now()
+				err := r.st.RenewWorkItemLock(context.Background(), token, r.opts.ActivityLockTimeout)
+				r.metrics.storeOp(opRenewWork, start, err)
+				if err != nil {
 					return
 				}
 			case <-done:

@@ -76,6 +76,10 @@ type WorkItem struct {
 	// With the instance, execution and id it tells this activity apart from one of a
 	// deleted and recreated instance with the same id (for cancellation signals).
 	ScheduledAtMs int64 `json:"scheduled_at_ms,omitempty"`
+	// RetryAttempt numbers the attempts of an ActivityExecute scheduled by a retry
+	// policy: 0 for the first attempt (and for activities without a policy), n for
+	// the n-th retry. Informational (metrics); not part of the determinism check.
+	RetryAttempt int `json:"retry_attempt,omitempty"`
 
 	// ParentInstance and ParentID link a started sub-orchestration to its parent.
 	ParentInstance    string `json:"parent_instance,omitempty"`
