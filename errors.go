@@ -32,6 +32,13 @@ var (
 // directory and the id of the process holding it.
 var ErrDataDirLocked = jetstream.ErrDataDirLocked
 
+// ErrMetricsAlreadyRegistered is returned (wrapped) by [Start] when
+// Options.MetricsRegisterer already holds the runtime's metrics: another runtime of
+// this process registered them and has not shut down. Give each runtime its own
+// registry, or tell their metrics apart with a constant label:
+// prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, reg).
+var ErrMetricsAlreadyRegistered = errors.New("duroxide: metrics already registered")
+
 // Errors of the client's instance calls.
 var (
 	// ErrInstanceExists is returned by Client.StartOrchestration when the instance

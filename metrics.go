@@ -7,13 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// ErrMetricsAlreadyRegistered is returned (wrapped) by [Start] when
-// Options.MetricsRegisterer already holds the runtime's metrics: another runtime of
-// this process registered them and has not shut down. Give each runtime its own
-// registry, or tell their metrics apart with a constant label:
-// prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, reg).
-var ErrMetricsAlreadyRegistered = errors.New("duroxide: metrics already registered")
-
 // Bucket bounds of the histograms: duroxide's specification gives the ranges.
 var (
 	orchestrationSecondsBuckets = []float64{0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600}

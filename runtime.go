@@ -57,8 +57,11 @@ type Runtime struct {
 // nats-server with JetStream in opts.DataDir, which it locks until Shutdown (the
 // operating system drops the lock if the process dies). It returns an error wrapping
 // [ErrDataDirLocked] if the directory is already served, [ErrInvalidInput] for a nil
-// registry or invalid options (naming the field), and the server's, connection's or
-// store's error when they cannot start.
+// registry or invalid options (naming the field), [ErrMetricsAlreadyRegistered] when
+// Options.MetricsRegisterer already holds another runtime's metrics (the
+// registerer's own error for other registration failures), and the server's,
+// connection's or store's error when they cannot start. The runtime's metrics are
+// registered until Shutdown.
 //
 // With [Options.Store] the runtime runs on that store instead, starting and
 // connecting to nothing (see the field for what it ignores and what it rejects).
