@@ -96,7 +96,8 @@ func StartVersion(version string) StartOption {
 // new id race, the first one the runtime processes wins and the other is ignored.
 // Invalid arguments return an error wrapping [ErrInvalidInput] or
 // [ErrPayloadTooLarge] that names the field.
-func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string, input any, opts ...StartOption) error {
+func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string, input any, opts ...StartOption) (err error) {
+	defer c.metrics.clientStarted(name, &err)
 	if err := validateInstanceID(instanceID); err != nil {
 		return err
 	}
@@ -136,12 +137,9 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 // it starts; events for a finished instance are dropped. Invalid arguments return an
 // error wrapping [ErrInvalidInput] or [ErrPayloadTooLarge] naming the field; a
 // failed publish returns the store's error.
-func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, data any) error {
-	if err := c.publishNamed(ctx, store.ExternalRaised, "event", instanceID, name, data); err != nil {
-		return err
-	}
-	c.metrics.clientRaise(name)
-	return nil
+func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, data any) (err error) {
+	defer c.metrics.clientRaised(name, &err)
+	return c.publishNamed(ctx, store.ExternalRaised, "event", instanceID, name, data)
 }
 
 // publishNamed validates and publishes a named message with a payload (a raised event
@@ -164,7 +162,8 @@ func (c *Client) publishNamed(ctx context.Context, typ store.WorkItemType, kind,
 // ("canceled: <reason>"); its [Status.Err] then matches [ErrCancelled]. Cancelling a
 // finished or unknown instance does nothing. An invalid instance id returns an error
 // wrapping [ErrInvalidInput]; a failed publish returns the store's error.
-func (c *Client) CancelInstance(ctx context.Context, instanceID, reason string) error {
+func (c *Client) CancelInstance(ctx context.Context, instanceID, reason string) (err error) {
+	defer c.metrics.clientCancelled(&err)
 	if err := validateInstanceID(instanceID); err != nil {
 		return err
 	}

@@ -168,6 +168,21 @@ func (m *metrics) unregister() {
 	m.registered = nil
 }
 
+// unregisterIfFailed unregisters the metrics when *err is set (a failed Start).
+func (m *metrics) unregisterIfFailed(err *error) {
+	if *err != nil {
+		m.unregister()
+	}
+}
+
+// wireMetrics connects the runtime's client, engine cache and gauges to its
+// metrics, once its store is open.
+func (r *Runtime) wireMetrics() {
+	r.client.metrics = r.metrics
+	r.cache.onEvict = r.metrics.cacheEvicted
+	r.metrics.gauges.setSource(runtimeGauges{r})
+}
+
 // newMetricsRegistry picks where the runtime's metrics are registered and where
 // they are read back: the registerer of [Options.MetricsRegisterer] or, when it is
 // nil, a new registry of the runtime's own.

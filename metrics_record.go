@@ -297,20 +297,23 @@ func (m *metrics) storeObserver() jetstream.Observer {
 	}
 }
 
-func (m *metrics) clientStart(name string) {
-	if m != nil {
+// clientStarted records a start the client published (*err nil).
+func (m *metrics) clientStarted(name string, err *error) {
+	if m != nil && *err == nil {
 		m.clientStarts.WithLabelValues(m.orchestrationName(name)).Inc()
 	}
 }
 
-func (m *metrics) clientRaise(event string) {
-	if m != nil {
+// clientRaised records an event the client raised (*err nil).
+func (m *metrics) clientRaised(event string, err *error) {
+	if m != nil && *err == nil {
 		m.clientEvents.WithLabelValues(m.events.value(event)).Inc()
 	}
 }
 
-func (m *metrics) clientCancel() {
-	if m != nil {
+// clientCancelled records a cancellation the client published (*err nil).
+func (m *metrics) clientCancelled(err *error) {
+	if m != nil && *err == nil {
 		m.clientCancels.Inc()
 	}
 }

@@ -65,7 +65,7 @@ type Runtime struct {
 //
 // With [Options.Store] the runtime runs on that store instead, starting and
 // connecting to nothing (see the field for what it ignores and what it rejects).
-func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
+func Start(ctx context.Context, reg *Registry, opts Options) (_ *Runtime, err error) {
 	if reg == nil {
 		return nil, fmt.Errorf("%w: registry is nil", ErrInvalidInput)
 	}
@@ -94,19 +94,18 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	if err := r.metrics.register(); err != nil {
 		return nil, err
 	}
+	defer r.metrics.unregisterIfFailed(&err)
 	if opts.Store != nil {
 		r.st = opts.Store
 		r.run(ctx)
 		return r, nil
 	}
 	if err := r.connect(); err != nil {
-		r.metrics.unregister()
 		return nil, err
 	}
 	nodeID, err := r.nodeID(stableID)
 	if err != nil {
 		r.disconnect()
-		r.metrics.unregister()
 		return nil, err
 	}
 	st, err := jetstream.Open(ctx, r.nc, jetstream.Config{
@@ -133,13 +132,11 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 	})
 	if err != nil {
 		r.disconnect()
-		r.metrics.unregister()
 		return nil, err
 	}
 	if err := st.EnableSessions(opts.sessionConfig()); err != nil {
 		_ = st.Close()
 		r.disconnect()
-		r.metrics.unregister()
 		return nil, fmt.Errorf("duroxide: %w", err)
 	}
 	r.st, r.js = st, st
@@ -151,13 +148,11 @@ func Start(ctx context.Context, reg *Registry, opts Options) (*Runtime, error) {
 func (r *Runtime) run(ctx context.Context) {
 	opts := r.opts
 	r.client = newClient(r.st, opts.MaxPayloadBytes)
-	r.client.metrics = r.metrics
 	r.cache = newEngineCache(opts.MaxCachedInstances, max(opts.CachedInstanceIdleTimeout, 0))
 	if r.knobs.ReplayEveryTurn {
 		r.cache = newEngineCache(0, 0)
 	}
-	r.cache.onEvict = r.metrics.cacheEvicted
-	r.metrics.gauges.setSource(runtimeGauges{r})
+	r.wireMetrics()
 	r.loopCtx, r.stop = context.WithCancel(context.Background())
 	if opts.CachedInstanceIdleTimeout > 0 {
 		r.wg.Add(1)
