@@ -40,7 +40,7 @@ func newGaugeCollector() *gaugeCollector {
 	}
 	return &gaugeCollector{
 		active: d("duroxide_active_orchestrations",
-			"Instances of the namespace with an execution under way, by state (running, continued_as_new), from the management views.", "state"),
+			"Instances of the namespace with an execution under way, by state (running, continued_as_new), as the management views hold them (see the projector lag).", "state"),
 		orchDepth:  d("duroxide_orchestrator_queue_depth", "Unprocessed instance messages of the namespace (timers excluded)."),
 		workDepth:  d("duroxide_worker_queue_depth", "Activity work items of the namespace not yet completed."),
 		timerDepth: d("duroxide_timer_queue_depth", "Durable timers of the namespace not yet fired."),

@@ -187,6 +187,22 @@ func (a *Admin) SystemMetrics(ctx context.Context) (*store.SystemMetrics, error)
 	if err != nil {
 		return nil, err
 	}
+	return systemMetrics(ctx, v)
+}
+
+// SystemMetricsNow returns the totals as the views hold them now, without waiting
+// for the projector to catch up (for gauges read under load: [Admin.Lag] says how
+// far behind they are). Errors wrap [store.ErrViewsUnavailable] when no projector
+// created the views.
+func (a *Admin) SystemMetricsNow(ctx context.Context) (*store.SystemMetrics, error) {
+	v, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return systemMetrics(ctx, v)
+}
+
+func systemMetrics(ctx context.Context, v *Views) (*store.SystemMetrics, error) {
 	st, _, err := v.Stats(ctx)
 	if err != nil {
 		return nil, err
