@@ -333,3 +333,22 @@ func TestMetricsTwoRuntimesOneRegisterer(t *testing.T) {
 		t.Fatalf("the third runtime's gauges are not registered")
 	}
 }
+
+// TestMetricsPartitionsOwnedPerNode: two nodes, each with its own registry, report
+// the inbox partitions each owns; together they own every partition once.
+func TestMetricsPartitionsOwnedPerNode(t *testing.T) {
+	opts := clusterOpts
+	opts.Listen = "127.0.0.1:0"
+	reg1, reg2 := prometheus.NewRegistry(), prometheus.NewRegistry()
+	opts.MetricsRegisterer = reg1
+	first := startRuntime(t, duroxide.NewRegistry(), opts)
+	opts.Listen, opts.NATSURL, opts.MetricsRegisterer = "", first.ClientURL(), reg2
+	second := startRuntime(t, duroxide.NewRegistry(), opts)
+	var owned1, owned2 float64
+	waitFor(t, "both nodes to own partitions, as their gauges say", func() bool {
+		owned1 = gatherAll(t, reg1).value("duroxide_inbox_partitions_owned")
+		owned2 = gatherAll(t, reg2).value("duroxide_inbox_partitions_owned")
+		return owned1 > 0 && owned2 > 0 && owned1+owned2 == float64(opts.Partitions) &&
+			int(owned1) == len(first.Partitions()) && int(owned2) == len(second.Partitions())
+	})
+}
