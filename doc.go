@@ -41,6 +41,11 @@
 // clock; docs/TESTING.md). [Options.Store] runs the runtime on another store of the
 // contract (package store), such as store/memstore.
 //
+// A runtime records Prometheus metrics (duroxide's metric set, and turns, fence
+// conflicts, cache, projector lag, partitions, dead letters, publish latency) on
+// Options.MetricsRegisterer or a registry of its own; [Runtime.MetricsGatherer]
+// reads them. README.md (Observability) lists them.
+//
 // Where to read next: README.md (quick start and the node command),
 // docs/FEATURES.md (retries, concurrency, cancellation, queues, versioning, tags,
 // sessions, KV state, management), docs/ARCHITECTURE.md (how a message flows and
