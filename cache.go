@@ -114,7 +114,7 @@ func (r *Runtime) sweepIdle(interval, idle time.Duration) {
 		case <-r.loopCtx.Done():
 			return
 		case <-t.C:
-			r.cache.sweep()
+			r.metrics.cacheSwept(r.cache.sweep())
 			if r.js != nil { // the JetStream store's cached instance states
 				r.js.DropIdleInstances(idle)
 			}

@@ -116,4 +116,11 @@ func TestRuntimeDropsIdleEngines(t *testing.T) {
 	if err := st.Decode(&out); err != nil || out != "went" {
 		t.Fatalf("replayed instance returned %q, %v; want \"went\"", out, err)
 	}
+	// The metrics saw each engine dropped once, and the replay.
+	if ev := read(t, rt.metrics.cacheEvictions); ev != n {
+		t.Errorf("duroxide_engine_cache_evictions_total = %v, want %d", ev, n)
+	}
+	if miss := read(t, rt.metrics.cacheMisses); miss < 1 {
+		t.Errorf("duroxide_engine_cache_misses_total = %v, want at least 1 (the replay)", miss)
+	}
 }

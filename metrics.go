@@ -121,7 +121,7 @@ func newMetrics(reg *Registry, registerer prometheus.Registerer) *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "duroxide_engine_cache_misses_total",
 		Help: "Turns of a running execution that replayed its history (no usable cached engine)."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "duroxide_engine_cache_evictions_total",
-		Help: "Cached engines evicted to stay within Options.MaxCachedInstances."})
+		Help: "Cached engines evicted: to stay within Options.MaxCachedInstances, or parked longer than Options.CachedInstanceIdleTimeout."})
 	m.deadLetters = counter("duroxide_dead_letters_total", "Inbox messages this node dead-lettered, by reason class.", "reason")
 	m.publishDuration = histogram("duroxide_nats_publish_duration_seconds",
 		"JetStream publishes of the store until acknowledged, by stream (outbox: a turn's whole outbox).",

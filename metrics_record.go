@@ -203,6 +203,14 @@ func (m *metrics) cacheEvicted() {
 	}
 }
 
+// cacheSwept counts n engines dropped for being parked longer than
+// Options.CachedInstanceIdleTimeout.
+func (m *metrics) cacheSwept(n int) {
+	if m != nil && n > 0 {
+		m.cacheEvictions.Add(float64(n))
+	}
+}
+
 // activityDone records a work item the worker finished with completion c (nil: the
 // activity was cancelled) after running since start.
 func (m *metrics) activityDone(lease *store.WorkLease, c *store.WorkItem, start time.Time) {
