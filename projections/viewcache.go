@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,7 +19,9 @@ import (
 var errConflict = errors.New("projections: view changed concurrently")
 
 // viewCache keeps the last value and revision this projector read or wrote for each
-// view, so applying a record costs only its writes. Several runtimes share the
+// view, so applying a record costs only its writes. Instance and execution views are
+// kept decoded (a copy of the struct, see cachedValue), so a read from the cache
+// decodes no JSON; other values are kept as their JSON. Several runtimes share the
 // consumer, so an entry may be stale: the compare-and-set then fails, the entry is
 // dropped and the record applied again.
 // It is safe for concurrent use: a batch applies its instances in parallel.
@@ -30,6 +33,7 @@ type viewCache struct {
 type cachedView struct {
 	rev  uint64
 	data []byte
+	val  any // an InstanceView or ExecutionView value, or nil: decode data
 }
 
 const maxCachedViews = 20000
@@ -47,18 +51,57 @@ func (c *viewCache) lookup(key string) (cachedView, bool) {
 	return cv, ok
 }
 
-func (c *viewCache) set(key string, rev uint64, data []byte) {
+// set caches the view v (the value read or written: a pointer) as data at rev.
+func (c *viewCache) set(key string, rev uint64, data []byte, v any) {
+	cv := cachedView{rev: rev, data: data, val: cachedValue(v)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCachedViews {
 		c.m = make(map[string]cachedView)
 	}
-	c.m[key] = cachedView{rev: rev, data: data}
+	c.m[key] = cv
+}
+
+// cachedValue is the copy of view v the cache keeps decoded, or nil for a type it
+// keeps as JSON. The copy shares no memory the projector writes to: the only slice
+// (DropIdx) is copied, and the pointers (Failure, CustomStatus) point to values
+// that are replaced, never changed in place.
+func cachedValue(v any) any {
+	switch v := v.(type) {
+	case *InstanceView:
+		c := *v
+		c.DropIdx = slices.Clone(v.DropIdx)
+		return c
+	case *ExecutionView:
+		return *v
+	}
+	return nil
+}
+
+// copyCached copies a decoded cached value into out; false if out is not of its type.
+func copyCached(val any, out any) bool {
+	switch out := out.(type) {
+	case *InstanceView:
+		if v, ok := val.(InstanceView); ok {
+			*out = v
+			out.DropIdx = slices.Clone(v.DropIdx)
+			return true
+		}
+	case *ExecutionView:
+		if v, ok := val.(ExecutionView); ok {
+			*out = v
+			return true
+		}
+	}
+	return false
 }
 
 // get reads a view through the cache; [ErrNotFound] for a missing key.
 func (p *Projector) get(ctx context.Context, key string, out any) (uint64, error) {
 	if cv, ok := p.cache.lookup(key); ok {
+		if copyCached(cv.val, out) {
+			return cv.rev, nil
+		}
 		if err := json.Unmarshal(cv.data, out); err == nil {
 			return cv.rev, nil
 		}
@@ -67,7 +110,7 @@ func (p *Projector) get(ctx context.Context, key string, out any) (uint64, error
 	if err != nil {
 		return 0, err
 	}
-	p.cache.set(key, rev, data)
+	p.cache.set(key, rev, data, out)
 	return rev, nil
 }
 
@@ -91,6 +134,6 @@ func (p *Projector) put(ctx context.Context, key string, v any, rev uint64) erro
 		}
 		return fmt.Errorf("projections: write %s: %w", key, err)
 	}
-	p.cache.set(key, nrev, data)
+	p.cache.set(key, nrev, data, v)
 	return nil
 }
