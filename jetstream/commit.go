@@ -184,10 +184,11 @@ func (s *Store) buildRecord(t *turn) (*nats.Msg, error) {
 // the lease as the outcome requires: fenced (another writer extended the instance,
 // [store.ErrFenced]), unanswered (the attempt is given back), or refused.
 func (s *Store) publishFenced(ctx context.Context, t *turn, m *nats.Msg) (uint64, error) {
-	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequenceForSubject(t.st.lastSeq, s.subj.historyAny(t.enc)))
+	expectLastSubjectSeq(m, t.st.lastSeq, s.subj.historyAny(t.enc))
+	seq, err := publishAck(ctx, s.nc, m) // publish_ack.go
 	switch {
 	case err == nil:
-		return ack.Sequence, nil
+		return seq, nil
 	case isWrongLastSeq(err):
 		return s.settleFenceConflict(ctx, t)
 	case unavailable(err):

@@ -85,9 +85,10 @@ func (s *Store) claimRun(ctx context.Context, kind byte, seq uint64, local int) 
 		attempt = max(local, prev+1)
 		m := nats.NewMsg(subj)
 		m.Data = []byte(strconv.Itoa(attempt))
-		ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(last))
+		expectLastSubjectSeq(m, last, "")
+		seq, err := publishAck(ctx, s.nc, m) // publish_ack.go
 		if err == nil {
-			return attempt, ack.Sequence, nil
+			return attempt, seq, nil
 		}
 		if !isWrongLastSeq(err) {
 			return 0, 0, fmt.Errorf("jetstream: record attempt of %s: %w", subj, err)
