@@ -32,8 +32,8 @@ type viewCache struct {
 
 type cachedView struct {
 	rev  uint64
-	data []byte
-	val  any // an InstanceView or ExecutionView value, or nil: decode data
+	data []byte // the JSON, for a value not kept decoded
+	val  any    // an InstanceView or ExecutionView value, or nil: decode data
 }
 
 const maxCachedViews = 20000
@@ -53,7 +53,10 @@ func (c *viewCache) lookup(key string) (cachedView, bool) {
 
 // set caches the view v (the value read or written: a pointer) as data at rev.
 func (c *viewCache) set(key string, rev uint64, data []byte, v any) {
-	cv := cachedView{rev: rev, data: data, val: cachedValue(v)}
+	cv := cachedView{rev: rev, val: cachedValue(v)}
+	if cv.val == nil {
+		cv.data = data // kept as JSON only for a type not kept decoded
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCachedViews {
