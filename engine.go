@@ -84,6 +84,11 @@ type engine struct {
 	// failure ends the execution as Failed with these details (nondeterminism,
 	// cancellation, configuration errors, panics).
 	failure *history.ErrorDetails
+	// diverged is where replay found the code not reproducing history (nil: it
+	// did, or the failure is of another kind); the replayer reports it.
+	diverged *divergence
+	// replayPos is the index in committed of the event being replayed.
+	replayPos int
 
 	// kv is the instance's KV store as this execution sees it: the prior executions'
 	// store plus this execution's own changes (kv.go).
@@ -152,11 +157,18 @@ func (e *engine) replay(committed []history.Event) {
 	e.run()
 	for i := 1; i < len(committed) && e.failure == nil; i++ {
 		ev := &committed[i]
+		e.replayPos = i
 		e.replaying = i < len(committed)-1
 		e.nowMs = ev.TimestampMs
+		if e.finished && !ev.Type.IsTerminal() && !(ev.Type.IsSchedule() && e.matched(i)) {
+			e.fail(e.diverge(ev.EventID, describeEvent(ev), "the orchestration returned",
+				fmt.Sprintf("the orchestration returned, but history continues with %s at event %d", describeEvent(ev), ev.EventID)))
+			break
+		}
 		if ev.Type.IsSchedule() {
 			if !e.matched(i) {
-				e.fail(nondeterminism(fmt.Sprintf("history holds %s at event %d, but the code did not schedule it", describeEvent(ev), ev.EventID)))
+				e.fail(e.diverge(ev.EventID, describeEvent(ev), "nothing",
+					fmt.Sprintf("history holds %s at event %d, but the code did not schedule it", describeEvent(ev), ev.EventID)))
 			}
 			continue
 		}
@@ -165,7 +177,7 @@ func (e *engine) replay(committed []history.Event) {
 			return
 		}
 		if err := e.validateCompletion(ev); err != nil {
-			e.fail(nondeterminism(err.Error()))
+			e.fail(e.diverge(ev.EventID, describeEvent(ev), "no future it answers", err.Error()))
 			return
 		}
 		e.deliver(ev)
@@ -173,7 +185,8 @@ func (e *engine) replay(committed []history.Event) {
 	e.replaying = false
 	if e.failure == nil && e.finished && e.nextSched < len(e.schedIdx) {
 		ev := &committed[e.schedIdx[e.nextSched]]
-		e.fail(nondeterminism(fmt.Sprintf("the orchestration returned, but history continues with %s at event %d", describeEvent(ev), ev.EventID)))
+		e.fail(e.diverge(ev.EventID, describeEvent(ev), "the orchestration returned",
+			fmt.Sprintf("the orchestration returned, but history continues with %s at event %d", describeEvent(ev), ev.EventID)))
 	}
 	e.committed, e.schedIdx, e.nextSched = nil, nil, 0 // only needed while replaying
 }
@@ -204,6 +217,22 @@ func (e *engine) failFromCoroutine(d *history.ErrorDetails) {
 	runtime.Goexit()
 }
 
+// divergence is where replay found the code not reproducing history: the event,
+// what history holds there and what the code did instead.
+type divergence struct {
+	eventID       uint64
+	history, code string
+	msg           string
+}
+
+// diverge records the first divergence and returns its nondeterminism failure.
+func (e *engine) diverge(eventID uint64, hist, code, msg string) *history.ErrorDetails {
+	if e.diverged == nil {
+		e.diverged = &divergence{eventID: eventID, history: hist, code: code, msg: msg}
+	}
+	return nondeterminism(msg)
+}
+
 func nondeterminism(msg string) *history.ErrorDetails {
 	return &history.ErrorDetails{Category: history.Configuration, Kind: history.KindNondeterminism, Message: "nondeterminism: " + msg}
 }
@@ -218,10 +247,21 @@ func describeEvent(ev *history.Event) string {
 		return fmt.Sprintf("ActivityScheduled{name=%q input=%s}", ev.Name, ev.Input)
 	case history.SubOrchestrationScheduled, history.OrchestrationChained:
 		return fmt.Sprintf("%s{name=%q instance=%q input=%s}", ev.Type, ev.Name, ev.Instance, ev.Input)
-	case history.ExternalSubscribed:
-		return fmt.Sprintf("ExternalSubscribed{name=%q}", ev.Name)
+	case history.ExternalSubscribed, history.QueueSubscribed:
+		return fmt.Sprintf("%s{name=%q}", ev.Type, ev.Name)
 	case history.TimerCreated:
 		return "TimerCreated"
+	case history.KeyValueSet:
+		return fmt.Sprintf("KeyValueSet{key=%q value=%q}", ev.Key, ev.Value)
+	case history.KeyValueCleared:
+		return fmt.Sprintf("KeyValueCleared{key=%q}", ev.Key)
+	case history.ActivityCancelRequested, history.SubOrchestrationCancelRequested,
+		history.ExternalSubscribedCancelled, history.QueueSubscriptionCancelled,
+		history.ActivityCompleted, history.ActivityFailed, history.TimerFired,
+		history.SubOrchestrationCompleted, history.SubOrchestrationFailed:
+		return fmt.Sprintf("%s{source=%d}", ev.Type, ev.SourceEventID)
+	case history.ExternalEvent, history.QueueEventDelivered:
+		return fmt.Sprintf("%s{name=%q}", ev.Type, ev.Name)
 	}
 	return string(ev.Type)
 }

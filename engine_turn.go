@@ -26,15 +26,28 @@ func (e *engine) emit(ev history.Event) (history.Event, bool) {
 	if e.nextSched < len(e.schedIdx) {
 		h := e.committed[e.schedIdx[e.nextSched]]
 		if why := mismatch(&h, &ev); why != "" {
-			e.failFromCoroutine(nondeterminism(fmt.Sprintf("at event %d history holds %s, but the code asked for %s (%s)",
-				h.EventID, describeEvent(&h), describeEvent(&ev), why)))
+			e.failFromCoroutine(e.diverge(h.EventID, describeEvent(&h), describeEvent(&ev),
+				fmt.Sprintf("at event %d history holds %s, but the code asked for %s (%s)",
+					h.EventID, describeEvent(&h), describeEvent(&ev), why)))
 		}
 		e.nextSched++
 		return h, false
 	}
 	if e.replaying {
-		e.failFromCoroutine(nondeterminism(fmt.Sprintf("the code asked for %s, which history does not hold at this point (history has %d events)",
-			describeEvent(&ev), len(e.committed))))
+		// Actions the code takes while an event is delivered follow that event (and
+		// the actions already matched) in history: the next other event is where
+		// this one should be.
+		j := e.replayPos + 1
+		for j < len(e.committed) && e.committed[j].Type.IsSchedule() && e.matched(j) {
+			j++
+		}
+		id, hist := e.nextEventID, fmt.Sprintf("nothing more (history ends at event %d)", e.nextEventID-1)
+		if j < len(e.committed) {
+			id, hist = e.committed[j].EventID, describeEvent(&e.committed[j])
+		}
+		e.failFromCoroutine(e.diverge(id, hist, describeEvent(&ev),
+			fmt.Sprintf("the code asked for %s, which history does not hold at this point (history has %d events)",
+				describeEvent(&ev), len(e.committed))))
 	}
 	ev.EventID = e.nextEventID
 	e.nextEventID++
