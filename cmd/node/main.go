@@ -8,6 +8,7 @@
 //	node raise ID EVENT [JSON]                 raise an external event
 //	node status ID [--json]                    print an instance's status
 //	node wait ID [--timeout 60s] [--json]      wait for an instance and print its output
+//	node replay FILE...                        replay recorded histories against this binary's orchestrations
 //
 // node list/info/history/metrics/queues/stats/tree/delete/prune manage instances (see
 // "node help"). The client commands find the node with --nats-url (default nats://127.0.0.1:4222).
@@ -55,6 +56,8 @@ Usage:
   node tree ID                               an instance and its sub-orchestrations
   node delete ID [--force]                   delete an instance tree (--force: even if running)
   node prune ID --keep-last N                delete old executions, keeping the last N
+  node replay FILE...                        replay histories (from "node history ID --json"; - is stdin)
+                                             against this binary's orchestrations; exit 1 if any does not replay
   node help                                  print this help
 
 serve flags:
@@ -75,7 +78,7 @@ bench flags (see "node bench -h"): --activities N (5) --work D (10ms) --inflight
   --idle N [--restart] [--sample K] [--settle D] [--memprofile FILE]: N instances waiting for an
   event; memory, disk, raise latency, restart time
 
-The client commands (all but demo, serve and bench) find the node with --nats-url URL (default nats://127.0.0.1:4222).
+The client commands (all but demo, serve, bench and replay) find the node with --nats-url URL (default nats://127.0.0.1:4222).
 A node serves the orchestrations HelloWorld (input a name), FanOut (input n) and
 Approval (waits for the event "approval"), among others; see internal/demo.
 
@@ -139,6 +142,8 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDelete(ctx, rest, stdout)
 	case "prune":
 		err = runPrune(ctx, rest, stdout)
+	case "replay":
+		err = runReplay(ctx, rest, os.Stdin, stdout)
 	default:
 		err = usageErrorf("unknown command %q (run \"node help\")", cmd)
 		cmd = ""
