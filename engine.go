@@ -89,6 +89,9 @@ type engine struct {
 	diverged *divergence
 	// replayPos is the index in committed of the event being replayed.
 	replayPos int
+	// newLimit, when not 0, bounds the new events a replayer lets the code add
+	// beyond history; the code asking for more ends with errNewLimit.
+	newLimit int
 
 	// kv is the instance's KV store as this execution sees it: the prior executions'
 	// store plus this execution's own changes (kv.go).
@@ -177,7 +180,7 @@ func (e *engine) replay(committed []history.Event) {
 			return
 		}
 		if err := e.validateCompletion(ev); err != nil {
-			e.fail(e.diverge(ev.EventID, describeEvent(ev), "no future it answers", err.Error()))
+			e.fail(e.diverge(ev.EventID, describeEvent(ev), "nothing it answers ("+err.Error()+")", err.Error()))
 			return
 		}
 		e.deliver(ev)

@@ -53,8 +53,15 @@ func (e *engine) emit(ev history.Event) (history.Event, bool) {
 	e.nextEventID++
 	ev.InstanceID, ev.ExecutionID, ev.TimestampMs = e.instance, e.exec, e.nowMs
 	e.newEvents = append(e.newEvents, ev)
+	if e.newLimit > 0 && len(e.newEvents) > e.newLimit {
+		e.failFromCoroutine(errNewLimit)
+	}
 	return ev, true
 }
+
+// errNewLimit ends code that asks for more new events than a replayer allows.
+var errNewLimit = &history.ErrorDetails{Category: history.Configuration, Kind: history.KindNondeterminism,
+	Message: "replay: the code asks for more than history holds"}
 
 func mismatch(h, c *history.Event) string {
 	if h.Type != c.Type {

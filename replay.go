@@ -208,6 +208,9 @@ func replayOne(reg *Registry, ex []history.Event, kv map[string]store.KVEntry, o
 	}
 	e := newEngine(started.InstanceID, fn, limits{maxPayload: o.maxPayload}, o.logger)
 	e.kv = cloneKV(kv)
+	// Beyond history, the code may ask for what the tail holds; one more event shows
+	// the divergence (code looping over a corrupted input stops there).
+	e.newLimit = len(tail) + 1
 	defer e.abort()
 	e.replay(prefix)
 	if d := e.diverged; d != nil {
@@ -220,7 +223,7 @@ func replayOne(reg *Registry, ex []history.Event, kv map[string]store.KVEntry, o
 		return replayDiverged(e, prefix[e.replayPos].EventID, next.EventID, describeEvent(next),
 			describeEnd(&history.Event{Type: history.OrchestrationFailed, Details: e.failure}))
 	}
-	if e.done() {
+	if e.done() && e.failure != errNewLimit {
 		e.terminal()
 	}
 	got := e.newEvents
