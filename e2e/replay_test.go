@@ -211,6 +211,16 @@ func TestReplayRecordedHistories(t *testing.T) {
 			return duroxide.Await[string](ctx.ScheduleActivity("Reserve", n))
 		}, looper: looperV1}, func() []history.Event { return rec.held },
 			1, 4, `ExternalSubscribed{name="go"}`, "returned"},
+		{"returns before a completion history holds", replayCode{order: func(ctx *duroxide.OrchestrationContext, n int) (string, error) {
+			r, err := duroxide.Await[string](ctx.ScheduleActivity("Reserve", n))
+			if err != nil {
+				return "", err
+			}
+			ctx.SetValue("stage", "reserved")
+			ctx.ScheduleActivity("Charge", n) // no longer awaited: the same output, but history goes on
+			return r + ",charge-5", nil
+		}, held: heldV1, looper: looperV1}, func() []history.Event { return rec.order },
+			1, 6, "ActivityCompleted{source=5}", "returned"},
 		{"asks for more at the end", replayCode{order: orderV1, held: func(ctx *duroxide.OrchestrationContext, n int) (string, error) {
 			r, err := duroxide.Await[string](ctx.ScheduleActivity("Reserve", n))
 			if err != nil {
