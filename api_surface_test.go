@@ -12,7 +12,7 @@ import (
 // items through them, so an option can set only what its constructor offers.
 func TestOptionTypesAreOpaque(t *testing.T) {
 	for _, typ := range []reflect.Type{reflect.TypeOf(ActivityOption{}), reflect.TypeOf(StartOption{}),
-		reflect.TypeOf(SubOrchestrationOption{})} {
+		reflect.TypeOf(SubOrchestrationOption{}), reflect.TypeOf(ReplayOption{})} {
 		if typ.Kind() != reflect.Struct {
 			t.Errorf("%s is a %s, want an opaque struct", typ, typ.Kind())
 			continue

@@ -26,6 +26,8 @@
 // at least once, so make them idempotent), [OrchestrationContext.Join],
 // [OrchestrationContext.Select] and, for several multi-step sequences at once,
 // [OrchestrationContext.Go] instead. Inputs and outputs travel as JSON.
+// [ReplayHistory] checks, before a deployment, that changed code still replays the
+// histories recorded by the code before it (docs/TESTING.md).
 //
 // [DefineActivity] and [DefineOrchestration] register functions and return typed
 // handles ([Activity], [Orchestration]) whose calls the compiler checks against the
@@ -50,5 +52,6 @@
 // docs/FEATURES.md (retries, concurrency, cancellation, queues, versioning, tags,
 // sessions, KV state, management), docs/ARCHITECTURE.md (how a message flows and
 // where each guarantee comes from), docs/STORE.md (the store contract) and
-// docs/PROTOCOL.md (driving it from other languages over NATS).
+// docs/PROTOCOL.md (driving it from other languages over NATS) and docs/TESTING.md
+// (testing orchestrations and replaying recorded histories).
 package duroxide

@@ -215,7 +215,7 @@ func replayOne(reg *Registry, ex []history.Event, kv map[string]store.KVEntry, o
 	e.replay(prefix)
 	if d := e.diverged; d != nil {
 		return &NondeterminismError{Instance: e.instance, Execution: e.exec, EventID: d.eventID,
-			History: d.history, Code: d.code, Message: d.msg}
+			History: d.history, Code: d.code, Message: nondeterminism(d.msg).Message}
 	}
 	if e.failure != nil && e.replayPos < len(prefix)-1 {
 		// The code ended the execution (a panic, a failure) where history goes on.
