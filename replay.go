@@ -83,7 +83,8 @@ func ReplayMaxPayloadBytes(n int) ReplayOption {
 // records. The code must ask for every action history holds, in order, and then do
 // what history shows at the end: for an ended execution, end the same way (the same
 // output, failure or continue-as-new input; a failure the runtime imposed, such as a
-// poison message, is accepted while the code still waits); for a running one, ask for
+// poison message or another version's nondeterminism, is accepted while the code
+// still waits); for a running one, ask for
 // nothing more than history holds. Activities are not run: their recorded results
 // are delivered.
 //
@@ -277,10 +278,10 @@ func isEndCancel(t history.EventType) bool {
 }
 
 // imposedFailure reports whether ev is a failure the runtime, not the code, ended
-// the execution with (poison, unregistered, infrastructure).
+// the execution with: poison, an unregistered orchestration or version, an
+// infrastructure failure, or nondeterminism of the code a node ran then.
 func imposedFailure(ev *history.Event) bool {
-	return ev.Type == history.OrchestrationFailed && ev.Details != nil &&
-		ev.Details.Category != history.Application && ev.Details.Kind != history.KindNondeterminism
+	return ev.Type == history.OrchestrationFailed && ev.Details != nil && ev.Details.Category != history.Application
 }
 
 // sameOutcome reports whether the event the code produced at the end of replay is

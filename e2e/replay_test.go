@@ -256,6 +256,32 @@ func TestReplayRecordedHistories(t *testing.T) {
 		})
 	}
 
+	t.Run("failures the runtime imposed", func(t *testing.T) {
+		reg := replayRegistry(t, replayV1, nil)
+		failed := func(d history.ErrorDetails) []history.Event {
+			last := rec.held[len(rec.held)-1]
+			return append(append([]history.Event(nil), rec.held...), history.Event{EventID: last.EventID + 1,
+				InstanceID: last.InstanceID, ExecutionID: last.ExecutionID, Type: history.OrchestrationFailed, Details: &d})
+		}
+		// Poison and a nondeterminism failure (of another deployment's code) end
+		// an execution the code still waits in: it replays.
+		for _, d := range []history.ErrorDetails{
+			{Category: history.Poison, Kind: history.KindPoison, Message: "delivered 11 times"},
+			{Category: history.Configuration, Kind: history.KindNondeterminism, Message: "nondeterminism: at event 4 ..."},
+		} {
+			if err := duroxide.ReplayHistory(ctx, reg, failed(d)); err != nil {
+				t.Errorf("history ended by %s: %v", d.Kind, err)
+			}
+		}
+		// An application failure is the code's to produce, and this code waits.
+		err := duroxide.ReplayHistory(ctx, reg, failed(history.ErrorDetails{Category: history.Application,
+			Kind: history.KindOrchestrationFailed, Message: "boom"}))
+		var nd *duroxide.NondeterminismError
+		if !errors.As(err, &nd) || nd.EventID != 5 || nd.History != "OrchestrationFailed{boom}" || !strings.Contains(nd.Code, "waits") {
+			t.Fatalf("history ended by an application failure the code does not produce: %v", err)
+		}
+	})
+
 	t.Run("panic", func(t *testing.T) {
 		code := replayV1
 		code.order = func(ctx *duroxide.OrchestrationContext, n int) (string, error) {
