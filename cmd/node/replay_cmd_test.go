@@ -79,6 +79,9 @@ func TestReplayCommand(t *testing.T) {
 		write("hello.json", hello),
 		write("countdown.json", c("history", "cd1", "--json")), // its last execution, the third
 		write("approval.json", approval),
+		// All three executions, one array after another: replayed in order.
+		write("countdown-all.json", c("history", "cd1", "--execution", "1", "--json")+
+			c("history", "cd1", "--execution", "2", "--json")+c("history", "cd1", "--execution", "3", "--json")),
 	}
 	// The code asks for SayHello where this history holds SayHi: the history of an
 	// earlier version of HelloWorld.
@@ -101,8 +104,9 @@ func TestReplayCommand(t *testing.T) {
 			t.Errorf("no ok line for %s in %q", f, stdout)
 		}
 	}
-	if !strings.Contains(stdout, `instance "cd1", Countdown 1.0.0, 2 events in 1 executions`) {
-		t.Errorf("countdown's line does not describe its last execution: %q", stdout)
+	if !strings.Contains(stdout, `countdown.json: ok (instance "cd1", Countdown 1.0.0, 2 events in 1 executions)`) ||
+		!strings.Contains(stdout, `countdown-all.json: ok (instance "cd1", Countdown 1.0.0, 6 events in 3 executions)`) {
+		t.Errorf("countdown's lines do not describe its last execution and all three: %q", stdout)
 	}
 
 	// Standard input: node history ID --json | node replay -

@@ -26,6 +26,8 @@ func FuzzReplayData(f *testing.F) {
 		strings.Replace(helloHistory, `"ActivityCompleted"`, `"TimerFired"`, 1),
 		strings.Replace(helloHistory, `"HelloWorld"`, `"Countdown"`, 1),
 		helloHistory[:len(helloHistory)/2],
+		helloHistory + "\n" + helloHistory, // two arrays: two executions (here: of the same id, refused)
+		helloHistory + " x",
 		`[{"event_id":1,"instance_id":"c","execution_id":1,"type":"OrchestrationStarted","name":"Countdown","input":"0"}]`,
 		`[{"event_id":1,"instance_id":"a","execution_id":1,"type":"OrchestrationStarted","name":"Approval"},` +
 			`{"event_id":2,"instance_id":"a","execution_id":1,"type":"ExternalEvent","name":"approval","data":"\"x\""}]`,
@@ -73,6 +75,8 @@ func TestReplayDataReports(t *testing.T) {
 		// A corrupted input that asks for a billion activities stops at the first.
 		{`[{"event_id":1,"instance_id":"f","execution_id":1,"type":"OrchestrationStarted","name":"FanOut","input":"1000000000"}]`,
 			`f: nondeterministic at event 2: history holds nothing more (history ends at event 1), but the code asked for ActivityScheduled{name="Echo" input=1}`},
+		{helloHistory + " x", `f: error: not a history file: malformed history: not JSON: invalid character 'x' looking for beginning of value`},
+		{helloHistory + helloHistory, `f: error: malformed history: OrchestrationCompleted at event 4 is not the end of execution 1`},
 		{`[1]`, `f: error: not a history file: malformed history: element 0 is a JSON number, not an event object`},
 		{`[{"type":"Nope"}]`, `f: error: not a history file: malformed history: element 0 has the unknown event type "Nope"`},
 		{`[{"event_id":1,"colour":"red"}]`, `f: error: not a history file: malformed history: element 0 is not a history event: json: unknown field "colour"`},
