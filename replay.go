@@ -62,7 +62,7 @@ func ReplayLogger(l *slog.Logger) ReplayOption {
 
 // ReplayMaxPayloadBytes sets the payload limit the code replays under, which must be
 // the Options.MaxPayloadBytes of the runtime that recorded the history when the code
-// hits it. Default [DefaultMaxPayloadBytes].
+// hits it. Default [DefaultMaxPayloadBytes]; 0 or less: no limit.
 func ReplayMaxPayloadBytes(n int) ReplayOption {
 	return ReplayOption{func(o *replayOptions) { o.maxPayload = n }}
 }

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -279,6 +281,29 @@ func TestReplayRecordedHistories(t *testing.T) {
 		var nd *duroxide.NondeterminismError
 		if !errors.As(err, &nd) || nd.EventID != 5 || nd.History != "OrchestrationFailed{boom}" || !strings.Contains(nd.Code, "waits") {
 			t.Fatalf("history ended by an application failure the code does not produce: %v", err)
+		}
+	})
+
+	t.Run("options", func(t *testing.T) {
+		var logs bytes.Buffer
+		code := replayV1
+		code.order = func(ctx *duroxide.OrchestrationContext, n int) (string, error) {
+			ctx.Logger().Info("begin") // replaying: suppressed, as in a runtime
+			out, err := orderV1(ctx, n)
+			ctx.Logger().Info("charged", "out", out) // after history's last completion
+			return out, err
+		}
+		err := duroxide.ReplayHistory(ctx, replayRegistry(t, code, nil), rec.order,
+			duroxide.ReplayLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		if err != nil || strings.Contains(logs.String(), "begin") || !strings.Contains(logs.String(), "msg=charged") {
+			t.Fatalf("replay with a logger: %v; logs %q, want only the record after the last event", err, logs.String())
+		}
+		// The output "reserve-5,charge-5" is 20 bytes: over a 10-byte limit the code
+		// fails where history completed.
+		err = duroxide.ReplayHistory(ctx, replayRegistry(t, replayV1, nil), rec.order, duroxide.ReplayMaxPayloadBytes(10))
+		var nd *duroxide.NondeterminismError
+		if !errors.As(err, &nd) || nd.EventID != 7 || !strings.Contains(nd.Code, "the limit is 10") {
+			t.Fatalf("replay under a 10-byte limit: %v, want the failure at event 7", err)
 		}
 	})
 
