@@ -2,6 +2,7 @@ package duroxide
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/duroxide-go/duroxide/history"
 	"github.com/duroxide-go/duroxide/jetstream"
@@ -132,3 +133,39 @@ type continueAsNewError struct {
 func (e *continueAsNewError) Error() string {
 	return "duroxide: continue-as-new must be returned from the orchestration function"
 }
+
+// Errors of the replayer ([ReplayHistory]).
+
+// ErrInvalidHistory is returned (wrapped) by [ReplayHistory] for a history that
+// breaks the history model's rules, and by history.ParseEvents for data that is not
+// a history. It is history.ErrMalformed.
+var ErrInvalidHistory = history.ErrMalformed
+
+// NondeterminismError is the error [ReplayHistory] returns when the registered code
+// does not reproduce a recorded history. errors.Is matches it against
+// [ErrNondeterminism]. Its fields are the engine's diagnostics: the event where the
+// code and history part, what history holds there and what the code asked for.
+type NondeterminismError struct {
+	// Instance and Execution name the replayed execution.
+	Instance  string
+	Execution uint64
+	// EventID is the event where replay diverged.
+	EventID uint64
+	// History describes what history holds at EventID (for example
+	// `ActivityScheduled{name="Charge" input=5}`), or says that it holds nothing.
+	History string
+	// Code describes what the code asked for there instead, or says that it asked
+	// for nothing.
+	Code string
+	// Message is the engine's full diagnostic, as a live runtime would record it in
+	// the instance's failure.
+	Message string
+}
+
+func (e *NondeterminismError) Error() string {
+	return fmt.Sprintf("nondeterminism in instance %q execution %d at event %d: history holds %s, but the code asked for %s",
+		e.Instance, e.Execution, e.EventID, e.History, e.Code)
+}
+
+// Unwrap returns [ErrNondeterminism].
+func (e *NondeterminismError) Unwrap() error { return ErrNondeterminism }

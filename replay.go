@@ -9,40 +9,6 @@ import (
 	"github.com/duroxide-go/duroxide/store"
 )
 
-// ErrInvalidHistory is returned (wrapped) by [ReplayHistory] for a history that
-// breaks the history model's rules, and by history.ParseEvents for data that is not
-// a history. It is history.ErrMalformed.
-var ErrInvalidHistory = history.ErrMalformed
-
-// NondeterminismError is the error [ReplayHistory] returns when the registered code
-// does not reproduce a recorded history. errors.Is matches it against
-// [ErrNondeterminism]. Its fields are the engine's diagnostics: the event where the
-// code and history part, what history holds there and what the code asked for.
-type NondeterminismError struct {
-	// Instance and Execution name the replayed execution.
-	Instance  string
-	Execution uint64
-	// EventID is the event where replay diverged.
-	EventID uint64
-	// History describes what history holds at EventID (for example
-	// `ActivityScheduled{name="Charge" input="5"}`), or says that it holds nothing.
-	History string
-	// Code describes what the code asked for there instead, or says that it asked
-	// for nothing.
-	Code string
-	// Message is the engine's full diagnostic, as a live runtime would record it in
-	// the instance's failure.
-	Message string
-}
-
-func (e *NondeterminismError) Error() string {
-	return fmt.Sprintf("nondeterminism in instance %q execution %d at event %d: history holds %s, but the code asked for %s",
-		e.Instance, e.Execution, e.EventID, e.History, e.Code)
-}
-
-// Unwrap returns [ErrNondeterminism].
-func (e *NondeterminismError) Unwrap() error { return ErrNondeterminism }
-
 // ReplayOption configures [ReplayHistory]. Make one with [ReplayLogger] or
 // [ReplayMaxPayloadBytes]; its contents are private.
 type ReplayOption struct{ apply func(*replayOptions) }
@@ -227,6 +193,13 @@ func replayOne(reg *Registry, ex []history.Event, kv map[string]store.KVEntry, o
 	if e.done() && e.failure != errNewLimit {
 		e.terminal()
 	}
+	return compareEnd(e, ex, prefix, tail)
+}
+
+// compareEnd compares what the code did after the last replayed event (the new
+// events of e, the terminal one included when the code ended) with the tail of
+// history, and returns the first difference as an error.
+func compareEnd(e *engine, ex, prefix, tail []history.Event) error {
 	got := e.newEvents
 	for i := 0; i < len(got) || i < len(tail); i++ {
 		var g, w *history.Event
