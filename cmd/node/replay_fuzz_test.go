@@ -72,11 +72,14 @@ func TestReplayDataReports(t *testing.T) {
 			`f: error: malformed history: event ids out of order: position 2 of execution 1 holds event 5, want 3`},
 		{strings.Replace(helloHistory, `"HelloWorld"`, `"Nope"`, 1),
 			`f: error: instance "h1" execution 1: duroxide: not registered: orchestration "Nope" version 1.0.0 is not in the registry`},
-		// A corrupted input that asks for a billion activities stops at the first.
-		{`[{"event_id":1,"instance_id":"f","execution_id":1,"type":"OrchestrationStarted","name":"FanOut","input":"1000000000"}]`,
+		// Code asking for many actions history does not hold stops at the first.
+		{`[{"event_id":1,"instance_id":"f","execution_id":1,"type":"OrchestrationStarted","name":"FanOut","input":"10000"}]`,
 			`f: nondeterministic at event 2: history holds nothing more (history ends at event 1), but the code asked for ActivityScheduled{name="Echo" input=1}`},
 		{helloHistory + " x", `f: error: not a history file: malformed history: not JSON: invalid character 'x' looking for beginning of value`},
 		{helloHistory + helloHistory, `f: error: malformed history: OrchestrationCompleted at event 4 is not the end of execution 1`},
+		// FanOut refuses an input over demo.MaxFan (it used to allocate it first).
+		{`[{"event_id":1,"instance_id":"f","execution_id":1,"type":"OrchestrationStarted","name":"FanOut","input":"10000000000"}]`,
+			`f: nondeterministic at event 2: history holds nothing more (history ends at event 1), but the code asked for OrchestrationFailed{n must be 0..10000, got 10000000000}`},
 		{`[1]`, `f: error: not a history file: malformed history: element 0 is a JSON number, not an event object`},
 		{`[{"type":"Nope"}]`, `f: error: not a history file: malformed history: element 0 has the unknown event type "Nope"`},
 		{`[{"event_id":1,"colour":"red"}]`, `f: error: not a history file: malformed history: element 0 is not a history event: json: unknown field "colour"`},

@@ -16,8 +16,8 @@ import (
 const (
 	// HelloWorld takes a name and returns "Hello, <name>!", made by an activity.
 	HelloWorld = "HelloWorld"
-	// FanOut takes n, runs n activities in parallel (activity i returns i) and
-	// returns their sum, n(n+1)/2.
+	// FanOut takes n (at most MaxFan), runs n activities in parallel (activity i
+	// returns i) and returns their sum, n(n+1)/2.
 	FanOut = "FanOut"
 	// Approval waits for the external event ApprovalEvent, with a durable timer of
 	// ApprovalTimeout as the alternative. It returns "approved:<event data>" (the data
@@ -83,6 +83,11 @@ const TourEvent = "go"
 
 // TourQueue is the queue Tour's last execution dequeues one JSON string from.
 const TourQueue = "tour"
+
+// MaxFan bounds how many activities one FanOut, BenchFanOut or Tour step runs: a
+// larger input fails the orchestration instead of making it allocate and schedule
+// without bound (one turn's commit holds them all).
+const MaxFan = 10000
 
 // ApprovalTimeout is how long Approval waits for ApprovalEvent.
 const ApprovalTimeout = 60 * time.Second
@@ -167,8 +172,8 @@ func benchWork(ctx *duroxide.ActivityContext, ms int) (int, error) {
 }
 
 func benchFanOut(ctx *duroxide.OrchestrationContext, in BenchFanOutInput) (int, error) {
-	if in.Activities < 0 || in.WorkMs < 0 {
-		return 0, fmt.Errorf("activities and work_ms must not be negative, got %d and %d", in.Activities, in.WorkMs)
+	if in.Activities < 0 || in.Activities > MaxFan || in.WorkMs < 0 {
+		return 0, fmt.Errorf("activities must be 0..%d and work_ms not negative, got %d and %d", MaxFan, in.Activities, in.WorkMs)
 	}
 	futures := make([]*duroxide.Future, in.Activities)
 	for i := range futures {
@@ -196,8 +201,8 @@ func helloWorld(ctx *duroxide.OrchestrationContext, name string) (string, error)
 }
 
 func fanOut(ctx *duroxide.OrchestrationContext, n int) (int, error) {
-	if n < 0 {
-		return 0, fmt.Errorf("n must not be negative, got %d", n)
+	if n < 0 || n > MaxFan {
+		return 0, fmt.Errorf("n must be 0..%d, got %d", MaxFan, n)
 	}
 	futures := make([]*duroxide.Future, n)
 	for i := range futures {
@@ -273,8 +278,8 @@ func countdown(ctx *duroxide.OrchestrationContext, n int) (string, error) {
 // then continues as new until in.Steps is reached; the last execution dequeues one
 // message from TourQueue and returns TourOutput.
 func tour(ctx *duroxide.OrchestrationContext, in TourInput) (string, error) {
-	if in.Fan < 0 || in.Steps < 0 {
-		return "", fmt.Errorf("fan and steps must not be negative, got %d and %d", in.Fan, in.Steps)
+	if in.Fan < 0 || in.Fan > MaxFan || in.Steps < 0 {
+		return "", fmt.Errorf("fan must be 0..%d and steps not negative, got %d and %d", MaxFan, in.Fan, in.Steps)
 	}
 	if in.Step == 0 {
 		ev, err := duroxide.Await[string](ctx.WaitForEvent(TourEvent))
