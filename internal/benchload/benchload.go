@@ -116,6 +116,8 @@ func (cfg *Config) Validate() error {
 	switch {
 	case cfg.Activities < 0:
 		return fmt.Errorf("benchload: activities must not be negative, got %d", cfg.Activities)
+	case cfg.Activities > demo.MaxFan:
+		return fmt.Errorf("benchload: activities must be at most %d (the workload's limit), got %d", demo.MaxFan, cfg.Activities)
 	case cfg.Work < 0:
 		return fmt.Errorf("benchload: activity duration must not be negative, got %s", cfg.Work)
 	case cfg.Work%time.Millisecond != 0:

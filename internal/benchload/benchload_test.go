@@ -57,6 +57,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Activities: 1, InFlight: 1}, "either a count or a duration"},
 		{Config{Activities: 1, InFlight: 1, Count: 1, Duration: time.Second}, "either a count or a duration"},
 		{Config{Activities: -1, InFlight: 1, Count: 1}, "activities must not be negative"},
+		{Config{Activities: 10001, InFlight: 1, Count: 1}, "activities must be at most 10000"},
 		{Config{Activities: 1, InFlight: 0, Count: 1}, "in-flight count"},
 		{Config{Activities: 1, InFlight: 1, Count: 1, Work: time.Microsecond}, "whole milliseconds"},
 	} {
