@@ -50,9 +50,8 @@ func ReplayMaxPayloadBytes(n int) ReplayOption {
 // what history shows at the end: for an ended execution, end the same way (the same
 // output, failure or continue-as-new input; a failure the runtime imposed, such as a
 // poison message or another version's nondeterminism, is accepted while the code
-// still waits); for a running one, ask for
-// nothing more than history holds. Activities are not run: their recorded results
-// are delivered.
+// still waits); for a running one, ask for nothing more than history holds.
+// Activities are not run: their recorded results are delivered.
 //
 // It returns nil when the code reproduces every execution, and otherwise:
 //   - a [*NondeterminismError] (errors.Is: [ErrNondeterminism]) naming the event
