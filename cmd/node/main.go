@@ -56,7 +56,7 @@ Usage:
   node tree ID                               an instance and its sub-orchestrations
   node delete ID [--force]                   delete an instance tree (--force: even if running)
   node prune ID --keep-last N                delete old executions, keeping the last N
-  node replay FILE...                        replay histories (from "node history ID --json"; - is stdin)
+  node replay FILE... [--json]               replay histories (from "node history ID --json"; - is stdin)
                                              against this binary's orchestrations; exit 1 if any does not replay
   node help                                  print this help
 

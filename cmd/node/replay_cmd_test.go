@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -133,6 +134,21 @@ func TestReplayCommand(t *testing.T) {
 			t.Errorf("replay %s printed %q, want an ok line, then %q", tc.file, stdout, tc.file+tc.want)
 		}
 		checkOneLineError(t, []string{"replay", tc.file}, stderr, "node replay: 1 of 2 histories did not replay")
+	}
+
+	// --json: one array of results, for a pipeline to read.
+	code, stdout, stderr = runNodeProcess(t, nil, "replay", "--json", good[0], renamed)
+	var results []replayResult
+	if err := json.Unmarshal([]byte(stdout), &results); err != nil || code != exitFailure {
+		t.Fatalf("replay --json exited %d, printed %q (%v); stderr %q", code, stdout, err, stderr)
+	}
+	want := []replayResult{
+		{File: good[0], Result: "ok", Instance: "h1", Name: "HelloWorld", Version: "1.0.0", Events: 4, Executions: 1},
+		{File: renamed, Result: "nondeterministic", Instance: "h1", Name: "HelloWorld", Version: "1.0.0", Events: 4, Executions: 1,
+			Execution: 1, EventID: 2, History: `ActivityScheduled{name="SayHi" input="World"}`, Code: `ActivityScheduled{name="SayHello" input="World"}`},
+	}
+	if len(results) != 2 || results[0] != want[0] || results[1] != want[1] {
+		t.Errorf("replay --json: %+v, want %+v", results, want)
 	}
 
 	if code, _, stderr := runNodeProcess(t, nil, "replay"); code != exitUsage || !strings.Contains(stderr, "at least one history FILE") {

@@ -41,7 +41,8 @@ func FuzzReplayData(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		line, ok := replayData(context.Background(), reg, "f.json", data)
+		r := replayData(context.Background(), reg, "f.json", data)
+		line, ok := r.line(), r.Result == resultOK
 		if strings.Contains(line, "\n") || !strings.HasPrefix(line, "f.json: ") {
 			t.Fatalf("report %q is not one line naming the file", line)
 		}
@@ -84,7 +85,8 @@ func TestReplayDataReports(t *testing.T) {
 		{`[{"type":"Nope"}]`, `f: error: not a history file: malformed history: element 0 has the unknown event type "Nope"`},
 		{`[{"event_id":1,"colour":"red"}]`, `f: error: not a history file: malformed history: element 0 is not a history event: json: unknown field "colour"`},
 	} {
-		if line, _ := replayData(context.Background(), reg, "f", []byte(c.data)); !strings.HasPrefix(line, c.want) {
+		r := replayData(context.Background(), reg, "f", []byte(c.data))
+		if line := r.line(); !strings.HasPrefix(line, c.want) {
 			t.Errorf("report %q, want %q", line, c.want)
 		}
 	}
