@@ -59,6 +59,14 @@ func looperV1(ctx *duroxide.OrchestrationContext, n int) (string, error) {
 	return "count=" + count, nil
 }
 
+// fireV1 schedules Ship and returns without waiting for it: the engine cancels the
+// outstanding activity as the execution ends (ActivityCancelRequested before
+// OrchestrationCompleted).
+func fireV1(ctx *duroxide.OrchestrationContext, n int) (string, error) {
+	ctx.ScheduleActivity("Ship", n)
+	return "fired", nil
+}
+
 var replayV1 = replayCode{order: orderV1, held: heldV1, looper: looperV1}
 
 // replayRegistry registers code as version 1.0.0 (and extra, when set, as Order's
@@ -79,6 +87,7 @@ func replayRegistry(t *testing.T, code replayCode, orderV2 func(*duroxide.Orches
 	}
 	must(t, duroxide.RegisterOrchestration(reg, "Held", code.held))
 	must(t, duroxide.RegisterOrchestration(reg, "Looper", code.looper))
+	must(t, duroxide.RegisterOrchestration(reg, "Fire", fireV1))
 	return reg
 }
 
@@ -87,6 +96,7 @@ type recorded struct {
 	order  []history.Event // Completed: "reserve-5,charge-5"
 	held   []history.Event // Running: waits for "go"
 	looper []history.Event // two executions: ContinuedAsNew, then Completed
+	fire   []history.Event // Completed, after cancelling its outstanding activity
 }
 
 func recordReplayHistories(t *testing.T) recorded {
@@ -97,12 +107,14 @@ func recordReplayHistories(t *testing.T) recorded {
 	must(t, c.StartOrchestration(ctx, "order-1", "Order", 5))
 	must(t, c.StartOrchestration(ctx, "held-1", "Held", 7))
 	must(t, c.StartOrchestration(ctx, "looper-1", "Looper", 0))
+	must(t, c.StartOrchestration(ctx, "fire-1", "Fire", 3))
 	if st := waitDone(t, c, "order-1", sampleWait); string(st.Output) != `"reserve-5,charge-5"` {
 		t.Fatalf("order-1 ended %s with %s", st.State, st.Output)
 	}
 	if st := waitDone(t, c, "looper-1", sampleWait); string(st.Output) != `"count=1"` {
 		t.Fatalf("looper-1 ended %s with %s", st.State, st.Output)
 	}
+	waitDone(t, c, "fire-1", sampleWait)
 	sampleWaitSubscribed(t, c, "held-1", "go", sampleWait)
 	var rec recorded
 	var err error
@@ -110,6 +122,11 @@ func recordReplayHistories(t *testing.T) recorded {
 	must(t, err)
 	rec.held, err = c.ReadHistory(ctx, "held-1", 0)
 	must(t, err)
+	rec.fire, err = c.ReadHistory(ctx, "fire-1", 0)
+	must(t, err)
+	if n := len(rec.fire); n < 2 || rec.fire[n-2].Type != history.ActivityCancelRequested {
+		t.Fatalf("fire-1's history does not end with the cancellation of its activity: %+v", rec.fire)
+	}
 	execs, err := c.ListExecutions(ctx, "looper-1")
 	must(t, err)
 	if len(execs) != 2 {
@@ -129,7 +146,7 @@ func recordReplayHistories(t *testing.T) recorded {
 func TestReplayRecordedHistories(t *testing.T) {
 	rec := recordReplayHistories(t)
 	ctx := context.Background()
-	all := map[string][]history.Event{"order": rec.order, "held": rec.held, "looper": rec.looper}
+	all := map[string][]history.Event{"order": rec.order, "held": rec.held, "looper": rec.looper, "fire": rec.fire}
 
 	t.Run("same code", func(t *testing.T) {
 		reg := replayRegistry(t, replayV1, nil)

@@ -51,8 +51,14 @@ func TestReplayCommand(t *testing.T) {
 	c("start", "HelloWorld", "--id", "h1", "--input", `"World"`)
 	c("start", "Countdown", "--id", "cd1", "--input", "2")
 	c("start", "Approval", "--id", "a1")
+	c("start", "GreetAll", "--id", "g1", "--input", `["Ada","Grace"]`)
+	c("start", "TimerRace", "--id", "tr1", "--input", `{"work_ms":5000,"timeout_ms":100}`)
 	c("wait", "h1")
 	c("wait", "cd1")
+	c("wait", "g1")
+	if out := c("wait", "tr1"); out != "\"timer\"\n" {
+		t.Fatalf("TimerRace ended with %q, want the timer to win", out)
+	}
 	// Approval runs: its history holds the subscription to "approval" and the timer.
 	var approval string
 	for deadline := time.Now().Add(20 * time.Second); ; {
@@ -76,10 +82,17 @@ func TestReplayCommand(t *testing.T) {
 		return p
 	}
 	hello := c("history", "h1", "--json")
+	timerRace := c("history", "tr1", "--json")
+	if !strings.Contains(timerRace, `"type":"ActivityCancelRequested"`) {
+		t.Fatalf("TimerRace's history holds no cancellation of its losing activity: %s", timerRace)
+	}
 	good := []string{
 		write("hello.json", hello),
 		write("countdown.json", c("history", "cd1", "--json")), // its last execution, the third
 		write("approval.json", approval),
+		write("greet-all.json", c("history", "g1", "--json")),               // two sub-orchestrations
+		write("greet-all-child.json", c("history", "g1::sub::2", "--json")), // one of them
+		write("timer-race.json", timerRace),                                 // the losing activity's cancellation
 		// All three executions, one array after another: replayed in order.
 		write("countdown-all.json", c("history", "cd1", "--execution", "1", "--json")+
 			c("history", "cd1", "--execution", "2", "--json")+c("history", "cd1", "--execution", "3", "--json")),
