@@ -164,13 +164,13 @@ func (e *engine) replay(committed []history.Event) {
 		e.replaying = i < len(committed)-1
 		e.nowMs = ev.TimestampMs
 		if e.finished && !ev.Type.IsTerminal() && !(ev.Type.IsSchedule() && e.matched(i)) {
-			e.fail(e.diverge(ev.EventID, describeEvent(ev), "the orchestration returned",
+			e.fail(e.diverge(ev.EventID, describeEvent(ev), "nothing more (the orchestration returned)",
 				fmt.Sprintf("the orchestration returned, but history continues with %s at event %d", describeEvent(ev), ev.EventID)))
 			break
 		}
 		if ev.Type.IsSchedule() {
 			if !e.matched(i) {
-				e.fail(e.diverge(ev.EventID, describeEvent(ev), "nothing",
+				e.fail(e.diverge(ev.EventID, describeEvent(ev), "nothing (it did not schedule it)",
 					fmt.Sprintf("history holds %s at event %d, but the code did not schedule it", describeEvent(ev), ev.EventID)))
 			}
 			continue
@@ -188,7 +188,7 @@ func (e *engine) replay(committed []history.Event) {
 	e.replaying = false
 	if e.failure == nil && e.finished && e.nextSched < len(e.schedIdx) {
 		ev := &committed[e.schedIdx[e.nextSched]]
-		e.fail(e.diverge(ev.EventID, describeEvent(ev), "the orchestration returned",
+		e.fail(e.diverge(ev.EventID, describeEvent(ev), "nothing more (the orchestration returned)",
 			fmt.Sprintf("the orchestration returned, but history continues with %s at event %d", describeEvent(ev), ev.EventID)))
 	}
 	e.committed, e.schedIdx, e.nextSched = nil, nil, 0 // only needed while replaying

@@ -219,7 +219,7 @@ func compareEnd(e *engine, ex, prefix, tail []history.Event) error {
 		if w != nil {
 			hist, id = describeEnd(w), w.EventID
 		}
-		code := "nothing more: it waits for what history does not hold"
+		code := "nothing more (it still waits)"
 		if g != nil {
 			code = describeEnd(g)
 			if last := &got[len(got)-1]; last != g && last.Type.IsTerminal() {
