@@ -138,3 +138,32 @@ func TestWatchStatus(t *testing.T) {
 		t.Fatalf("notices %v after stop", seen)
 	}
 }
+
+// TestCancelSignalAcrossHandles: a signal sent on one handle reaches the watchers
+// of every handle of the backend before SignalCancelled returns, and none after
+// their stop.
+func TestCancelSignalAcrossHandles(t *testing.T) {
+	a := memstore.New(memstore.Options{})
+	defer a.Close()
+	b := a.Open(memstore.HandleOptions{})
+	defer b.Close()
+	var got [][]store.ActivityRef
+	stop, err := b.WatchCancellations(func(refs []store.ActivityRef) { got = append(got, refs) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := []store.ActivityRef{{Instance: "c-1", ExecutionID: 1, ID: 2, ScheduledAtMs: 5}}
+	if err := a.SignalCancelled("c-1", refs); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, [][]store.ActivityRef{refs}) {
+		t.Fatalf("watcher got %+v, want one signal of %+v", got, refs)
+	}
+	stop()
+	if err := a.SignalCancelled("c-1", refs); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("watcher got %d signals, want none after stop", len(got)-1)
+	}
+}

@@ -71,6 +71,12 @@ var (
 	_ store.KVReader     = (*Store)(nil)
 	_ store.Admin        = (*Store)(nil)
 	_ store.Deleter      = (*Store)(nil)
+
+	_ store.InboxPublisher   = (*Store)(nil)
+	_ store.PendingReader    = (*Store)(nil)
+	_ store.DeadLetterReader = (*Store)(nil)
+	_ store.StatusWatcher    = (*Store)(nil)
+	_ store.CancelSignaler   = (*Store)(nil)
 )
 
 // New creates an empty backend and returns its first handle, configured by opts.
@@ -186,7 +192,9 @@ type backend struct {
 	dedup      map[string]time.Time // PublishInbox deduplication ids
 	watchers   map[string][]watcher // WatchStatus, by instance
 	watchSeq   uint64
-	notices    []func() // status notices to send once mu is released
+	// cancelWatchers are the WatchCancellations registrations of every handle.
+	cancelWatchers []cancelWatcher
+	notices        []func() // status notices to send once mu is released
 }
 
 // notifyLocked wakes every waiting fetch. The caller holds mu.
