@@ -24,7 +24,7 @@ const (
 // runServe runs a node with the demo orchestrations registered until ctx ends, then
 // shuts it down.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "serve [--data-dir DIR] [--listen HOST:PORT] [--cluster-name C --cluster-listen HOST:PORT --routes URLS --server-name N] | [--nats-url URL]", stdout)
+	fs := newFlagSet("serve", "serve [--http HOST:PORT|off] [--data-dir DIR] [--listen HOST:PORT] [--cluster-name C --cluster-listen HOST:PORT --routes URLS --server-name N] | [--nats-url URL]", stdout)
 	dataDir := fs.String("data-dir", defaultDataDir, "embedded server's JetStream data `directory`")
 	listen := fs.String("listen", defaultListen, "embedded server's client address `HOST:PORT` (port 0 picks a free port)")
 	natsURL := fs.String("nats-url", "", "connect to this NATS server or cluster (comma-separated `URLs`) instead of starting an embedded server")
@@ -39,10 +39,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var conn connFlags
 	conn.register(fs.FlagSet)
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for running work on shutdown")
+	httpf := registerHTTPFlag(fs)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
+	httpf.parsed(fs)
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
@@ -82,8 +84,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := demo.Register(reg); err != nil {
 		return err
 	}
+	ln, err := httpf.listen(logger)
+	if err != nil {
+		return err
+	}
 	rt, err := duroxide.Start(ctx, reg, opts)
 	if err != nil {
+		if ln != nil {
+			_ = ln.Close()
+		}
 		return err
 	}
 	if !*noService {
@@ -101,9 +110,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		where = "embedded server, data in " + *dataDir
 	}
 	fmt.Fprintf(stdout, "duroxide node serving on %s (%s); stop with Ctrl-C\n", url, where)
+	stopHTTP := serveHTTP(ln, rt, logger, stdout)
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "shutting down")
+	stopHTTP()
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
 	if err := rt.Shutdown(sctx); err != nil {
