@@ -29,6 +29,7 @@ type nodeProc struct {
 	cmd    *exec.Cmd
 	stderr *syncBuffer
 	url    chan string // the URL from the "serving on" line
+	http   chan string // the URL from the "dashboard ... on" line (serve_http_test.go)
 	exited chan struct{}
 }
 
@@ -40,7 +41,7 @@ func startNode(t *testing.T, args ...string) *nodeProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &nodeProc{cmd: exec.Command(exe, args...), stderr: &syncBuffer{}, url: make(chan string, 1), exited: make(chan struct{})}
+	p := &nodeProc{cmd: exec.Command(exe, args...), stderr: &syncBuffer{}, url: make(chan string, 1), http: make(chan string, 1), exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), execEnv+"=1")
 	p.cmd.Stderr = p.stderr
 	stdout, err := p.cmd.StdoutPipe()
@@ -55,6 +56,9 @@ func startNode(t *testing.T, args ...string) *nodeProc {
 		for sc.Scan() {
 			if i := strings.Index(sc.Text(), "nats://"); i >= 0 && strings.Contains(sc.Text(), "serving on") {
 				p.url <- strings.Fields(sc.Text()[i:])[0]
+			}
+			if i := strings.Index(sc.Text(), "http://"); i >= 0 && strings.HasPrefix(sc.Text(), "dashboard") {
+				p.http <- strings.Fields(sc.Text()[i:])[0]
 			}
 		}
 		_ = p.cmd.Wait()
