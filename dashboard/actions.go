@@ -48,7 +48,14 @@ func (h *handler) existing(ctx context.Context, w http.ResponseWriter, id string
 }
 
 func (h *handler) back(w http.ResponseWriter, r *http.Request, id string) {
-	http.Redirect(w, r, "instance?id="+url.QueryEscape(id), http.StatusSeeOther)
+	seeOther(w, "instance?id="+url.QueryEscape(id))
+}
+
+// seeOther redirects to a path relative to the request's (http.Redirect would make
+// it absolute, losing the prefix a service mounts the handler under).
+func seeOther(w http.ResponseWriter, rel string) {
+	w.Header().Set("Location", rel)
+	w.WriteHeader(http.StatusSeeOther)
 }
 
 func (h *handler) raise(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +145,7 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 		h.actionFailed(w, "Not deleted", err)
 		return
 	}
-	http.Redirect(w, r, "instances?deleted="+url.QueryEscape(id), http.StatusSeeOther)
+	seeOther(w, "instances?deleted="+url.QueryEscape(id))
 }
 
 // actionFailed renders a refused or failed action: 409 for a refusal of the

@@ -96,9 +96,7 @@ func New(rt *duroxide.Runtime, opts Options) http.Handler {
 	m.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{h.log}}))
 	m.HandleFunc("GET /healthz", h.healthz)
 	m.HandleFunc("GET /readyz", h.readyz)
-	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "instances", http.StatusSeeOther)
-	})
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { seeOther(w, "instances") })
 	m.HandleFunc("GET /instances", h.instances)
 	m.HandleFunc("GET /instance", h.instance)
 	m.HandleFunc("GET /system", h.system)
