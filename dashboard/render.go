@@ -126,7 +126,7 @@ func statusClass(s string) string {
 
 func fmtDuration(d time.Duration) string {
 	switch {
-	case d < 0:
+	case d <= 0:
 		return "0s"
 	case d < time.Millisecond:
 		return fmt.Sprintf("%dµs", d.Microseconds())
