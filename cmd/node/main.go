@@ -70,6 +70,7 @@ serve flags:
   --replicas N        stream replicas when first created (default: 3 with three or more servers)
   --node-id ID        stable node identity; a restart with it takes the node's partitions back at once
                       (default: kept in the data directory; with --nats-url, new per start)
+  --http HOST:PORT    dashboard, /metrics, /healthz and /readyz (default 127.0.0.1:8233; "off" disables)
   --namespace NS      subject and stream prefix (default duroxide), also on client commands
 
 bench flags (see "node bench -h"): --activities N (5) --work D (10ms) --inflight C (20)
