@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/dashboard"
@@ -408,5 +411,53 @@ func TestMountedUnderAPrefix(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
 		t.Errorf("stylesheet: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// The system page lists this node with the partitions it owns and the dead letters
+// with their reasons, newest first.
+func TestSystemPageShowsNodesAndDeadLetters(t *testing.T) {
+	f := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	js, err := jetstream.New(f.rt.Conn())
+	must(t, err)
+	for _, id := range []string{"dl-1", "dl-2"} {
+		_, err := js.Publish(ctx, "duroxide.inbox."+id, []byte(`{"type":`))
+		must(t, err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, body := f.get(t, "/system")
+		i1, i2 := strings.Index(body, `href="instance?id=dl-1"`), strings.Index(body, `href="instance?id=dl-2"`)
+		owned := regexp.MustCompile(`<td>0, 1, 2, 3</td>`).MatchString(body)
+		if i1 > 0 && i2 > 0 && owned {
+			if n := strings.Count(body, "is not valid JSON"); n != 2 {
+				t.Errorf("the page shows %d dead-letter reasons, want 2", n)
+			}
+			dls, err := f.c.RecentDeadLetters(ctx, 2)
+			must(t, err)
+			if len(dls) != 2 || dls[0].Seq <= dls[1].Seq || dls[0].Reason == "" {
+				t.Fatalf("RecentDeadLetters(2) = %+v, want two, newest first, with reasons", dls)
+			}
+			first := strings.Index(body, `href="instance?id=`+dls[0].Instance+`"`)
+			second := strings.Index(body, `href="instance?id=`+dls[1].Instance+`"`)
+			if first > second {
+				t.Errorf("the page does not list the dead letters newest first")
+			}
+			one, err := f.c.RecentDeadLetters(ctx, 1)
+			must(t, err)
+			if len(one) != 1 || one[0].Seq != dls[0].Seq {
+				t.Errorf("RecentDeadLetters(1) = %+v, want %+v", one, dls[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s the system page lacks the dead letters or the node's partitions: %.6000s", body)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	if _, err := f.c.RecentDeadLetters(ctx, 0); !errors.Is(err, duroxide.ErrInvalidInput) {
+		t.Errorf("RecentDeadLetters(0): %v, want ErrInvalidInput", err)
 	}
 }
