@@ -18,8 +18,8 @@ var ErrNotReady = errors.New("duroxide: node not ready")
 // orchestrations (OrchestrationConcurrency -1, an activity-only node), which owns
 // none. Otherwise it returns an error wrapping [ErrNotReady] that says which check
 // failed: "not connected to NATS (status ...)", "stream ...: <the server's error>",
-// "owns no inbox partition yet" (just started, or another node holds them all), or
-// "shut down". A node that is not ready keeps running and retrying; Ready is for
+// "owns no inbox partition" (just started, a predecessor's lease has not run out,
+// or there are more nodes than partitions), or "shut down". A node that is not ready keeps running and retrying; Ready is for
 // load balancers and orchestrators (the /readyz route of the dashboard package).
 func (r *Runtime) Ready(ctx context.Context) error {
 	if r.loopCtx.Err() != nil {
@@ -32,7 +32,7 @@ func (r *Runtime) Ready(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrNotReady, err)
 	}
 	if r.opts.OrchestrationConcurrency > 0 && len(r.st.OwnedPartitions()) == 0 {
-		return fmt.Errorf("%w: owns no inbox partition yet", ErrNotReady)
+		return fmt.Errorf("%w: owns no inbox partition", ErrNotReady)
 	}
 	return nil
 }

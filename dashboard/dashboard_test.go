@@ -461,3 +461,20 @@ func TestSystemPageShowsNodesAndDeadLetters(t *testing.T) {
 		t.Errorf("RecentDeadLetters(0): %v, want ErrInvalidInput", err)
 	}
 }
+
+// A start that no node can run (its orchestration is registered nowhere) is listed
+// as Pending and its page says what it waits for.
+func TestPendingInstance(t *testing.T) {
+	f := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	must(t, f.c.StartOrchestration(ctx, "later-1", "NotRegisteredHere", 1))
+	code, body := f.get(t, "/instances?status=Pending")
+	if code != 200 || !strings.Contains(body, `href="instance?id=later-1"`) || !strings.Contains(body, `badge pending">Pending<`) {
+		t.Errorf("Pending listing: %d %.3000s", code, body)
+	}
+	code, body = f.get(t, "/instance?id=later-1")
+	if code != 200 || !strings.Contains(body, "Waiting for") || !strings.Contains(body, "NotRegisteredHere") || !strings.Contains(body, "data-refresh") {
+		t.Errorf("Pending instance page: %d %.3000s", code, body)
+	}
+}
