@@ -93,7 +93,7 @@ func New(rt *duroxide.Runtime, opts Options) http.Handler {
 	static, _ := fs.Sub(assets, "static")
 	m := h.mux
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	m.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{h.log}}))
+	m.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{h.log}, ErrorHandling: promhttp.ContinueOnError}))
 	m.HandleFunc("GET /healthz", h.healthz)
 	m.HandleFunc("GET /readyz", h.readyz)
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { seeOther(w, "instances") })
