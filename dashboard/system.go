@@ -2,10 +2,12 @@ package dashboard
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -103,7 +105,13 @@ func (h *handler) metricSummary() ([]metricRow, error) {
 			if count > 0 {
 				avg = sum / float64(count)
 			}
-			row.Value = strconv.FormatUint(count, 10) + " observations, mean " + strconv.FormatFloat(avg, 'g', 4, 64)
+			mean := strconv.FormatFloat(avg, 'f', -1, 64)
+			if strings.HasSuffix(name, "_seconds") {
+				mean = fmtDuration(time.Duration(avg * float64(time.Second)))
+			} else if avg != math.Trunc(avg) {
+				mean = strconv.FormatFloat(avg, 'f', 2, 64)
+			}
+			row.Value = strconv.FormatUint(count, 10) + " observations, mean " + mean
 		default:
 			row.Value = strconv.FormatFloat(sum, 'f', -1, 64)
 		}
