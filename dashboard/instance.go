@@ -174,14 +174,19 @@ func (h *handler) fillInstance(ctx context.Context, d *instanceData, exec string
 // the event that scheduled it.
 func timeline(events []history.Event) []eventRow {
 	at := map[uint64]int64{}
+	names := map[uint64]string{}
 	var start int64
 	if len(events) > 0 {
 		start = events[0].TimestampMs
 	}
 	out := make([]eventRow, 0, len(events))
 	for _, e := range events {
-		at[e.EventID] = e.TimestampMs
-		row := eventRow{ID: e.EventID, Source: e.SourceEventID, Kind: string(e.Type), Name: e.Name,
+		at[e.EventID], names[e.EventID] = e.TimestampMs, e.Name
+		name := e.Name
+		if name == "" && e.SourceEventID != 0 {
+			name = names[e.SourceEventID] // a completion: the name of what it completes
+		}
+		row := eventRow{ID: e.EventID, Source: e.SourceEventID, Kind: string(e.Type), Name: name,
 			Time: time.UnixMilli(e.TimestampMs), Offset: time.Duration(e.TimestampMs-start) * time.Millisecond}
 		if e.Instance != "" && row.Name != "" {
 			row.Name += " → " + e.Instance

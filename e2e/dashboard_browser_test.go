@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -136,6 +137,8 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 	}))
 	must(t, duroxide.RegisterOrchestration(reg, "FanOut", func(ctx *duroxide.OrchestrationContext, n int) (int, error) {
+		ctx.SetCustomStatus(fmt.Sprintf("waiting for %d activities", n))
+		ctx.SetValue("batch", "nightly")
 		fs := make([]*duroxide.Future, n)
 		for i := range fs {
 			fs[i] = ctx.ScheduleActivity("Blocked", i)
@@ -221,8 +224,6 @@ func TestDashboardInChromium(t *testing.T) {
 	if !strings.HasSuffix(url, "/instance?id=approval-order-1002") {
 		t.Errorf("after the raise the browser is at %s", url)
 	}
-	do(t, ctx, "open a payload", chromedp.Click(chromedp.CSS("#history details summary")))
-	screenshot(t, ctx, "instance.png")
 
 	// The system page shows the blocked activities in the worker queue, then the
 	// queue draining once they are let go.
@@ -235,4 +236,13 @@ func TestDashboardInChromium(t *testing.T) {
 	if st := waitDone(t, c, "fanout-1", 60*time.Second); st.State != duroxide.StateCompleted {
 		t.Errorf("fanout-1: %s %v", st.State, st.Err())
 	}
+
+	// The finished fan-out's page: activities with their durations, a payload open.
+	do(t, ctx, "open the fan-out", chromedp.Navigate(srv.URL+"/instance?id=fanout-1"), chromedp.WaitVisible(chromedp.ID("history")))
+	reloadUntil(t, ctx, "#state", "the fan-out's page", func(s string) bool { return s == "Completed" })
+	if n := len(get(t, ctx, "durations", chromedp.Nodes(chromedp.CSSAll("#history .duration")))); n != blocked {
+		t.Errorf("the fan-out's history shows %d durations, want %d", n, blocked)
+	}
+	do(t, ctx, "open a payload", chromedp.Click(chromedp.CSS("#history li:nth-child(4) details summary")))
+	screenshot(t, ctx, "instance.png")
 }
