@@ -34,7 +34,7 @@ type fixture struct {
 	http *http.Client
 }
 
-func start(t *testing.T) *fixture {
+func start(t testing.TB) *fixture {
 	t.Helper()
 	reg := duroxide.NewRegistry()
 	must(t, duroxide.RegisterOrchestration(reg, "Approval", func(ctx *duroxide.OrchestrationContext, in string) (string, error) {
@@ -51,6 +51,15 @@ func start(t *testing.T) *fixture {
 		err := ctx.ScheduleSubOrchestration("Approval", in, duroxide.WithInstanceID(in+"-child")).Get(&out)
 		return out, err
 	}))
+	must(t, duroxide.RegisterActivity(reg, "Echo", func(_ *duroxide.ActivityContext, i int) (int, error) { return i, nil }))
+	must(t, duroxide.RegisterOrchestration(reg, "Many", func(ctx *duroxide.OrchestrationContext, n int) (int, error) {
+		fs := make([]*duroxide.Future, n)
+		for i := range fs {
+			fs[i] = ctx.ScheduleActivity("Echo", i)
+		}
+		ctx.Join(fs...)
+		return n, nil
+	}))
 	rt, err := duroxide.Start(context.Background(), reg, duroxide.Options{DataDir: t.TempDir(), MemoryStorage: true, Partitions: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -66,14 +75,14 @@ func start(t *testing.T) *fixture {
 	return &fixture{rt: rt, c: rt.Client(), srv: srv, http: noRedirect}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (f *fixture) get(t *testing.T, path string) (int, string) {
+func (f *fixture) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := f.http.Get(f.srv.URL + path)
 	if err != nil {
@@ -133,7 +142,7 @@ func (f *fixture) startApproval(t *testing.T, id, in string) {
 	}
 }
 
-func (f *fixture) wait(t *testing.T, id string) *duroxide.Status {
+func (f *fixture) wait(t testing.TB, id string) *duroxide.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

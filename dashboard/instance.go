@@ -15,6 +15,7 @@ import (
 const (
 	maxTreeNodes      = 200 // sub-orchestrations described on an instance page
 	maxExecutionsRows = 50  // newest executions listed
+	maxTimelineRows   = 2000
 )
 
 type kvPair struct{ Key, Value string }
@@ -59,6 +60,7 @@ type instanceData struct {
 	Executions   []execRow
 	Exec         uint64
 	Events       []eventRow
+	EventsTotal  int // the execution's events; Events holds the first maxTimelineRows
 	Tree         *treeNode
 	TreeSize     int
 	Live         bool
@@ -163,7 +165,10 @@ func (h *handler) fillInstance(ctx context.Context, d *instanceData, exec string
 	if err != nil {
 		return err
 	}
-	d.Events = timeline(events)
+	d.Events, d.EventsTotal = timeline(events), len(events)
+	if len(d.Events) > maxTimelineRows {
+		d.Events = d.Events[:maxTimelineRows]
+	}
 	if len(events) > 0 && events[0].Type == history.OrchestrationStarted {
 		d.Input = events[0].Input
 	}
