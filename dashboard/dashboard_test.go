@@ -487,3 +487,20 @@ func TestPendingInstance(t *testing.T) {
 		t.Errorf("Pending instance page: %d %.3000s", code, body)
 	}
 }
+
+// An activity-only node owns no partition and is ready.
+func TestReadyzActivityOnlyNode(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	rt, err := duroxide.Start(context.Background(), reg, duroxide.Options{DataDir: t.TempDir(), MemoryStorage: true, OrchestrationConcurrency: -1})
+	must(t, err)
+	defer rt.Shutdown(context.Background())
+	srv := httptest.NewServer(dashboard.New(rt, dashboard.Options{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/readyz")
+	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(rt.Partitions()) != 0 {
+		t.Errorf("activity-only node: /readyz %d %q with partitions %v", resp.StatusCode, body, rt.Partitions())
+	}
+}
