@@ -16,9 +16,6 @@ import (
 // guard refuses a POST that is cross-origin (Origin / Sec-Fetch-Site) or lacks the
 // handler's form token, with a 403 page saying why.
 func (h *handler) guard(next http.HandlerFunc) http.Handler {
-	h.origin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, http.StatusForbidden, "Forbidden", "Cross-origin request refused: actions are accepted only from the dashboard's own pages.")
-	}))
 	return h.origin.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
 		if err := r.ParseForm(); err != nil {

@@ -72,10 +72,12 @@ type handler struct {
 }
 
 // New returns the handler serving rt's metrics, probes and dashboard (see the package
-// documentation for its routes). It panics if rt is nil, a programming error.
+// documentation for its routes). With a nil rt every route answers 500 saying so.
 func New(rt *duroxide.Runtime, opts Options) http.Handler {
 	if rt == nil {
-		panic("dashboard.New: nil runtime")
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "dashboard.New was given a nil *duroxide.Runtime", http.StatusInternalServerError)
+		})
 	}
 	if opts.Gatherer == nil {
 		opts.Gatherer = prometheus.DefaultGatherer
@@ -90,6 +92,9 @@ func New(rt *duroxide.Runtime, opts Options) http.Handler {
 	_, _ = rand.Read(b[:])
 	h := &handler{rt: rt, c: rt.Client(), opts: opts, log: opts.Logger.With("component", "dashboard"),
 		token: hex.EncodeToString(b[:]), mux: http.NewServeMux(), origin: http.NewCrossOriginProtection()}
+	h.origin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, http.StatusForbidden, "Forbidden", "Cross-origin request refused: actions are accepted only from the dashboard's own pages.")
+	}))
 	static, _ := fs.Sub(assets, "static")
 	m := h.mux
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))

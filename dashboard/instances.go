@@ -3,10 +3,12 @@ package dashboard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/duroxide-go/duroxide"
@@ -19,6 +21,7 @@ const (
 	// so the search reads pages of the listing and keeps the matching ids.
 	prefixScanPages = 50
 	prefixScanSize  = 200
+	rowReaders      = 8 // concurrent view reads of a listing's rows
 )
 
 type instanceRow struct {
@@ -76,16 +79,12 @@ func (h *handler) instances(w http.ResponseWriter, r *http.Request) {
 		h.failRead(w, "instance listing", err)
 		return
 	}
-	for _, id := range ids {
-		row, err := h.row(ctx, id)
-		if err != nil {
-			h.failRead(w, "instance "+strconv.Quote(id), err)
-			return
-		}
-		if row != nil {
-			d.Rows = append(d.Rows, *row)
-		}
+	rows, err := h.rows(ctx, ids)
+	if err != nil {
+		h.failRead(w, "instance listing", err)
+		return
 	}
+	d.Rows = rows
 	base := url.Values{}
 	for k, v := range map[string]string{"status": d.Status, "name": d.Name, "prefix": d.Prefix} {
 		if v != "" {
@@ -136,6 +135,33 @@ func (h *handler) list(ctx context.Context, d *instancesData) ([]string, string,
 	}
 	d.Truncated = true
 	return out, opts.Cursor, nil
+}
+
+// rows describes the listed instances, reading their views a few at a time.
+func (h *handler) rows(ctx context.Context, ids []string) ([]instanceRow, error) {
+	rows := make([]*instanceRow, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, rowReaders)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			rows[i], errs[i] = h.row(ctx, id)
+		}()
+	}
+	wg.Wait()
+	var out []instanceRow
+	for i, r := range rows {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("instance %q: %w", ids[i], errs[i])
+		}
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
 }
 
 // row describes one listed instance; nil when it vanished since the listing (a
