@@ -157,6 +157,15 @@ func TestServeReadyzFollowsJetStream(t *testing.T) {
 	waitReadyz(t, base, http.StatusOK, "")
 	srv.stop()
 	waitReadyz(t, base, http.StatusServiceUnavailable, "not ready")
+	// The pages answer 503 with the failed read, neither hanging nor a 500.
+	for _, page := range []string{"instances", "system", "instance?id=x"} {
+		if code, body := get(t, base+page); code != http.StatusServiceUnavailable || !strings.Contains(body, "Store unavailable") {
+			t.Errorf("/%s with NATS down: %d %.300q", page, code, body)
+		}
+	}
+	if code, _ := get(t, base+"healthz"); code != http.StatusOK {
+		t.Errorf("/healthz with NATS down: %d", code)
+	}
 	srv = start()
 	waitReadyz(t, base, http.StatusOK, "")
 }
