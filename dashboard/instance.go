@@ -3,9 +3,12 @@ package dashboard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/duroxide-go/duroxide"
@@ -119,6 +122,44 @@ func (h *handler) fillInstance(ctx context.Context, d *instanceData, exec string
 	if d.Info, err = h.c.InstanceInfo(ctx, d.ID); err != nil {
 		return err
 	}
+	d.Exec = d.Info.CurrentExecutionID
+	if exec != "" {
+		n, err := strconv.ParseUint(exec, 10, 64)
+		if err != nil || n == 0 {
+			return errBadExec
+		}
+		d.Exec = n
+	}
+	// The reads are independent (each fills its own fields): run them at once.
+	var execs []uint64
+	err = concurrently(
+		func() error { return h.fillKV(ctx, d) },
+		func() (err error) { execs, err = h.fillExecutions(ctx, d); return err },
+		func() error { return h.fillHistory(ctx, d) },
+		func() error { return h.fillTree(ctx, d) },
+	)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(execs, d.Exec) {
+		return fmt.Errorf("%w: instance %q has no execution %d", duroxide.ErrExecutionNotFound, d.ID, d.Exec)
+	}
+	return nil
+}
+
+// concurrently runs the functions at once and returns the first error.
+func concurrently(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = fn() }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (h *handler) fillKV(ctx context.Context, d *instanceData) error {
 	kv, err := h.c.GetAllValues(ctx, d.ID)
 	if err != nil {
 		return err
@@ -126,27 +167,17 @@ func (h *handler) fillInstance(ctx context.Context, d *instanceData, exec string
 	for k, v := range kv {
 		d.KV = append(d.KV, kvPair{k, v})
 	}
-	slices.SortFunc(d.KV, func(a, b kvPair) int {
-		if a.Key < b.Key {
-			return -1
-		}
-		return 1
-	})
-	execs, err := h.c.ListExecutions(ctx, d.ID)
+	slices.SortFunc(d.KV, func(a, b kvPair) int { return strings.Compare(a.Key, b.Key) })
+	return nil
+}
+
+// fillExecutions describes the newest executions and returns every execution id.
+func (h *handler) fillExecutions(ctx context.Context, d *instanceData) ([]uint64, error) {
+	all, err := h.c.ListExecutions(ctx, d.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.Exec = d.Info.CurrentExecutionID
-	if exec != "" {
-		n, err := strconv.ParseUint(exec, 10, 64)
-		if err != nil || n == 0 {
-			return errBadExec
-		}
-		if !slices.Contains(execs, n) {
-			return duroxide.ErrExecutionNotFound
-		}
-		d.Exec = n
-	}
+	execs := all
 	if len(execs) > maxExecutionsRows {
 		execs = execs[len(execs)-maxExecutionsRows:]
 	}
@@ -156,11 +187,15 @@ func (h *handler) fillInstance(ctx context.Context, d *instanceData, exec string
 			continue // pruned since the listing
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.Executions = append(d.Executions, execRow{ID: e.ExecutionID, Status: e.Status, Started: e.StartedAt,
 			Completed: e.CompletedAt, Events: e.EventCount, Selected: e.ExecutionID == d.Exec})
 	}
+	return all, nil
+}
+
+func (h *handler) fillHistory(ctx context.Context, d *instanceData) error {
 	events, err := h.c.ReadHistory(ctx, d.ID, d.Exec)
 	if err != nil {
 		return err
@@ -172,7 +207,7 @@ func (h *handler) fillInstance(ctx context.Context, d *instanceData, exec string
 	if len(events) > 0 && events[0].Type == history.OrchestrationStarted {
 		d.Input = events[0].Input
 	}
-	return h.fillTree(ctx, d)
+	return nil
 }
 
 // timeline turns history events into rows, with each completion's duration since
