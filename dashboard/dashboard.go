@@ -31,7 +31,8 @@
 // fails (the store is unreachable). The POST routes refuse cross-origin requests
 // (Origin and Sec-Fetch-Site, [http.CrossOriginProtection]) and requests without the
 // handler's per-process form token, with 403. All user-controlled text is escaped by
-// html/template.
+// html/template. The handler authenticates no one: mount it where only operators
+// reach it (node serve binds 127.0.0.1), or behind an authenticating proxy.
 package dashboard
 
 import (
