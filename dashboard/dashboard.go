@@ -15,7 +15,7 @@
 //	                  output or failure, custom status, KV values, executions, history
 //	                  timeline, sub-orchestration tree; refreshes itself while it runs
 //	GET  /system      totals, queue depths, projector lag, nodes and their partitions,
-//	                  recent dead letters, a summary of the metrics
+//	                  recent dead letters, a summary of the metrics; refreshes itself
 //	POST /raise       raise an event (form: id, name, data as JSON)
 //	POST /cancel      cancel an instance (form: id, reason)
 //	GET  /delete      the confirmation page of a delete (?id=)
@@ -57,8 +57,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Logger receives the errors of failed reads. Default slog.Default().
 	Logger *slog.Logger
-	// RefreshSeconds is how often the page of a running instance reloads itself.
-	// Default 3.
+	// RefreshSeconds is how often the system page and the page of a running
+	// instance reload themselves (a few lines of JavaScript; without it they do
+	// not). Default 3.
 	RefreshSeconds int
 }
 

@@ -66,7 +66,7 @@ func (h *handler) system(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		d.MetricsErr = err.Error()
 	}
-	h.render(w, http.StatusOK, "system", page{Title: "System", Nav: "system", Data: d})
+	h.render(w, http.StatusOK, "system", page{Title: "System", Nav: "system", Refresh: h.opts.RefreshSeconds, Data: d})
 }
 
 // metricSummary sums each duroxide_ metric family over its labels (counters and
