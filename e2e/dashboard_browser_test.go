@@ -225,6 +225,27 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("after the raise the browser is at %s", url)
 	}
 
+	// A running instance's page refreshes itself: it shows the instance complete
+	// without the test reloading it (a dashboard refreshing every second).
+	live := httptest.NewServer(dashboard.New(rt, dashboard.Options{RefreshSeconds: 1}))
+	t.Cleanup(live.Close)
+	do(t, ctx, "open a running instance", chromedp.Navigate(live.URL+"/instance?id=approval-order-1001"), chromedp.WaitVisible(chromedp.ID("state")))
+	must(t, c.RaiseEvent(bg, "approval-order-1001", "Approval", "by api"))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		// Poll waits in the page; a reload ends it with an error, and the next
+		// attempt waits in the new page.
+		_, err := chromedp.Run(rctx, chromedp.Poll[bool](`document.getElementById("state")?.textContent.trim() === "Completed"`))
+		rcancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the running instance's page did not refresh itself to Completed within 60s (%v)", err)
+		}
+	}
+
 	// The system page shows the blocked activities in the worker queue, then the
 	// queue draining once they are let go.
 	do(t, ctx, "open the system page", chromedp.Navigate(srv.URL+"/system"), chromedp.WaitVisible(chromedp.ID("worker-queue")))
