@@ -52,8 +52,9 @@ import (
 // Options configure the handler. The zero value serves everything with the
 // defaults below.
 type Options struct {
-	// Gatherer is what /metrics exposes and the system page summarizes. Default
-	// prometheus.DefaultGatherer.
+	// Gatherer is what /metrics exposes and the system page summarizes. Default:
+	// the runtime's ([duroxide.Runtime.MetricsGatherer]), or
+	// prometheus.DefaultGatherer when the runtime has none.
 	Gatherer prometheus.Gatherer
 	// Logger receives the errors of failed reads. Default slog.Default().
 	Logger *slog.Logger
@@ -80,6 +81,9 @@ func New(rt *duroxide.Runtime, opts Options) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "dashboard.New was given a nil *duroxide.Runtime", http.StatusInternalServerError)
 		})
+	}
+	if opts.Gatherer == nil {
+		opts.Gatherer = rt.MetricsGatherer()
 	}
 	if opts.Gatherer == nil {
 		opts.Gatherer = prometheus.DefaultGatherer

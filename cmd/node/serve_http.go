@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/duroxide-go/duroxide"
 	"github.com/duroxide-go/duroxide/dashboard"
 )
@@ -67,7 +69,9 @@ func serveHTTP(ln net.Listener, rt *duroxide.Runtime, logger *slog.Logger, stdou
 	if ln == nil {
 		return func() {}
 	}
-	srv := &http.Server{Handler: dashboard.New(rt, dashboard.Options{Logger: logger}), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: dashboard.New(rt, dashboard.Options{Logger: logger,
+		// The runtime's metrics and the Go runtime's and process's.
+		Gatherer: prometheus.Gatherers{rt.MetricsGatherer(), prometheus.DefaultGatherer}}), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,14 @@ func TestServeHTTPServesProbesMetricsAndDashboard(t *testing.T) {
 	code, body := get(t, base+"metrics")
 	if code != http.StatusOK || !strings.Contains(body, "\ngo_goroutines ") {
 		t.Errorf("/metrics: %d, no go_goroutines in %.300q", code, body)
+	}
+	// The runtime's metrics, moved by the instance that ran.
+	for _, re := range []string{`(?m)^duroxide_orchestration_completions_total\{[^}]*orchestration_name="HelloWorld"[^}]*\} [1-9]`,
+		`(?m)^duroxide_activity_executions_total\{[^}]*activity_name="SayHello"[^}]*\} [1-9]`,
+		`(?m)^duroxide_turns_total\{[^}]*\} [1-9]`} {
+		if !regexp.MustCompile(re).MatchString(body) {
+			t.Errorf("/metrics has no line matching %s", re)
+		}
 	}
 	code, body = get(t, base+"instances")
 	if code != http.StatusOK || !strings.Contains(body, `href="instance?id=http-1"`) {
