@@ -226,12 +226,12 @@ func activityBase(base context.Context, span trace.Span) context.Context {
 // activityLogger is the logger of [ActivityContext.Logger]: the runtime's, with the
 // activity's instance, execution, name and attempt, and its trace and span ids when
 // tracing.
-func activityLogger(l *slog.Logger, it *store.WorkItem, attempt int, span trace.Span) *slog.Logger {
+func activityLogger(l *slog.Logger, a *ActivityContext, span trace.Span) *slog.Logger {
 	if span != nil {
 		if sc := span.SpanContext(); sc.IsValid() {
-			return l.With("instance", it.Instance, "execution", it.ExecutionID, "activity", it.Name, "attempt", attempt,
+			return l.With("instance", a.instance, "execution", a.execution, "activity", a.activity, "attempt", a.attempt,
 				"trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
 		}
 	}
-	return l.With("instance", it.Instance, "execution", it.ExecutionID, "activity", it.Name, "attempt", attempt)
+	return l.With("instance", a.instance, "execution", a.execution, "activity", a.activity, "attempt", a.attempt)
 }

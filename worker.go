@@ -66,7 +66,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 		Context: runCtx, instance: it.Instance, execution: it.ExecutionID, orchestration: it.Orchestration,
 		orchVersion: it.OrchestrationVersion, activity: it.Name, tag: it.Tag, attempt: lease.AttemptCount, client: r.client,
 		session: it.SessionID, worker: r.opts.WorkerNodeID,
-		logger: activityLogger(r.opts.Logger, it, lease.AttemptCount, span),
+		baseLog: r.opts.Logger, span: span,
 	}
 	stop := r.renewWork(lease.LockToken)
 	type result struct {
