@@ -139,8 +139,8 @@ func commitOutcome(c *store.Commit, err error) string {
 
 // stampCommit sets the trace context on everything a turn sends: the turn span's
 // (ctx), or when tracing is off the context of the batch's first traced message.
-// A sub-orchestration start gets a span of its own under the turn, ended at once,
-// whose context the child's turns continue.
+// A sub-orchestration start (or detached start) gets a span of its own under the
+// turn, ended at once, whose context the child's turns continue.
 func (r *Runtime) stampCommit(ctx context.Context, item *store.OrchestrationItem, c *store.Commit) {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		from := firstTraced(item)
@@ -160,7 +160,11 @@ func (r *Runtime) stampCommit(ctx context.Context, item *store.OrchestrationItem
 		if it.Type != store.StartOrchestration || tr == nil {
 			continue
 		}
-		sctx, span := tr.Start(ctx, "start sub-orchestration "+it.Name, trace.WithSpanKind(trace.SpanKindProducer),
+		name := "start sub-orchestration "
+		if it.ParentInstance == "" {
+			name = "start orchestration " // a detached start (OrchestrationContext.StartOrchestration)
+		}
+		sctx, span := tr.Start(ctx, name+it.Name, trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(attrInstance.String(item.Instance), attrChild.String(it.Instance),
 				attrOrchName.String(it.Name), attrOrchVersion.String(it.Version)))
 		r.tr.inject(sctx, it)
