@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -56,5 +58,48 @@ func TestTurnPassesTraceContextOnWhenOff(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("turn tracing allocates %v times per turn with tracing off", allocs)
+	}
+}
+
+// A turn that handles several messages continues the first traced one's context and
+// links the others' (each distinct context once).
+func TestTurnSpanLinksTheOtherMessages(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	r := &Runtime{tr: tracing{tp: tp}}
+	const (
+		tp2 = "00-4bf92f3577b34da6a3ce929d0e0e4736-2222222222222222-01"
+		tp3 = "00-0af7651916cd43dd8448eb211c80319c-3333333333333333-01"
+	)
+	item := &store.OrchestrationItem{Instance: "i", ExecutionID: 1, Messages: []store.Message{
+		{Item: store.WorkItem{Type: store.ExternalRaised}},
+		{Item: store.WorkItem{Type: store.ActivityCompleted, TraceParent: testTraceParent}},
+		{Item: store.WorkItem{Type: store.TimerFired, TraceParent: tp2}},
+		{Item: store.WorkItem{Type: store.TimerFired, TraceParent: tp2}},
+		{Item: store.WorkItem{Type: store.ExternalRaised, TraceParent: tp3}},
+		{Item: store.WorkItem{Type: store.ExternalRaised, TraceParent: "garbage"}},
+	}}
+	ctx, span := r.startTurnSpan(item)
+	var c store.Commit
+	c.WorkerItems = []store.WorkItem{{Type: store.ActivityExecute}}
+	r.stampCommit(ctx, item, &c)
+	span.End()
+	spans := rec.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	s := spans[0]
+	if s.Parent().SpanID().String() != "00f067aa0ba902b7" || s.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("turn span's parent %s in trace %s, want the first traced message's", s.Parent().SpanID(), s.SpanContext().TraceID())
+	}
+	var links []string
+	for _, l := range s.Links() {
+		links = append(links, l.SpanContext.SpanID().String())
+	}
+	if len(links) != 2 || links[0] != "2222222222222222" || links[1] != "3333333333333333" {
+		t.Fatalf("links %v, want the other two distinct contexts", links)
+	}
+	if want := "00-4bf92f3577b34da6a3ce929d0e0e4736-" + s.SpanContext().SpanID().String() + "-01"; c.WorkerItems[0].TraceParent != want {
+		t.Fatalf("work item carries %q, want the turn span's %q", c.WorkerItems[0].TraceParent, want)
 	}
 }
