@@ -82,7 +82,11 @@ func (r *Runtime) startTurnSpan(item *store.OrchestrationItem) (context.Context,
 		}
 	}
 	name, version := turnIdentity(item)
-	return tr.Start(parent, "turn "+name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
+	spanName := "turn"
+	if name != "" {
+		spanName = "turn " + name // messages for an instance not started yet have no name
+	}
+	return tr.Start(parent, spanName, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
 		trace.WithAttributes(attrInstance.String(item.Instance), attrExecution.Int64(int64(item.ExecutionID)),
 			attrOrchName.String(name), attrOrchVersion.String(version), attrMessages.Int(len(item.Messages)),
 			attrReplayed.Int(len(item.History))))
