@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -259,5 +260,32 @@ func TestPlainNATSStartJoinsCallersTrace(t *testing.T) {
 	}
 	if len(spans) != 3 {
 		t.Errorf("want 3 spans (two turns, one activity): %s", describeSpans(spans))
+	}
+}
+
+// A failed activity's span has an error status with the failure; the turn that
+// fails the orchestration records the outcome "failed" with an error status.
+func TestFailureSpansHaveErrorStatus(t *testing.T) {
+	reg := duroxide.NewRegistry()
+	must(t, duroxide.RegisterActivity(reg, "TracedBoom", func(_ *duroxide.ActivityContext, _ string) (string, error) {
+		return "", fmt.Errorf("boom")
+	}))
+	must(t, duroxide.RegisterOrchestration(reg, "TracedFails", func(ctx *duroxide.OrchestrationContext, in string) (string, error) {
+		return duroxide.Await[string](ctx.ScheduleActivity("TracedBoom", in))
+	}))
+	rec, tp := recorder(t)
+	rt := startRuntime(t, reg, duroxide.Options{TracerProvider: tp})
+	must(t, rt.Client().StartOrchestration(context.Background(), "traced-fail", "TracedFails", "x"))
+	if st := waitDone(t, rt.Client(), "traced-fail", sampleWait); st.Failure == nil {
+		t.Fatalf("state %s, want failed", st.State)
+	}
+	last := waitSpan(t, rec, "of the failing turn", turnOf("traced-fail", "failed"))
+	if last.Status().Code != codes.Error {
+		t.Errorf("failing turn's status %v", last.Status())
+	}
+	act := waitSpan(t, rec, "of the activity", func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "activity TracedBoom" })
+	if act.Status().Code != codes.Error || !strings.Contains(act.Status().Description, "boom") ||
+		spanAttr(act, "duroxide.outcome").AsString() != "failed" {
+		t.Errorf("failed activity's span: status %v, outcome %q", act.Status(), spanAttr(act, "duroxide.outcome").AsString())
 	}
 }
