@@ -3,6 +3,9 @@ package duroxide
 import (
 	"context"
 	"log/slog"
+	"sync"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ActivityContext is passed to an activity. It is a [context.Context] that is
@@ -24,8 +27,13 @@ type ActivityContext struct {
 	session       string
 	worker        string
 	attempt       int
-	logger        *slog.Logger
 	client        *Client
+	// The logger is built on the first Logger call (most activities never log):
+	// from baseLog, with the span's ids when tracing (span nil when off).
+	baseLog *slog.Logger
+	span    trace.Span
+	logOnce sync.Once
+	logger  *slog.Logger
 }
 
 // InstanceID is the orchestration instance that scheduled the activity.
@@ -57,8 +65,13 @@ func (a *ActivityContext) WorkerID() string { return a.worker }
 // attempt's worker died or lost its lock: activities run at least once.
 func (a *ActivityContext) Attempt() int { return a.attempt }
 
-// Logger returns a logger that tags records with the instance and activity.
-func (a *ActivityContext) Logger() *slog.Logger { return a.logger }
+// Logger returns a logger that tags records with the instance, execution, activity
+// and attempt, and while tracing with the trace_id and span_id of the activity's
+// span.
+func (a *ActivityContext) Logger() *slog.Logger {
+	a.logOnce.Do(func() { a.logger = activityLogger(a.baseLog, a, a.span) })
+	return a.logger
+}
 
 // Client returns a client on the runtime's store, for example to manage the
 // activity's own instance.

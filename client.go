@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/duroxide-go/duroxide/history"
 	"github.com/duroxide-go/duroxide/jetstream"
@@ -21,6 +23,14 @@ type ClientOptions struct {
 	Namespace string
 	// MaxPayloadBytes bounds inputs and event data. Default [DefaultMaxPayloadBytes].
 	MaxPayloadBytes int
+	// TracerProvider receives a producer span for each start, raise, enqueue and
+	// cancel (a child of the span in the call's context, if any); its context
+	// travels with the message, so the instance's turns join the same trace.
+	// Default: the global provider; while none is set, tracing is off.
+	TracerProvider trace.TracerProvider
+	// Propagator writes the trace context onto messages. Default: the global
+	// propagator, or W3C TraceContext while the global one is the no-op default.
+	Propagator propagation.TextMapPropagator
 }
 
 // Client starts and observes orchestrations. It needs only a NATS connection to a
@@ -31,6 +41,7 @@ type Client struct {
 	st         store.Provider
 	js         *jetstream.Store // st when it is the JetStream store, else nil
 	maxPayload int
+	tr         tracing    // OpenTelemetry settings (tracing.go)
 	admin      adminState // management views (client_admin.go)
 	notices    noticeHub  // the status-notice subscription the waits share (client_notices.go)
 	metrics    *metrics   // the runtime's, for its client; nil otherwise (metrics_record.go)
@@ -43,7 +54,9 @@ func NewClient(ctx context.Context, nc *nats.Conn, opts ClientOptions) (*Client,
 	if err != nil {
 		return nil, err
 	}
-	return newClient(st, opts.MaxPayloadBytes), nil
+	c := newClient(st, opts.MaxPayloadBytes)
+	c.tr = tracing{tp: opts.TracerProvider, prop: opts.Propagator}
+	return c, nil
 }
 
 func newClient(st store.Provider, maxPayload int) *Client {
@@ -129,7 +142,10 @@ func (c *Client) StartOrchestration(ctx context.Context, instanceID, name string
 	// legitimate start of an id deleted within the duplicate window. Retries of the
 	// same start are harmless anyway (the runtime ignores a start for an existing
 	// instance).
-	return c.publish(ctx, item)
+	end := c.tr.startClientSpan(ctx, "start orchestration "+name, &item)
+	err = c.publish(ctx, item)
+	end(err)
+	return err
 }
 
 // RaiseEvent sends the external event name with data to an instance, for its
@@ -155,7 +171,11 @@ func (c *Client) publishNamed(ctx context.Context, typ store.WorkItemType, kind,
 	if err != nil {
 		return err
 	}
-	return c.publish(ctx, store.WorkItem{Type: typ, Instance: instanceID, Name: name, Data: d})
+	item := store.WorkItem{Type: typ, Instance: instanceID, Name: name, Data: d}
+	end := c.tr.startClientSpan(ctx, clientSpanName(typ, name), &item)
+	err = c.publish(ctx, item)
+	end(err)
+	return err
 }
 
 // CancelInstance asks a running instance to stop: it fails with the reason
@@ -167,7 +187,11 @@ func (c *Client) CancelInstance(ctx context.Context, instanceID, reason string) 
 	if err := validateInstanceID(instanceID); err != nil {
 		return err
 	}
-	return c.publish(ctx, store.WorkItem{Type: store.CancelInstance, Instance: instanceID, Reason: reason})
+	item := store.WorkItem{Type: store.CancelInstance, Instance: instanceID, Reason: reason}
+	end := c.tr.startClientSpan(ctx, "cancel instance", &item)
+	err = c.publish(ctx, item)
+	end(err)
+	return err
 }
 
 // GetStatus returns the instance's status as of its last committed turn. An instance

@@ -3,6 +3,8 @@ package duroxide
 import (
 	"fmt"
 	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
 	"runtime"
 	"sync/atomic"
 
@@ -36,6 +38,9 @@ type engine struct {
 	limits        limits
 	ctx           *OrchestrationContext
 	log           *slog.Logger
+	// span is the running turn's span (invalid when tracing is off), for the
+	// orchestration's log records (logging.go).
+	span trace.SpanContext
 
 	// coroutine hand-off (coroutines.go): cos[0] runs the orchestration function,
 	// the others run ctx.Go functions; cur is the one running (nil: none).

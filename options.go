@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -134,13 +136,27 @@ type Options struct {
 	// between turns; the next turn reads and replays its history. Default 5 minutes;
 	// negative keeps them until MaxCachedInstances pushes them out.
 	CachedInstanceIdleTimeout time.Duration
-	// Logger receives the runtime's logs. Default slog.Default().
+	// Logger receives the runtime's logs. Default slog.Default(). Turn and activity
+	// records (turns at Debug level) carry the instance and execution, and when
+	// tracing the trace_id and span_id of the turn's or activity's span.
 	Logger *slog.Logger
 	// MetricsRegisterer receives the runtime's Prometheus metrics (the duroxide_*
 	// families listed in the README's Observability section). Default nil: the
 	// runtime registers them on a registry of its own, which
 	// [Runtime.MetricsGatherer] returns.
 	MetricsRegisterer prometheus.Registerer
+
+	// TracerProvider receives the runtime's OpenTelemetry spans: one per turn and
+	// per activity execution, one per sub-orchestration start, continuing the
+	// trace of the message each handles (see tracing in README.md). Default: the
+	// global provider (otel.SetTracerProvider); while none is set, tracing is off
+	// and costs nothing.
+	TracerProvider trace.TracerProvider
+	// Propagator reads and writes the trace context carried by messages. Default:
+	// the global propagator (otel.SetTextMapPropagator), or W3C TraceContext while
+	// the global one is still the no-op default. Only the traceparent and
+	// tracestate fields travel.
+	Propagator propagation.TextMapPropagator
 
 	// InboxAckWait is how long the broker waits for an inbox message's ack before
 	// redelivering it. Default 30s.

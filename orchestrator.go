@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/duroxide-go/duroxide/history"
 	"github.com/duroxide-go/duroxide/store"
 )
@@ -51,7 +53,11 @@ func pollLoop[T any](r *Runtime, what string, fetch func(context.Context) (*T, e
 // turn processes one batch: it resumes the instance's cached engine (or replays
 // history into a new one), applies the messages, and commits the outputs.
 func (r *Runtime) turn(item *store.OrchestrationItem) {
-	ctx := context.Background() // a started turn finishes even during shutdown
+	// A started turn finishes even during shutdown: ctx is never cancelled.
+	ctx, span := r.startTurnSpan(item)
+	if span != nil {
+		defer span.End()
+	}
 	defer r.metrics.turnDone(time.Now())
 	stopRenew := r.renewWhileRunning(item.LockToken)
 	defer stopRenew()
@@ -108,10 +114,12 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 				return
 			}
 		}
+		e.span = trace.SpanContextFromContext(ctx)
 		e.apply(item.Messages, r.now().UnixMilli())
 	}
 	st, out := e.terminal()
 	events, work, orch := e.takeTurn()
+	annotateTurn(ctx, e, len(events))
 	cancels := e.takeCancels()
 	commit := store.Commit{ExecutionID: e.exec, HistoryDelta: events, WorkerItems: work, OrchestratorItems: orch,
 		CancelledActivities: scheduledActivities(item.Instance, cancels),
@@ -139,9 +147,11 @@ func (r *Runtime) turn(item *store.OrchestrationItem) {
 // ack commits a turn; on failure the engine (whose state is now ahead of history) is
 // discarded and the messages will be fetched again.
 func (r *Runtime) ack(ctx context.Context, item *store.OrchestrationItem, e *engine, c store.Commit) bool {
+	r.stampCommit(ctx, item, &c)
 	start := time.Now()
 	err := r.st.AckOrchestrationItem(ctx, item.LockToken, c)
 	r.metrics.storeOp(opAckOrchestration, start, err)
+	r.turnOutcome(ctx, item, c.ExecutionID, commitOutcome(&c, err), err)
 	if err == nil {
 		r.metrics.committed(item, &c)
 		return true
@@ -201,6 +211,7 @@ func (r *Runtime) startExecution(ctx context.Context, item *store.OrchestrationI
 	}
 	e := newEngine(item.Instance, fn, limits{maxPayload: r.opts.MaxPayloadBytes}, r.opts.Logger)
 	e.kv = cloneKV(item.KV)
+	e.span = trace.SpanContextFromContext(ctx)
 	started := history.Event{EventID: 1, InstanceID: item.Instance, ExecutionID: exec, TimestampMs: now,
 		Type: history.OrchestrationStarted, Name: start.Name, Version: version, Input: start.Input,
 		ParentInstance: start.ParentInstance, ParentExecution: start.ParentExecutionID, ParentID: start.ParentID,
@@ -330,6 +341,7 @@ func (r *Runtime) commitFailure(ctx context.Context, item *store.OrchestrationIt
 }
 
 func (r *Runtime) abandon(ctx context.Context, item *store.OrchestrationItem, delay time.Duration) {
+	r.turnOutcome(ctx, item, item.ExecutionID, outcomeAbandoned, nil)
 	start := time.Now()
 	err := r.st.AbandonOrchestrationItem(ctx, item.LockToken, delay, false)
 	r.metrics.storeOp(opAbandonOrch, start, err)

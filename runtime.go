@@ -32,6 +32,7 @@ type Runtime struct {
 	st     store.Provider   // the store turns and activities run on
 	js     *jetstream.Store // st when the runtime opened the JetStream store, else nil
 	client *Client
+	tr     tracing // OpenTelemetry settings (tracing.go)
 	cache  *engineCache
 	mgmt   management       // projector and system activities (runtime_projector.go)
 	acts   *activityTracker // running activities, for cancellation signals
@@ -88,7 +89,8 @@ func Start(ctx context.Context, reg *Registry, opts Options) (_ *Runtime, err er
 		return nil, err
 	}
 	knobs := testknobs.From(ctx)
-	r := &Runtime{opts: opts, reg: reg, log: opts.Logger.With("component", "duroxide"), acts: newActivityTracker(), replay: replay, knobs: knobs}
+	r := &Runtime{opts: opts, reg: reg, log: slog.New(traceLogHandler{opts.Logger.Handler()}).With("component", "duroxide"), acts: newActivityTracker(), replay: replay, knobs: knobs,
+		tr: tracing{tp: opts.TracerProvider, prop: opts.Propagator}}
 	r.registerer, r.gatherer = newMetricsRegistry(opts.MetricsRegisterer)
 	r.metrics = newMetrics(reg, r.registerer)
 	if err := r.metrics.register(); err != nil {
@@ -148,6 +150,7 @@ func Start(ctx context.Context, reg *Registry, opts Options) (_ *Runtime, err er
 func (r *Runtime) run(ctx context.Context) {
 	opts := r.opts
 	r.client = newClient(r.st, opts.MaxPayloadBytes)
+	r.client.tr = r.tr
 	r.cache = newEngineCache(opts.MaxCachedInstances, max(opts.CachedInstanceIdleTimeout, 0))
 	if r.knobs.ReplayEveryTurn {
 		r.cache = newEngineCache(0, 0)

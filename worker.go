@@ -26,7 +26,10 @@ func (r *Runtime) activityLoop() {
 }
 
 func (r *Runtime) runActivity(lease *store.WorkLease) {
-	ctx := context.Background()
+	ctx, span := r.startActivitySpan(lease)
+	if span != nil {
+		defer span.End()
+	}
 	start := time.Now()
 	it := &lease.Item
 	fail := func(d history.ErrorDetails) *store.WorkItem {
@@ -40,6 +43,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 	fn, ok := r.activity(it.Name)
 	if !ok {
 		if lease.AttemptCount < r.opts.MaxAttempts {
+			r.activityOutcome(ctx, lease, nil, outcomeAbandoned)
 			abStart := time.Now()
 			err := r.st.AbandonWorkItem(ctx, lease.LockToken, r.opts.unregisteredDelay(lease.AttemptCount), false)
 			r.metrics.storeOp(opAbandonWork, abStart, err)
@@ -50,7 +54,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 		return
 	}
 	key := actKey{it.Instance, it.ExecutionID, it.ID, it.ScheduledAtMs}
-	runCtx, cancelRun := context.WithCancelCause(r.actCtx)
+	runCtx, cancelRun := context.WithCancelCause(activityBase(r.actCtx, span))
 	defer cancelRun(nil)
 	if !r.acts.start(key, cancelRun) {
 		// Cancelled before it ran: drop it.
@@ -62,7 +66,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 		Context: runCtx, instance: it.Instance, execution: it.ExecutionID, orchestration: it.Orchestration,
 		orchVersion: it.OrchestrationVersion, activity: it.Name, tag: it.Tag, attempt: lease.AttemptCount, client: r.client,
 		session: it.SessionID, worker: r.opts.WorkerNodeID,
-		logger: r.opts.Logger.With("instance", it.Instance, "activity", it.Name, "attempt", lease.AttemptCount),
+		baseLog: r.opts.Logger, span: span,
 	}
 	stop := r.renewWork(lease.LockToken)
 	type result struct {
@@ -100,6 +104,7 @@ func (r *Runtime) runActivity(lease *store.WorkLease) {
 	out, err := res.out, res.err
 	if r.actCtx.Err() != nil {
 		// Shutting down without waiting: hand the item back for another run.
+		r.activityOutcome(ctx, lease, nil, outcomeAbandoned)
 		abStart := time.Now()
 		err := r.st.AbandonWorkItem(ctx, lease.LockToken, 0, true)
 		r.metrics.storeOp(opAbandonWork, abStart, err)
@@ -140,6 +145,7 @@ func callActivity(fn activityFunc, actx *ActivityContext, input string) (out str
 // completeActivity acks the work item with its completion c (nil: drop it) and
 // records the activity's outcome, timed from start.
 func (r *Runtime) completeActivity(ctx context.Context, lease *store.WorkLease, start time.Time, c *store.WorkItem) {
+	r.activityOutcome(ctx, lease, c, outcomeCancelled)
 	r.metrics.activityDone(lease, c, start)
 	backoff := 10 * time.Millisecond
 	for attempt := 0; ; attempt++ {

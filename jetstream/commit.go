@@ -176,6 +176,9 @@ func (s *Store) buildRecord(t *turn) (*nats.Msg, error) {
 	if inc != "" {
 		m.Header.Set(HeaderIncarnation, inc)
 	}
+	if tc := recordTrace(rec); tc != nil {
+		setTraceHeaders(m, tc)
+	}
 	return m, nil
 }
 

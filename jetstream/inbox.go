@@ -152,6 +152,7 @@ func (s *Store) onInbox(m jetstream.Msg) {
 		s.deadLetter(m, in.instance, reason)
 		return
 	}
+	readTraceHeaders(m.Headers(), &in.item)
 	instance, item, part := in.instance, in.item, in.partition
 	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered), partition: part,
 		track: &msgTrack{}}); err != nil {
@@ -464,6 +465,7 @@ func (s *Store) publishInbox(ctx context.Context, item store.WorkItem, msgID str
 	}
 	m := nats.NewMsg(target)
 	m.Data = data
+	setTraceHeaders(m, &item)
 	if delay > 0 {
 		uniq := msgID
 		if uniq == "" {

@@ -86,6 +86,7 @@ func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) (
 		m := nats.NewMsg(s.subj.work(w.Tag, EncodeToken(w.Instance), w.ExecutionID, w.ID))
 		m.Data = data
 		m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("h%d.w%d", histSeq, i))
+		setTraceHeaders(m, w)
 		if err := publish(m); err != nil {
 			return err
 		}
@@ -99,6 +100,7 @@ func (s *Store) dispatch(ctx context.Context, rec *turnRecord, histSeq uint64) (
 		enc := EncodeToken(o.Instance)
 		m := nats.NewMsg(s.subj.runtime(enc))
 		m.Data = data
+		setTraceHeaders(m, o)
 		if o.Type == store.TimerFired && o.FireAtMs > nowMs {
 			// A durable timer: a one-shot schedule that the server fires into the
 			// inbox. Re-publishing replaces it (one schedule per subject); a second
@@ -141,6 +143,7 @@ func (s *Store) redrive(ctx context.Context, histSeq uint64) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: decode record %d: %w", histSeq, err)
 	}
+	applyRecordTrace(rec, m.Header)
 	return s.redriveRecord(ctx, m.Subject, rec, histSeq)
 }
 

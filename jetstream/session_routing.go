@@ -149,6 +149,7 @@ func (s *Store) moveWork(msg jetstream.Msg, md *jetstream.MsgMetadata, item *sto
 	nm.Data = msg.Data()
 	nm.Header.Set(hdrRuns, strconv.Itoa(runs))
 	nm.Header.Set(nats.MsgIdHdr, fmt.Sprintf("mv:%d", md.Sequence.Stream))
+	setTraceHeaders(nm, item)
 	if _, err := s.js.PublishMsg(ctx, nm); err != nil {
 		s.log.Warn("move work item", "instance", item.Instance, "session", item.SessionID, "to", subject, "err", err)
 		_ = msg.NakWithDelay(100 * time.Millisecond)

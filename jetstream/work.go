@@ -185,6 +185,7 @@ func (s *Store) deliverWork(m jetstream.Msg) time.Duration {
 		_ = m.TermWithReason("malformed work item")
 		return 0
 	}
+	readTraceHeaders(m.Headers(), &item)
 	if s.isClosed() {
 		handBackWork(m)
 		return 0
@@ -458,6 +459,7 @@ func (s *Store) EnqueueForWorker(ctx context.Context, item store.WorkItem) error
 	}
 	m := nats.NewMsg(s.subj.work(item.Tag, EncodeToken(item.Instance), item.ExecutionID, item.ID))
 	m.Data = data
+	setTraceHeaders(m, &item)
 	_, err = s.js.PublishMsg(ctx, m)
 	return err
 }

@@ -89,6 +89,19 @@ type WorkItem struct {
 	// CarryForward and InitialCustomStatus travel with ContinueAsNew.
 	CarryForward        []history.QueuedMessage `json:"carry_forward_events,omitempty"`
 	InitialCustomStatus *string                 `json:"initial_custom_status,omitempty"`
+
+	// TraceParent and TraceState are the W3C trace context (the traceparent and
+	// tracestate header values, "" when none) of the span that sent the message: a
+	// client's start or raise, the turn that scheduled an activity or timer or
+	// started a child, the activity that produced a result. The runtime's span for
+	// the turn or activity that handles the message continues that trace. They are
+	// message metadata, never part of the JSON body or of history: the JetStream
+	// store carries them as the NATS headers traceparent and tracestate (see
+	// docs/PROTOCOL.md); an in-memory store keeps them with the struct. A store
+	// may drop them (tracing then starts a new trace); it must not reject a
+	// message for them.
+	TraceParent string `json:"-"`
+	TraceState  string `json:"-"`
 }
 
 // IsCompletion reports whether the item answers something an execution scheduled,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -38,6 +37,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodeID := fs.String("node-id", "", "this node's stable `id` (activity sessions, inbox partitions): a restart with the same id takes the node's partitions back at once (default: kept in the data directory with the embedded server, else new per start)")
 	var conn connFlags
 	conn.register(fs.FlagSet)
+	var logs logFlags
+	logs.register(fs.FlagSet)
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for running work on shutdown")
 	httpf := registerHTTPFlag(fs)
 	pos, err := fs.parse(args)
@@ -49,7 +50,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
 
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger, err := logs.logger(stderr)
+	if err != nil {
+		return err
+	}
 	opts := duroxide.Options{DataDir: *dataDir, NATSURL: *natsURL, Logger: logger, Namespace: conn.namespace, WorkerNodeID: *nodeID,
 		Cluster: duroxide.ClusterOptions{Replicas: *replicas, PartitionLease: *lease, ServerName: *serverName}}
 	if *natsURL == "" {
