@@ -188,7 +188,7 @@ func (s *Store) buildRecord(t *turn) (*nats.Msg, error) {
 // [store.ErrFenced]), unanswered (the attempt is given back), or refused.
 func (s *Store) publishFenced(ctx context.Context, t *turn, m *nats.Msg) (uint64, error) {
 	expectLastSubjectSeq(m, t.st.lastSeq, s.subj.historyAny(t.enc))
-	seq, err := publishAck(ctx, s.nc, m) // publish_ack.go
+	seq, err := s.publishAck(ctx, m) // observe.go
 	switch {
 	case err == nil:
 		return seq, nil

@@ -476,7 +476,7 @@ func (s *Store) publishInbox(ctx context.Context, item store.WorkItem, msgID str
 	} else if msgID != "" {
 		m.Header.Set(nats.MsgIdHdr, msgID)
 	}
-	if _, err := publishAck(ctx, s.nc, m); err != nil {
+	if _, err := s.publishAck(ctx, m); err != nil {
 		return fmt.Errorf("jetstream: publish %s for %q: %w", item.Type, item.Instance, err)
 	}
 	return nil

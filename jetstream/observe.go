@@ -111,6 +111,17 @@ func (t timedJS) Publish(ctx context.Context, subject string, data []byte, opts 
 	return ack, err
 }
 
+// publishAck is the package's publishAck (publish_ack.go), timed for the observer
+// as the JetStream context's synchronous publishes are (timedJS).
+func (s *Store) publishAck(ctx context.Context, m *nats.Msg) (uint64, error) {
+	start := time.Now()
+	seq, err := publishAck(ctx, s.nc, m)
+	if f := s.cfg.Observer.Publish; f != nil {
+		f(publishKind(s.cfg.Namespace, m.Subject), time.Since(start), err)
+	}
+	return seq, err
+}
+
 // observePublish reports one publish (or the outbox batch) to the observer, if any.
 func (s *Store) observePublish(kind string, start time.Time, err error) {
 	if f := s.cfg.Observer.Publish; f != nil {

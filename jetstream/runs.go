@@ -86,7 +86,7 @@ func (s *Store) claimRun(ctx context.Context, kind byte, seq uint64, local int) 
 		m := nats.NewMsg(subj)
 		m.Data = []byte(strconv.Itoa(attempt))
 		expectLastSubjectSeq(m, last, "")
-		seq, err := publishAck(ctx, s.nc, m) // publish_ack.go
+		seq, err := s.publishAck(ctx, m) // observe.go
 		if err == nil {
 			return attempt, seq, nil
 		}

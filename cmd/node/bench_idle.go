@@ -166,7 +166,7 @@ func runBenchIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer)
 
 	prefix := fmt.Sprintf("idle-%d-", time.Now().UnixNano())
 	id := func(i int) string { return fmt.Sprintf("%s%d", prefix, i) }
-	waiting, failed, firstErr, elapsed := loadIdle(ctx, rt.Client(), cfg, id, stderr)
+	waiting, failed, elapsed, firstErr := loadIdle(ctx, rt.Client(), cfg, id, stderr)
 	sum.Waiting, sum.Failed, sum.CreateSec = waiting, failed, elapsed.Seconds()
 	if firstErr != nil {
 		sum.FirstError = oneLine(firstErr.Error())
@@ -274,7 +274,7 @@ func runBenchIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer)
 // loadIdle starts cfg.Instances instances of demo.BenchIdle, cfg.InFlight at a
 // time, each counted when its first turn is committed (its custom status says it
 // waits). It prints a progress line a second on stderr.
-func loadIdle(ctx context.Context, c *duroxide.Client, cfg idleConfig, id func(int) string, stderr io.Writer) (waiting, failed int, firstErr error, elapsed time.Duration) {
+func loadIdle(ctx context.Context, c *duroxide.Client, cfg idleConfig, id func(int) string, stderr io.Writer) (waiting, failed int, elapsed time.Duration, firstErr error) {
 	var (
 		next, done, nfailed atomic.Int64
 		mu                  sync.Mutex
@@ -331,7 +331,7 @@ func loadIdle(ctx context.Context, c *duroxide.Client, cfg idleConfig, id func(i
 	elapsed = time.Since(begin)
 	close(finished)
 	reporter.Wait()
-	return int(done.Load()), int(nfailed.Load()), firstErr, elapsed
+	return int(done.Load()), int(nfailed.Load()), elapsed, firstErr
 }
 
 // startIdle starts one BenchIdle instance and returns once it waits for its event.
