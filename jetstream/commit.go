@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroxide-go/duroxide/actors"
-	"github.com/duroxide-go/duroxide/history"
 	"github.com/duroxide-go/duroxide/store"
 )
 
@@ -145,7 +144,11 @@ func (s *Store) buildRecord(t *turn) (*nats.Msg, error) {
 		}
 	}
 	t.prev = st.summary
-	rec.Summary = nextSummary(st, t.instance, c, time.Now().UnixMilli())
+	var prev *store.InstanceSummary
+	if st.exists {
+		prev = &st.summary
+	}
+	rec.Summary = store.NextSummary(prev, t.instance, c.ExecutionID != st.exec, c, time.Now().UnixMilli())
 	// The incarnation: drawn when the commit creates the instance, kept after.
 	inc, parentInc := st.inc, st.parentInc
 	if !st.exists {
@@ -334,65 +337,6 @@ func isWrongLastSeq(err error) bool {
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 	}
 	return false
-}
-
-// nextSummary applies a commit to the instance summary.
-func nextSummary(st *instState, instance string, c store.Commit, now int64) store.InstanceSummary {
-	sum := st.summary
-	if !st.exists {
-		sum = store.InstanceSummary{Instance: instance, CreatedAtMs: now}
-	}
-	if c.ExecutionID != st.exec {
-		sum.ExecutionID = c.ExecutionID
-		sum.Status = store.StatusRunning
-		sum.Output, sum.Failure = "", nil
-	}
-	for i := range c.HistoryDelta {
-		e := &c.HistoryDelta[i]
-		switch e.Type {
-		case history.OrchestrationStarted:
-			sum.Name, sum.Version, sum.ParentInstance = e.Name, e.Version, e.ParentInstance
-			if e.CustomStatus != nil && sum.CustomStatus == nil {
-				sum.CustomStatus = e.CustomStatus
-			}
-		case history.CustomStatusUpdated:
-			sum.CustomStatus = e.CustomStatus
-			sum.CustomStatusVersion++
-		case history.OrchestrationCompleted:
-			sum.Status, sum.Output, sum.Failure = store.StatusCompleted, e.Output, nil
-		case history.OrchestrationFailed:
-			sum.Status, sum.Output, sum.Failure = store.StatusFailed, "", e.Details
-			if e.Details != nil {
-				sum.Output = e.Details.DisplayMessage()
-			}
-		case history.OrchestrationContinuedAsNew:
-			sum.Status, sum.Output = store.StatusContinuedAsNew, e.Input
-		}
-	}
-	md := c.Metadata
-	if md.Status != "" {
-		sum.Status = md.Status
-	}
-	if md.Output != "" {
-		sum.Output = md.Output
-	}
-	if md.OrchestrationName != "" {
-		sum.Name = md.OrchestrationName
-	}
-	if md.OrchestrationVersion != "" {
-		sum.Version = md.OrchestrationVersion
-	}
-	if md.ParentInstanceID != "" {
-		sum.ParentInstance = md.ParentInstanceID
-	}
-	if sum.Status == "" {
-		sum.Status = store.StatusRunning
-	}
-	if sum.ExecutionID == 0 {
-		sum.ExecutionID = c.ExecutionID
-	}
-	sum.UpdatedAtMs = now
-	return sum
 }
 
 // isCurrent reports whether st still reflects the instance's last history record.

@@ -97,7 +97,7 @@ func serveNode(t *testing.T, args ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- execute(ctx, append([]string{"serve"}, args...), &stdout, &stderr) }()
+	go func() { done <- execute(ctx, noDefaultHTTP(append([]string{"serve"}, args...)), &stdout, &stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -33,9 +33,33 @@ type nodeProc struct {
 	exited chan struct{}
 }
 
-// startNode runs "node args..." as a child process. The process is stopped (SIGINT,
-// then SIGKILL) when the test ends if it still runs.
+// noDefaultHTTP adds "--http off" to a serve command that names no --http address:
+// a test's node must not take the machine's default dashboard address (127.0.0.1:8233),
+// which another node (a test running beside it, a developer's own) may hold; its
+// warning would also add a line to stderr. The tests of --http name their address.
+func noDefaultHTTP(args []string) []string {
+	if len(args) == 0 || args[0] != "serve" {
+		return args
+	}
+	for _, a := range args {
+		if a == "--http" || strings.HasPrefix(a, "--http=") {
+			return args
+		}
+	}
+	return append(append([]string(nil), args...), "--http", "off")
+}
+
+// startNode runs "node args..." as a child process (a serve without --http gets
+// "--http off"). The process is stopped (SIGINT, then SIGKILL) when the test ends if
+// it still runs.
 func startNode(t *testing.T, args ...string) *nodeProc {
+	t.Helper()
+	return startProcess(t, noDefaultHTTP(args)...)
+}
+
+// startProcess is startNode with args as given (a serve without --http takes the
+// default dashboard address).
+func startProcess(t *testing.T, args ...string) *nodeProc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {

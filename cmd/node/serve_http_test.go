@@ -112,7 +112,7 @@ func TestServeHTTPDefaultAddressTakenWarns(t *testing.T) {
 	if ln, err := net.Listen("tcp", defaultHTTP); err == nil {
 		t.Cleanup(func() { ln.Close() })
 	} // else someone already holds it: taken either way
-	p := startNode(t, "serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--no-service")
+	p := startProcess(t, "serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--no-service")
 	natsURL := p.serving(t)
 	runHello(t, natsURL, "no-http")
 	if s := p.stderr.String(); !strings.Contains(s, "HTTP disabled: the default address cannot be bound") || !strings.Contains(s, defaultHTTP) {

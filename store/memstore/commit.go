@@ -143,7 +143,11 @@ func (b *backend) apply(l *orchLease, in *instance, c store.Commit, nowMs int64)
 			ex.bytes += int64(len(data))
 		}
 	}
-	in.summary = nextSummary(in, c, newExec, nowMs)
+	var before *store.InstanceSummary
+	if prev.Instance != "" {
+		before = &prev
+	}
+	in.summary = store.NextSummary(before, in.id, newExec, c, nowMs)
 	sum := &in.summary
 	ex.status, ex.output, ex.failure = sum.Status, sum.Output, sum.Failure
 	if sum.Status != store.StatusRunning && ex.completedMs == 0 {
@@ -158,62 +162,6 @@ func (b *backend) apply(l *orchLease, in *instance, c store.Commit, nowMs int64)
 		b.statusChanged(in.id)
 	}
 	return in
-}
-
-// nextSummary applies a commit to the instance summary (the JetStream store's rules).
-func nextSummary(in *instance, c store.Commit, newExec bool, now int64) store.InstanceSummary {
-	sum := in.summary
-	if sum.Instance == "" {
-		sum = store.InstanceSummary{Instance: in.id, CreatedAtMs: now}
-	}
-	if newExec {
-		sum.ExecutionID = c.ExecutionID
-		sum.Status = store.StatusRunning
-		sum.Output, sum.Failure = "", nil
-	}
-	for i := range c.HistoryDelta {
-		e := &c.HistoryDelta[i]
-		switch e.Type {
-		case history.OrchestrationStarted:
-			sum.Name, sum.Version, sum.ParentInstance = e.Name, e.Version, e.ParentInstance
-			if e.CustomStatus != nil && sum.CustomStatus == nil {
-				sum.CustomStatus = e.CustomStatus
-			}
-		case history.CustomStatusUpdated:
-			sum.CustomStatus = e.CustomStatus
-			sum.CustomStatusVersion++
-		case history.OrchestrationCompleted:
-			sum.Status, sum.Output, sum.Failure = store.StatusCompleted, e.Output, nil
-		case history.OrchestrationFailed:
-			sum.Status, sum.Output, sum.Failure = store.StatusFailed, "", e.Details
-			if e.Details != nil {
-				sum.Output = e.Details.DisplayMessage()
-			}
-		case history.OrchestrationContinuedAsNew:
-			sum.Status, sum.Output = store.StatusContinuedAsNew, e.Input
-		}
-	}
-	md := c.Metadata
-	if md.Status != "" {
-		sum.Status = md.Status
-	}
-	if md.Output != "" {
-		sum.Output = md.Output
-	}
-	if md.OrchestrationName != "" {
-		sum.Name = md.OrchestrationName
-	}
-	if md.OrchestrationVersion != "" {
-		sum.Version = md.OrchestrationVersion
-	}
-	if md.ParentInstanceID != "" {
-		sum.ParentInstance = md.ParentInstanceID
-	}
-	if sum.Status == "" {
-		sum.Status = store.StatusRunning
-	}
-	sum.UpdatedAtMs = now
-	return sum
 }
 
 // startParentInc returns the parent's incarnation carried by the start message of a
