@@ -3,10 +3,10 @@ package duroxide
 import (
 	"fmt"
 	"log/slog"
-
-	"go.opentelemetry.io/otel/trace"
 	"runtime"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/duroxide-go/duroxide/history"
 	"github.com/duroxide-go/duroxide/store"
