@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -31,6 +32,18 @@ type ClientOptions struct {
 	// Propagator writes the trace context onto messages. Default: the global
 	// propagator, or W3C TraceContext while the global one is the no-op default.
 	Propagator propagation.TextMapPropagator
+	// MetricsRegisterer receives the client's four Prometheus metrics
+	// (duroxide_client_orchestration_starts_total, _external_events_raised_total,
+	// _cancellations_total, _wait_duration_seconds) and no other. Default, as for a
+	// runtime: a registry of the client's own, which [Client.MetricsGatherer]
+	// returns. A standalone client knows no registered names, so its
+	// orchestration_name label takes the first 100 distinct names it started and
+	// "other" for every later one (event_name likewise). NewClient returns an error
+	// wrapping [ErrMetricsAlreadyRegistered] when the registerer already holds
+	// these metrics (another client or a runtime that has not shut down or been
+	// closed): give each its own registry or a constant label
+	// (prometheus.WrapRegistererWith). [Client.Close] unregisters them.
+	MetricsRegisterer prometheus.Registerer
 }
 
 // Client starts and observes orchestrations. It needs only a NATS connection to a
@@ -44,19 +57,47 @@ type Client struct {
 	tr         tracing    // OpenTelemetry settings (tracing.go)
 	admin      adminState // management views (client_admin.go)
 	notices    noticeHub  // the status-notice subscription the waits share (client_notices.go)
-	metrics    *metrics   // the runtime's, for its client; nil otherwise (metrics_record.go)
+	metrics    *metrics   // the runtime's for its client, or the client's own (metrics.go)
+	gatherer   prometheus.Gatherer
+	ownMetrics bool // metrics are the client's own: Close unregisters them
 }
 
 // NewClient returns a client on nc. It creates the namespace's streams if no runtime
-// has yet, and returns the store's error when it cannot open or create them.
+// has yet, and returns the store's error when it cannot open or create them, or an
+// error wrapping [ErrMetricsAlreadyRegistered] (see
+// [ClientOptions.MetricsRegisterer]).
 func NewClient(ctx context.Context, nc *nats.Conn, opts ClientOptions) (*Client, error) {
+	registerer, gatherer := newMetricsRegistry(opts.MetricsRegisterer)
+	m := newClientMetrics(registerer)
+	if err := m.register(); err != nil {
+		return nil, err
+	}
 	st, err := jetstream.Open(ctx, nc, jetstream.Config{Namespace: opts.Namespace})
 	if err != nil {
+		m.unregister()
 		return nil, err
 	}
 	c := newClient(st, opts.MaxPayloadBytes)
 	c.tr = tracing{tp: opts.TracerProvider, prop: opts.Propagator}
+	c.metrics, c.gatherer, c.ownMetrics = m, gatherer, true
 	return c, nil
+}
+
+// MetricsGatherer returns where the client's metrics can be read: for a client of
+// [NewClient], its own registry when [ClientOptions.MetricsRegisterer] was nil, the
+// given registerer when it is also a [prometheus.Gatherer], and nil otherwise; for
+// [Runtime.Client], [Runtime.MetricsGatherer].
+func (c *Client) MetricsGatherer() prometheus.Gatherer { return c.gatherer }
+
+// Close unregisters the metrics of a client of [NewClient] from
+// [ClientOptions.MetricsRegisterer], so another client may register there. It does
+// not close the NATS connection; the client's calls keep working, their metrics no
+// longer gathered. Closing twice, or closing [Runtime.Client] (whose metrics are the
+// runtime's until it shuts down), does nothing.
+func (c *Client) Close() {
+	if c.ownMetrics {
+		c.metrics.unregister()
+	}
 }
 
 func newClient(st store.Provider, maxPayload int) *Client {

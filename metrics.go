@@ -3,6 +3,7 @@ package duroxide
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,14 +18,17 @@ var (
 )
 
 // metrics are the runtime's Prometheus metrics (the README's Observability section
-// lists them). Recording goes through nil-safe methods (metrics_record.go), so a
-// client without a runtime records nothing; the gauges are read when the registry
-// is gathered (metrics_gauges.go).
+// lists them), or a standalone client's four (newClientMetrics). Recording goes
+// through nil-safe methods (metrics_record.go); the gauges are read when the
+// registry is gathered (metrics_gauges.go).
 type metrics struct {
-	reg        *Registry // bounds the name labels (metrics_labels.go)
+	reg        *Registry     // bounds the name labels (metrics_labels.go); nil for a standalone client
+	names      *boundedLabel // bounds orchestration names when reg is nil
 	events     *boundedLabel
 	registerer prometheus.Registerer
+	unregMu    sync.Mutex // unregister may race (Client.Close)
 	registered []prometheus.Collector
+	where      string // the option the registerer came from, for errors
 
 	// duroxide's specification
 	orchStarts, orchCompletions, orchFailures  *prometheus.CounterVec
@@ -58,7 +62,7 @@ func newMetrics(reg *Registry, registerer prometheus.Registerer) *metrics {
 	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 	}
-	m := &metrics{reg: reg, events: newBoundedLabel(maxEventNameLabels), registerer: registerer}
+	m := &metrics{reg: reg, events: newBoundedLabel(maxEventNameLabels), registerer: registerer, where: "Options.MetricsRegisterer"}
 	m.orchStarts = counter("duroxide_orchestration_starts_total",
 		"Executions started, by how (client, suborchestration, orchestration, continue_as_new).",
 		"orchestration_name", "version", "initiated_by")
@@ -102,14 +106,7 @@ func newMetrics(reg *Registry, registerer prometheus.Registerer) *metrics {
 	m.storeDuration = histogram("duroxide_provider_operation_duration_seconds",
 		"Store calls of the runtime (fetches only when they return an item or an error).", storeSecondsBuckets, "operation", "status")
 	m.storeErrors = counter("duroxide_provider_errors_total", "Store calls that failed, by error class.", "operation", "error_type")
-	m.clientStarts = counter("duroxide_client_orchestration_starts_total",
-		"Starts published by the runtime's client.", "orchestration_name")
-	m.clientEvents = counter("duroxide_client_external_events_raised_total",
-		"External events raised by the runtime's client.", "event_name")
-	m.clientCancels = prometheus.NewCounter(prometheus.CounterOpts{Name: "duroxide_client_cancellations_total",
-		Help: "Cancellations published by the runtime's client."})
-	m.clientWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "duroxide_client_wait_duration_seconds",
-		Help: "WaitForOrchestration calls of the runtime's client, however they ended.", Buckets: orchestrationSecondsBuckets})
+	m.defineClientMetrics()
 
 	m.fenceConflicts = prometheus.NewCounter(prometheus.CounterOpts{Name: "duroxide_history_fence_conflicts_total",
 		Help: "Turns refused by the history fence: another holder committed to the instance first."})
@@ -130,8 +127,35 @@ func newMetrics(reg *Registry, registerer prometheus.Registerer) *metrics {
 	return m
 }
 
-// collectors lists every collector of m, in registration order.
+// newClientMetrics returns the metrics of a standalone client ([NewClient]): only
+// the four client metrics, defined as for a runtime, with orchestration names
+// bounded to the first maxClientOrchestrationLabels seen.
+func newClientMetrics(registerer prometheus.Registerer) *metrics {
+	m := &metrics{names: newBoundedLabel(maxClientOrchestrationLabels), events: newBoundedLabel(maxEventNameLabels),
+		registerer: registerer, where: "ClientOptions.MetricsRegisterer"}
+	m.defineClientMetrics()
+	return m
+}
+
+// defineClientMetrics defines the four client metrics: the one definition the
+// runtime's metrics and a standalone client's share.
+func (m *metrics) defineClientMetrics() {
+	m.clientStarts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "duroxide_client_orchestration_starts_total",
+		Help: "Starts published by the client."}, []string{"orchestration_name"})
+	m.clientEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "duroxide_client_external_events_raised_total",
+		Help: "External events raised by the client."}, []string{"event_name"})
+	m.clientCancels = prometheus.NewCounter(prometheus.CounterOpts{Name: "duroxide_client_cancellations_total",
+		Help: "Cancellations published by the client."})
+	m.clientWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "duroxide_client_wait_duration_seconds",
+		Help: "WaitForOrchestration calls of the client, however they ended.", Buckets: orchestrationSecondsBuckets})
+}
+
+// collectors lists every collector of m, in registration order: the four client
+// metrics only for a standalone client's.
 func (m *metrics) collectors() []prometheus.Collector {
+	if m.gauges == nil {
+		return []prometheus.Collector{m.clientStarts, m.clientEvents, m.clientCancels, m.clientWait}
+	}
 	return []prometheus.Collector{m.orchStarts, m.orchCompletions, m.orchFailures, m.orchDuration, m.orchHistorySize,
 		m.orchTurns, m.orchInfraErrors, m.orchConfigErrors, m.orchCAN, m.actExecutions, m.actDuration,
 		m.actInfraErrors, m.actConfigErrors, m.orchPoison, m.actPoison, m.subCalls, m.subDuration,
@@ -149,10 +173,10 @@ func (m *metrics) register() error {
 			m.unregister()
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
-				return fmt.Errorf("%w on Options.MetricsRegisterer (another runtime of this process uses it: give each runtime its own registry or a constant label, see ErrMetricsAlreadyRegistered): %v",
-					ErrMetricsAlreadyRegistered, err)
+				return fmt.Errorf("%w on %s (another runtime or client of this process uses it: give each its own registry or a constant label, see ErrMetricsAlreadyRegistered): %v",
+					ErrMetricsAlreadyRegistered, m.where, err)
 			}
-			return fmt.Errorf("duroxide: register metrics on Options.MetricsRegisterer: %w", err)
+			return fmt.Errorf("duroxide: register metrics on %s: %w", m.where, err)
 		}
 		m.registered = append(m.registered, c)
 	}
@@ -162,6 +186,8 @@ func (m *metrics) register() error {
 // unregister removes the registered collectors (Shutdown), so a later runtime may
 // register on the same registerer.
 func (m *metrics) unregister() {
+	m.unregMu.Lock()
+	defer m.unregMu.Unlock()
 	for _, c := range m.registered {
 		m.registerer.Unregister(c)
 	}
@@ -178,7 +204,7 @@ func (m *metrics) unregisterIfFailed(err *error) {
 // wireMetrics connects the runtime's client, engine cache and gauges to its
 // metrics, once its store is open.
 func (r *Runtime) wireMetrics() {
-	r.client.metrics = r.metrics
+	r.client.metrics, r.client.gatherer = r.metrics, r.gatherer
 	r.cache.onEvict = r.metrics.cacheEvicted
 	r.metrics.gauges.setSource(runtimeGauges{r})
 }

@@ -10,13 +10,18 @@ import (
 // Label values stay bounded: names come from the registry (a name or version this
 // node did not register is "unknown", so starting instances of made-up names
 // creates no series), error kinds and categories from fixed sets, and event names
-// from the first maxEventNameLabels seen.
+// from the first maxEventNameLabels seen (orchestration names too on a standalone
+// client, which has no registry: the first maxClientOrchestrationLabels).
 
 // unknownLabel stands for a name or version this node has not registered.
 const unknownLabel = "unknown"
 
 // otherLabel stands for a value outside a label's fixed set.
 const otherLabel = "other"
+
+// maxClientOrchestrationLabels bounds the orchestration_name values of a
+// standalone client's starts counter (it has no registry to check names against).
+const maxClientOrchestrationLabels = 100
 
 // maxEventNameLabels bounds the event_name values of the raised-events counter.
 const maxEventNameLabels = 100
@@ -30,8 +35,13 @@ func (m *metrics) orchestrationLabels(name, version string) (string, string) {
 	return unknownLabel, unknownLabel
 }
 
-// orchestrationName is the name label of an orchestration of any version.
+// orchestrationName is the name label of an orchestration of any version: for a
+// standalone client (no registry), one of the first maxClientOrchestrationLabels
+// names it started, else "other".
 func (m *metrics) orchestrationName(name string) string {
+	if m.reg == nil {
+		return m.names.value(name)
+	}
 	if _, _, ok := m.reg.resolveOrchestration(name, ""); ok {
 		return name
 	}

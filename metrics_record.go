@@ -10,8 +10,8 @@ import (
 	"github.com/duroxide-go/duroxide/store"
 )
 
-// Recording. Every method is safe on a nil *metrics (a client made by NewClient
-// records nothing) and for concurrent use.
+// Recording. Every method is safe on a nil *metrics (a client of a runtime over
+// Options.Store before it is wired) and for concurrent use.
 
 // committed records what a committed turn changed: executions started and ended,
 // and sub-orchestration results the parent received. It reads only the turn's new
