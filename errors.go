@@ -35,8 +35,11 @@ var ErrDataDirLocked = jetstream.ErrDataDirLocked
 
 // ErrMetricsAlreadyRegistered is returned (wrapped) by [Start] when
 // Options.MetricsRegisterer already holds the runtime's metrics: another runtime of
-// this process registered them and has not shut down. Give each runtime its own
-// registry, or tell their metrics apart with a constant label:
+// this process registered them and has not shut down (or a client of [NewClient]
+// registered its client metrics there and is not closed). [NewClient] returns it
+// when ClientOptions.MetricsRegisterer already holds the client metrics (a runtime's
+// or another client's). Give each its own registry, or tell their metrics apart
+// with a constant label:
 // prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, reg).
 var ErrMetricsAlreadyRegistered = errors.New("duroxide: metrics already registered")
 
