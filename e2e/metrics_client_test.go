@@ -122,15 +122,18 @@ func TestMetricsStandaloneClientBoundedNames(t *testing.T) {
 
 // TestMetricsTwoClientsOneRegisterer: a second client on a registerer that holds
 // the first one's metrics fails with ErrMetricsAlreadyRegistered until the first
-// is closed; a client's metrics do not collide with the runtime's when each has
-// its own registry.
+// is closed; so does a client on the registerer of a running runtime.
 func TestMetricsTwoClientsOneRegisterer(t *testing.T) {
-	rt := startRuntime(t, duroxide.NewRegistry(), duroxide.Options{Listen: "127.0.0.1:0"})
+	rtReg := prometheus.NewRegistry()
+	rt := startRuntime(t, duroxide.NewRegistry(), duroxide.Options{Listen: "127.0.0.1:0", MetricsRegisterer: rtReg})
 	nc, err := nats.Connect(rt.ClientURL())
 	must(t, err)
 	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if _, err := duroxide.NewClient(ctx, nc, duroxide.ClientOptions{MetricsRegisterer: rtReg}); !errors.Is(err, duroxide.ErrMetricsAlreadyRegistered) {
+		t.Fatalf("client on the runtime's registerer: %v, want ErrMetricsAlreadyRegistered", err)
+	}
 	promReg := prometheus.NewRegistry()
 	first, err := duroxide.NewClient(ctx, nc, duroxide.ClientOptions{MetricsRegisterer: promReg})
 	must(t, err)
