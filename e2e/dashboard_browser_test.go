@@ -90,14 +90,22 @@ func reloadUntil(t *testing.T, ctx context.Context, sel, what string, ok func(st
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		text := get(t, ctx, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
-		if ok(strings.TrimSpace(text)) {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		text, err := chromedp.Run(rctx, chromedp.Text(chromedp.CSS(sel)))
+		cancel()
+		if err == nil && ok(strings.TrimSpace(text)) {
 			return strings.TrimSpace(text)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s still reads %q after 90s", what, sel, text)
+			t.Fatalf("%s: %s still reads %q after 90s (last error: %v)", what, sel, text, err)
 		}
-		do(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(sel)))
+		// The page may be reloading itself at the same moment (the live refresh of a
+		// running instance's page and of the system page): its navigation then aborts
+		// ours (net::ERR_ABORTED) or interrupts the read. Either way the next round
+		// reads the page that loaded; only the content decides.
+		rctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		_, _ = chromedp.Run(rctx, chromedp.Reload())
+		cancel()
 	}
 }
 
