@@ -244,9 +244,41 @@ func unregisteredMessage(kind, name, version string) string {
 // messages waiting for a continue-as-new are retried shortly, and other early messages
 // (an event raised before the start arrived) are retried with backoff until they are
 // poison.
+// startPendingRetry is how soon messages that overtook their instance's start are
+// fetched again.
+const startPendingRetry = time.Second
+
+// msgWaitForStart is the Debug record of messages put back to wait for their
+// instance's start.
+const msgWaitForStart = "messages wait for their instance's start"
+
+// startPending reports whether a StartOrchestration of instance waits in its inbox
+// (false on a store without [store.PendingReader], or when the read fails: the
+// messages are then handled as before).
+func (r *Runtime) startPending(ctx context.Context, instance string) bool {
+	p, ok := r.st.(store.PendingReader)
+	if !ok {
+		return false
+	}
+	start, _, err := p.PendingStart(ctx, instance)
+	if err != nil {
+		r.log.Warn("read pending start", "instance", instance, "err", err)
+		return false
+	}
+	return start != nil
+}
+
 func (r *Runtime) noStart(ctx context.Context, item *store.OrchestrationItem, status string) {
 	if status == store.StatusContinuedAsNew {
 		_ = r.st.AbandonOrchestrationItem(ctx, item.LockToken, 20*time.Millisecond, true)
+		return
+	}
+	if r.startPending(ctx, item.Instance) {
+		// The instance's start waits in its inbox: these messages overtook it (it is
+		// in flight on another node, or was on a killed one until the inbox AckWait).
+		// They wait for it, uncounted, rather than being dropped as orphans.
+		r.log.Debug(msgWaitForStart, "instance", item.Instance, "messages", len(item.Messages), "retry_in", startPendingRetry)
+		_ = r.st.AbandonOrchestrationItem(ctx, item.LockToken, startPendingRetry, true)
 		return
 	}
 	onlyQueue := true

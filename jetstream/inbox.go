@@ -317,7 +317,10 @@ func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg,
 	if !st.exists && onlyQueueMessages(fresh) {
 		// Queue messages for an instance that does not exist are dropped (duroxide
 		// deletes orphan QueueMessage-only batches), once the latest history confirms
-		// it does not exist.
+		// it does not exist and no start of it waits in the inbox: a start still in
+		// flight elsewhere (a killed node's, until the AckWait; another node's turn)
+		// can be overtaken by a later message, which must then wait for it. The
+		// runtime abandons such a batch until the start has run (noStart).
 		current, err := s.isCurrent(ctx, lease.Key, st)
 		if err != nil {
 			return nil, err
@@ -326,11 +329,17 @@ func (s *Store) prepareLoaded(ctx context.Context, lease *actors.Lease[inboxMsg,
 			s.host.Release(lease.Token, actors.ReleaseOpts[*instState]{Forget: true, Requeue: true})
 			return nil, nil
 		}
-		for _, m := range fresh {
-			_ = m.msg.Ack()
+		start, _, err := s.PendingStart(ctx, lease.Key)
+		if err != nil {
+			return nil, err
 		}
-		s.host.Release(lease.Token, keepState(st))
-		return nil, nil
+		if start == nil {
+			for _, m := range fresh {
+				_ = m.msg.Ack()
+			}
+			s.host.Release(lease.Token, keepState(st))
+			return nil, nil
+		}
 	}
 	kv, err := s.priorKV(ctx, lease.Key, st)
 	if err != nil {

@@ -300,9 +300,11 @@ func (s *Store) lockInstance(id string, in *instance, from int, now time.Time, l
 	if len(msgs) == 0 {
 		return nil
 	}
-	if in == nil && onlyQueueMessages(msgs) {
+	if in == nil && onlyQueueMessages(msgs) && !b.startWaits(id) {
 		// Queue messages for an instance that does not exist are dropped (duroxide
-		// deletes orphan QueueMessage-only batches).
+		// deletes orphan QueueMessage-only batches), unless its start waits (a
+		// delayed one): they are handed out, and the runtime puts them back until the
+		// start has run, as on the JetStream store.
 		for _, m := range msgs {
 			b.removeOrch(m)
 		}
@@ -367,6 +369,17 @@ func (b *backend) stale(it *store.WorkItem, in *instance) bool {
 	if it.OriginIncarnation != "" && (it.Type == store.StartOrchestration && in == nil || it.Type == store.CancelInstance) {
 		o := b.insts[it.Origin]
 		return o == nil || o.inc != it.OriginIncarnation
+	}
+	return false
+}
+
+// startWaits reports whether a StartOrchestration of instance id waits in the
+// queue, visible or not. Callers hold b.mu.
+func (b *backend) startWaits(id string) bool {
+	for m := range b.allMsgs {
+		if m.instance == id && !m.isRaw && m.item.Type == store.StartOrchestration {
+			return true
+		}
 	}
 	return false
 }
