@@ -167,3 +167,59 @@ func checkHandover(t *testing.T, a *Store, ncB *nats.Conn, cfg Config) {
 		t.Errorf("the last held message reached the new owner %v after it joined (limit %v): the hand-over waited out a pin or an AckWait", slowest.Round(time.Millisecond), limit)
 	}
 }
+
+// TestReleaseKeepsAnotherNodesPin: a node that consumed a partition for a while
+// during a hand-over but never held its pin (another node did, and pulls from it)
+// lets the partition go without unpinning it: the pin stays with the node that
+// holds it. Unpinning would hand the pin to whichever pull request the server has
+// first, possibly one the releasing node has just withdrawn.
+func TestReleaseKeepsAnotherNodesPin(t *testing.T) {
+	cfg := Config{Partitions: 1, PartitionLease: 9 * time.Second, NodeName: "a"}
+	a, nc := openTestStore(t, cfg)
+	ctx := context.Background()
+	if _, err := a.FetchOrchestrationItem(ctx, time.Second, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PublishInbox(ctx, store.WorkItem{Type: store.StartOrchestration, Instance: "pin1", Name: "O", Input: "1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the owner to hold the message", func() bool { return a.host.Pending() == 1 }, a)
+	pinned := func() string {
+		info, err := a.inbox.Consumer(ctx, partitionConsumer(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci, err := info.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range ci.PriorityGroups {
+			if g.Group == priorityGroup {
+				return g.PinnedClientID
+			}
+		}
+		return ""
+	}
+	before := pinned()
+	if v, _ := a.pins.Load(0); before == "" || v != before {
+		t.Fatalf("the owner's pin: consumer says %q, the owner saw %v", before, v)
+	}
+	cfg.NodeName = "b"
+	b, err := Open(ctx, nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.acquirePartition(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	b.releasePartition(0)
+	if after := pinned(); after != before {
+		t.Fatalf("the pin went from %q to %q when a node that never held it released the partition", before, after)
+	}
+	// The owner still gets the partition's new messages.
+	if err := b.PublishInbox(ctx, store.WorkItem{Type: store.StartOrchestration, Instance: "pin2", Name: "O", Input: "1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the owner to hold the new message", func() bool { return a.host.Pending() == 2 }, a)
+}
