@@ -20,7 +20,7 @@ import (
 // AckWait (30 s): the messages it hands back at the release go to the new owner's
 // pull requests, never to a pin on, or a delivery to, a pull request of its own
 // that it no longer listens to. (A regression test of the hand-over: it passed
-// before any change, see CHANGELOG "hand-over".)
+// before TestReleaseKeepsAnotherNodesPin's fix too.)
 func TestHandoverDeliversHeldMessagesAtOnce(t *testing.T) {
 	cfg := Config{Partitions: 4, PartitionLease: 9 * time.Second, InboxAckWait: 30 * time.Second, NodeName: "a"}
 	a, nc := openTestStore(t, cfg)
