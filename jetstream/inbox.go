@@ -32,6 +32,10 @@ type orchLease struct {
 
 const priorityGroup = "duroxide"
 
+// pinIDHeader carries, on a message delivered to a pinned pull request, the pin id
+// the server gave that request.
+const pinIDHeader = "Nats-Pin-Id"
+
 func partitionConsumer(p int) string { return fmt.Sprintf("inbox-p%d", p) }
 
 // startInboxConsumers starts pulling the inbox: every partition when partitions are
@@ -154,6 +158,11 @@ func (s *Store) onInbox(m jetstream.Msg) {
 	}
 	readTraceHeaders(m.Headers(), &in.item)
 	instance, item, part := in.instance, in.item, in.partition
+	if id := m.Headers().Get(pinIDHeader); id != "" {
+		if old, ok := s.pins.Load(part); !ok || old.(string) != id {
+			s.pins.Store(part, id)
+		}
+	}
 	if _, err := s.host.Put(instance, md.Sequence.Stream, inboxMsg{msg: m, item: item, seq: md.Sequence.Stream, attempt: int(md.NumDelivered), partition: part,
 		track: &msgTrack{}}); err != nil {
 		s.handBack(m) // closing

@@ -379,6 +379,14 @@ func (s *Store) unpinAgain() {
 
 // releasePartition stops consuming partition p, unpins it so its new owner can pull
 // at once, and hands back the messages of p's instances this node still holds.
+//
+// It unpins only a pin that is this node's (ownsPin): during a hand-over several
+// nodes may consume p for a while, and one that never held the pin must not take it
+// from the node that does. The server gives a released pin to the first pull
+// request it has waiting, which can be one this node has just withdrawn whose
+// end the consumer's leader has not yet seen (another server of a cluster): the
+// pin then sat on a request nobody listened to until its TTL (the partition lease,
+// 15 s) and the messages delivered to it until the inbox AckWait (30 s).
 func (s *Store) releasePartition(p int) {
 	s.mu.Lock()
 	cc := s.owned[p]
@@ -391,10 +399,47 @@ func (s *Store) releasePartition(p int) {
 	case <-time.After(5 * time.Second):
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = s.inbox.UnpinConsumer(ctx, partitionConsumer(p), priorityGroup)
+	if s.ownsPin(ctx, p) {
+		_ = s.inbox.UnpinConsumer(ctx, partitionConsumer(p), priorityGroup)
+	}
 	cancel()
 	for _, m := range s.host.DrainWhere(func(m inboxMsg) bool { return m.partition == p }) {
 		_ = m.msg.Nak()
 	}
 	s.log.Debug("partition released", "partition", p, "node", s.cfg.NodeName)
+}
+
+// ownsPin reports whether partition p's pin is this node's, after it stopped
+// consuming p: the pin is the one its last delivery on p carried, or, if no
+// delivery carried one, p has nothing pending or unacknowledged (an idle
+// partition's pin cannot be known; releasing it there sends nothing anywhere). If
+// the consumer cannot be read, it reports true, as an unknown pin must not hold
+// p for the lease.
+func (s *Store) ownsPin(ctx context.Context, p int) bool {
+	var mine string
+	if v, ok := s.pins.LoadAndDelete(p); ok {
+		mine = v.(string)
+	}
+	cons, err := s.inbox.Consumer(ctx, partitionConsumer(p))
+	if err != nil {
+		return true
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return true
+	}
+	var pinned string
+	for _, g := range info.PriorityGroups {
+		if g.Group == priorityGroup {
+			pinned = g.PinnedClientID
+		}
+	}
+	switch {
+	case pinned == "":
+		return false // nobody holds it
+	case mine != "":
+		return pinned == mine
+	default:
+		return info.NumPending == 0 && info.NumAckPending == 0
+	}
 }

@@ -217,18 +217,21 @@ type Store struct {
 	nodes                     jetstream.KeyValue               // heartbeats (nil until first used)
 	reclaim                   bool                             // a dead predecessor with our node id held partitions: unpin them as we take them
 	owned                     map[int]jetstream.ConsumeContext // partitions this node consumes
-	workCh                    chan *workLease
-	demand                    workDemand    // waiting FetchWorkItem calls (work.go)
-	order                     workOrder     // pull order across tag consumers (work_order.go)
-	givePause                 time.Duration // pacing of give-backs (sessions.go)
-	consumers                 []jetstream.ConsumeContext
-	strayStarted              bool            // the inbox-stray consumer is in consumers
-	returned                  []jetstream.Msg // delivered while closing, nak'ed at the end
-	closed                    chan struct{}
-	life                      context.Context // cancelled by Close
-	endLife                   context.CancelFunc
-	closeOnce                 sync.Once
-	wg                        sync.WaitGroup
+	// pins holds, per partition (int), the last pin id (string) this node's
+	// deliveries carried: releasePartition unpins only a pin that is this node's.
+	pins         sync.Map
+	workCh       chan *workLease
+	demand       workDemand    // waiting FetchWorkItem calls (work.go)
+	order        workOrder     // pull order across tag consumers (work_order.go)
+	givePause    time.Duration // pacing of give-backs (sessions.go)
+	consumers    []jetstream.ConsumeContext
+	strayStarted bool            // the inbox-stray consumer is in consumers
+	returned     []jetstream.Msg // delivered while closing, nak'ed at the end
+	closed       chan struct{}
+	life         context.Context // cancelled by Close
+	endLife      context.CancelFunc
+	closeOnce    sync.Once
+	wg           sync.WaitGroup
 }
 
 var _ store.Provider = (*Store)(nil)
