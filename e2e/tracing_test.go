@@ -55,6 +55,27 @@ func waitSpan(t *testing.T, rec *tracetest.SpanRecorder, what string, ok func(sd
 	}
 }
 
+// waitSpans waits until rec has ended n spans that satisfy ok.
+func waitSpans(t *testing.T, rec *tracetest.SpanRecorder, what string, n int, ok func(sdktrace.ReadOnlySpan) bool) {
+	t.Helper()
+	deadline := time.Now().Add(spanWait)
+	for {
+		got := 0
+		for _, s := range rec.Ended() {
+			if ok(s) {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d spans %s after %v, want %d; recorded: %s", got, what, spanWait, n, describeSpans(rec.Ended()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func describeSpans(spans []sdktrace.ReadOnlySpan) string {
 	var b strings.Builder
 	for _, s := range spans {
@@ -109,6 +130,12 @@ func TestTracesFollowAnInstanceAcrossRuntimes(t *testing.T) {
 		t.Fatalf("state %s output %s failure %+v", st.State, st.Output, st.Failure)
 	}
 	parentLast := waitSpan(t, orchRec, "of the parent's completing turn", turnOf("traced", "completed"))
+	// A span ends after its commit or ack, so it can end after the turns it led to
+	// have run: wait for both activities' spans and the child's completing turn too.
+	waitSpans(t, actRec, "of the two activities", 2, func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "activity TracedGreet" })
+	waitSpans(t, orchRec, "of the child's completing turn", 1, func(s sdktrace.ReadOnlySpan) bool {
+		return s.Name() == "turn TracedChild" && spanAttr(s, "duroxide.outcome").AsString() == "completed"
+	})
 
 	// The client's span starts the trace; every span of every recorder is in it.
 	cli := cliRec.Ended()
