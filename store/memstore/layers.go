@@ -79,17 +79,7 @@ func (s *Store) PendingStart(ctx context.Context, instance string) (*store.WorkI
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var first *orchMsg // the waiting start enqueued first
-	var n uint64
-	for m := range b.allMsgs {
-		if m.instance != instance {
-			continue
-		}
-		n++
-		if !m.isRaw && m.item.Type == store.StartOrchestration && (first == nil || m.seq < first.seq) {
-			first = m
-		}
-	}
+	first, n := b.waitingStart(instance)
 	if first == nil {
 		return nil, n, nil
 	}

@@ -373,15 +373,26 @@ func (b *backend) stale(it *store.WorkItem, in *instance) bool {
 	return false
 }
 
-// startWaits reports whether a StartOrchestration of instance id waits in the
-// queue, visible or not. Callers hold b.mu.
-func (b *backend) startWaits(id string) bool {
+// waitingStart returns the StartOrchestration of instance id enqueued first among
+// the messages that wait in the queue, visible or not (nil if none), and how many
+// messages of id wait in all. Callers hold b.mu.
+func (b *backend) waitingStart(id string) (first *orchMsg, n uint64) {
 	for m := range b.allMsgs {
-		if m.instance == id && !m.isRaw && m.item.Type == store.StartOrchestration {
-			return true
+		if m.instance != id {
+			continue
+		}
+		n++
+		if !m.isRaw && m.item.Type == store.StartOrchestration && (first == nil || m.seq < first.seq) {
+			first = m
 		}
 	}
-	return false
+	return first, n
+}
+
+// startWaits reports whether a start of instance id waits in the queue.
+func (b *backend) startWaits(id string) bool {
+	start, _ := b.waitingStart(id)
+	return start != nil
 }
 
 func onlyQueueMessages(msgs []*orchMsg) bool {
